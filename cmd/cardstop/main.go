@@ -1,0 +1,99 @@
+// Command cardstop is the walk-up smartcard disable station's one binary:
+// the server and the tools that manage its database.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped by the Makefile with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: cardstop <command> [flags]
+
+commands:
+  serve                              run the service (MIM CM API)
+  token create --role R --name N     make an API token; prints only its secret
+  token list                         list tokens (never their secrets)
+  token revoke NAME                  delete a token
+  import FILE                        add cards from a JSON array or CSV file (- for stdin)
+  export                             print every card as a JSON array (import reads it back)
+  version                            print the version
+
+Every command that opens the database takes --data-dir DIR right after its
+command words (default $CARDSTOP_DATA_DIR, else ./var).
+Run 'cardstop <command> --help' for a command's flags.
+
+examples:
+  cardstop token create --data-dir ./var --role admin --name alice > alice.token
+  cardstop import --data-dir ./var docs/examples/cards.json
+  cardstop serve --data-dir ./var --listen 127.0.0.1:8080
+`
+
+// errUsage marks a mistake in the command line; it exits with status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "cardstop:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "cardstop:", err)
+		return 1
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stderr)
+	case "token":
+		if len(rest) == 0 {
+			return fmt.Errorf("%w: token needs create, list or revoke", errUsage)
+		}
+		switch rest[0] {
+		case "create":
+			return tokenCreate(rest[1:], stdout, stderr)
+		case "list":
+			return tokenList(rest[1:], stdout, stderr)
+		case "revoke":
+			return tokenRevoke(rest[1:], stdout, stderr)
+		}
+		return fmt.Errorf("%w: unknown token command %q; use create, list or revoke", errUsage, rest[0])
+	case "import":
+		return importCards(rest, stdin, stdout, stderr)
+	case "export":
+		return exportCards(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "cardstop", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}

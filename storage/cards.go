@@ -1,0 +1,218 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// Smartcard is a card's record: the 13 fields of MIM CM's Smartcard object,
+// then what the appliance keeps about the last change of its status (the
+// card keeps it because audit logs get rotated; a re-enable restores
+// PreviousStatus's meaning from it).
+type Smartcard struct {
+	Uuid                   guid.GUID
+	Status                 CardStatus
+	Flags                  int
+	ParentSmartcardUuid    guid.GUID
+	PrimarySmartcardUuid   guid.GUID
+	PermanentSmartcardUuid guid.GUID
+	AssignedUserUuid       guid.GUID
+	ProfileTemplateUuid    guid.GUID
+	ProfileTemplateVersion int
+	Comment                string
+	SerialNumber           string
+	Middleware             string
+	Atr                    string
+
+	PreviousStatus    CardStatus `json:",omitempty"`
+	StatusChanged     time.Time  `json:",omitzero"`
+	StatusChangedBy   string     `json:",omitempty"`
+	StatusReason      string     `json:",omitempty"`
+	StatusRequestUuid guid.GUID  `json:",omitzero"`
+}
+
+// NormalizeSerial is the form serials are indexed and compared in: no
+// surrounding space or braces, lowercase. "{D1EF...}" and "d1ef..." are one card.
+func NormalizeSerial(s string) string {
+	t := strings.TrimSpace(s)
+	if len(t) >= 2 && t[0] == '{' && t[len(t)-1] == '}' {
+		t = t[1 : len(t)-1]
+	}
+	return strings.ToLower(t)
+}
+
+// CardFilter selects cards for Cards. Zero fields select everything.
+type CardFilter struct {
+	AssignedUser guid.GUID
+	Status       *CardStatus
+}
+
+// Card returns the card with the given uuid.
+func (s *Store) Card(id guid.GUID) (Smartcard, error) {
+	var c Smartcard
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = getCard(tx, id)
+		return err
+	})
+	return c, err
+}
+
+// CardBySerial finds a card by its serial number (MIM CM's cardid), in any
+// case and with or without braces.
+func (s *Store) CardBySerial(serial string) (Smartcard, error) {
+	var c Smartcard
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketCardsSerial).Get([]byte(NormalizeSerial(serial)))
+		if id == nil {
+			return refuse(ErrNotFound, "no smartcard has the card id %q", clip(serial))
+		}
+		var err error
+		c, err = getCard(tx, guid.GUID(id))
+		return err
+	})
+	return c, err
+}
+
+// Cards returns the cards that match f, ordered by uuid.
+func (s *Store) Cards(f CardFilter) ([]Smartcard, error) {
+	out := []Smartcard{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cards := tx.Bucket(bucketCards)
+		keep := func(c Smartcard) bool { return f.Status == nil || c.Status == *f.Status }
+		if !f.AssignedUser.IsNil() {
+			// The user index is small per user; filter the rest in memory.
+			c := tx.Bucket(bucketCardsUser).Cursor()
+			prefix := f.AssignedUser[:]
+			for k, _ := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Next() {
+				card, err := getCard(tx, guid.GUID(k[16:]))
+				if err != nil {
+					return err
+				}
+				if keep(card) {
+					out = append(out, card)
+				}
+			}
+			return nil
+		}
+		if f.Status != nil {
+			c := tx.Bucket(bucketCardsStatus).Cursor()
+			prefix := []byte{byte(*f.Status)}
+			for k, _ := c.Seek(prefix); k != nil && k[0] == prefix[0]; k, _ = c.Next() {
+				card, err := getCard(tx, guid.GUID(k[1:]))
+				if err != nil {
+					return err
+				}
+				out = append(out, card)
+			}
+			return nil
+		}
+		return cards.ForEach(func(k, v []byte) error {
+			var card Smartcard
+			if err := json.Unmarshal(v, &card); err != nil {
+				return fmt.Errorf("decode card %x: %w", k, err)
+			}
+			out = append(out, card)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func getCard(tx *bolt.Tx, id guid.GUID) (Smartcard, error) {
+	var c Smartcard
+	ok, err := getJSON(tx.Bucket(bucketCards), id[:], &c)
+	if err != nil {
+		return c, err
+	}
+	if !ok {
+		return c, refuse(ErrNotFound, "smartcard %s not found", id)
+	}
+	return c, nil
+}
+
+func userKey(c Smartcard) []byte   { return append(c.AssignedUserUuid[:], c.Uuid[:]...) }
+func statusKey(c Smartcard) []byte { return append([]byte{byte(c.Status)}, c.Uuid[:]...) }
+
+// putCard stores c and keeps the indexes in step with it. old is the stored
+// record c replaces, or nil for a new card.
+func putCard(tx *bolt.Tx, old *Smartcard, c Smartcard) error {
+	bySerial, byUser, byStatus := tx.Bucket(bucketCardsSerial), tx.Bucket(bucketCardsUser), tx.Bucket(bucketCardsStatus)
+	if old != nil {
+		for _, del := range []struct {
+			b   *bolt.Bucket
+			key []byte
+		}{{bySerial, []byte(NormalizeSerial(old.SerialNumber))}, {byUser, userKey(*old)}, {byStatus, statusKey(*old)}} {
+			if err := del.b.Delete(del.key); err != nil {
+				return err
+			}
+		}
+	}
+	serial := []byte(NormalizeSerial(c.SerialNumber))
+	if other := bySerial.Get(serial); other != nil && guid.GUID(other) != c.Uuid {
+		return refuse(ErrConflict, "smartcard %s already has the serial number %q", guid.GUID(other), c.SerialNumber)
+	}
+	if err := bySerial.Put(serial, c.Uuid[:]); err != nil {
+		return err
+	}
+	if !c.AssignedUserUuid.IsNil() {
+		if err := byUser.Put(userKey(c), nil); err != nil {
+			return err
+		}
+	}
+	if err := byStatus.Put(statusKey(c), nil); err != nil {
+		return err
+	}
+	return putJSON(tx.Bucket(bucketCards), c.Uuid[:], c)
+}
+
+// validateCard checks a card that comes from outside (an import).
+func validateCard(c Smartcard) error {
+	switch {
+	case c.Uuid.IsNil():
+		return refuse(ErrInvalid, "Uuid is missing")
+	case NormalizeSerial(c.SerialNumber) == "":
+		return refuse(ErrInvalid, "SerialNumber is missing")
+	case len(c.SerialNumber) > 128:
+		return refuse(ErrInvalid, "SerialNumber is longer than 128 characters")
+	case !c.Status.Valid():
+		return refuse(ErrInvalid, "Status %d is not a smartcard status (0-6)", c.Status)
+	case len(c.Comment) > 1024 || len(c.Middleware) > 256 || len(c.Atr) > 128:
+		return refuse(ErrInvalid, "Comment, Middleware or Atr is too long")
+	}
+	return nil
+}
+
+// ImportCards adds new cards, all or nothing: a card that is invalid or
+// whose uuid or serial is already taken rejects the whole set, and the
+// error names its position (from 1). Each card gets an audit event.
+func (s *Store) ImportCards(o Origin, cards []Smartcard) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for i, c := range cards {
+			if err := importCard(tx, c); err != nil {
+				return fmt.Errorf("card %d: %w", i+1, err)
+			}
+			if err := s.appendEvent(tx, o, Event{Action: ActionCardImport, CardUuid: c.Uuid, NewStatus: c.Status.String()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func importCard(tx *bolt.Tx, c Smartcard) error {
+	if err := validateCard(c); err != nil {
+		return err
+	}
+	if tx.Bucket(bucketCards).Get(c.Uuid[:]) != nil {
+		return refuse(ErrConflict, "smartcard %s already exists", c.Uuid)
+	}
+	c.Atr = strings.ToLower(c.Atr)
+	return putCard(tx, nil, c)
+}

@@ -1,0 +1,93 @@
+// Package guid parses and prints the GUIDs of the MIM CM API.
+//
+// MIM CM writes GUIDs lowercase and hyphenated, and uses the all-zero GUID
+// for "unset". Its clients are less tidy: the documentation's own examples
+// send uppercase GUIDs, GUIDs in braces and GUIDs with a leading space, so
+// Parse accepts all of those and String always prints the canonical form.
+package guid
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// GUID is a 16-byte identifier. The zero value is the all-zero GUID, which
+// the API uses for "unset".
+type GUID [16]byte
+
+// Nil is the all-zero GUID.
+var Nil GUID
+
+// ErrSyntax is returned by Parse for text that is not a GUID.
+var ErrSyntax = errors.New("not a GUID")
+
+// New returns a random (version 4) GUID.
+func New() GUID {
+	var g GUID
+	_, _ = rand.Read(g[:]) // crypto/rand.Read never fails on Linux.
+	g[6] = g[6]&0x0f | 0x40
+	g[8] = g[8]&0x3f | 0x80
+	return g
+}
+
+// Parse reads a GUID in any case, with or without braces and surrounding
+// white space: "17CF063D-E337-4AA9-A822-346554DDD3C9", "{17cf063d-...}".
+// The hyphens are required, at their usual places.
+func Parse(s string) (GUID, error) {
+	t := strings.TrimSpace(s)
+	if len(t) == 38 && t[0] == '{' && t[37] == '}' {
+		t = t[1:37]
+	}
+	var g GUID
+	if len(t) != 36 || t[8] != '-' || t[13] != '-' || t[18] != '-' || t[23] != '-' {
+		return g, fmt.Errorf("%w: %q", ErrSyntax, clip(s))
+	}
+	hexDigits := t[0:8] + t[9:13] + t[14:18] + t[19:23] + t[24:36]
+	if _, err := hex.Decode(g[:], []byte(hexDigits)); err != nil {
+		return Nil, fmt.Errorf("%w: %q", ErrSyntax, clip(s))
+	}
+	return g, nil
+}
+
+// clip keeps error messages short when a client sends a long string.
+func clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
+
+// String prints the canonical form: lowercase, hyphenated, no braces.
+func (g GUID) String() string {
+	var b [36]byte
+	hex.Encode(b[0:8], g[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], g[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], g[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], g[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], g[10:16])
+	return string(b[:])
+}
+
+// IsNil reports whether g is the all-zero GUID.
+func (g GUID) IsNil() bool { return g == Nil }
+
+// MarshalText prints the canonical form, so JSON shows a string.
+func (g GUID) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText accepts what Parse accepts.
+func (g *GUID) UnmarshalText(b []byte) error {
+	p, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*g = p
+	return nil
+}

@@ -1,0 +1,322 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// Request is a MIM CM request record: the documented fields in their
+// documented order, then the appliance's own.
+type Request struct {
+	Uuid                     guid.GUID
+	RequestType              RequestType
+	Status                   RequestStatus
+	Flags                    int
+	DataCollection           []DataItem
+	DataCollectionFlags      int
+	OriginatorUserUuid       guid.GUID
+	TargetUserUuid           guid.GUID
+	Submitted                time.Time
+	Completed                time.Time
+	NewProfileUuid           guid.GUID
+	OldProfileUuid           guid.GUID
+	NewSmartcardUuid         guid.GUID
+	OldSmartcardUuid         guid.GUID
+	Priority                 int
+	Comment                  string
+	ProfileTemplateUuid      guid.GUID
+	SecurityDescriptor       string
+	IsSmartcard              bool
+	IsEnrollmentAgent        bool
+	IsDataCollectionComplete bool
+
+	// Originator names the credential that created the request.
+	Originator string `json:",omitempty"`
+	// StatusWord keeps the word a client used when it differs from the
+	// stored status ("Abandoned" is stored as Canceled).
+	StatusWord string `json:",omitempty"`
+}
+
+// DataItem is one name/value pair of a request's data collection.
+type DataItem struct {
+	Name  string
+	Value *string
+}
+
+// Request flags and data collection flags as MIM CM sets them for a smart
+// card request (RequestFlags.Smartcard = 2; 32 is what every documented
+// request carries).
+const (
+	requestFlagSmartcard = 2
+	dataCollectionFlags  = 32
+)
+
+// NewRequest is what a client asks for in POST /requests.
+type NewRequest struct {
+	Type                RequestType
+	Smartcard           guid.GUID // the card the request is for; may be nil until executed
+	Target              guid.GUID // the target user; defaults to the card's user
+	ProfileTemplateUuid guid.GUID
+	DataCollection      []DataItem
+	Comment             string
+	Priority            int
+}
+
+// Limits on what a client may store in a request.
+const (
+	maxComment        = 1024
+	maxDataCollection = 32
+	maxDataText       = 256
+)
+
+// CreateRequest stores a new request. A caller whose role may carry out the
+// type gets an Approved request; an operator asking to retire gets a
+// Pending one that an admin approves.
+func (s *Store) CreateRequest(o Origin, n NewRequest) (Request, error) {
+	least, ok := approveRole[n.Type]
+	switch {
+	case !ok:
+		return Request{}, refuse(ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", n.Type, supportedTypes())
+	case o.Role < RoleOperator:
+		return Request{}, refuse(ErrForbidden, "creating requests needs the operator role; you have %s", o.Role)
+	case len(n.Comment) > maxComment:
+		return Request{}, refuse(ErrInvalid, "comment is longer than %d characters", maxComment)
+	case len(n.DataCollection) > maxDataCollection:
+		return Request{}, refuse(ErrInvalid, "datacollection has more than %d items", maxDataCollection)
+	}
+	for _, d := range n.DataCollection {
+		if len(d.Name) > maxDataText || (d.Value != nil && len(*d.Value) > maxDataText) {
+			return Request{}, refuse(ErrInvalid, "a datacollection name or value is longer than %d characters", maxDataText)
+		}
+	}
+	r := Request{
+		Uuid:                guid.New(),
+		RequestType:         n.Type,
+		Status:              RequestApproved,
+		Flags:               requestFlagSmartcard,
+		DataCollection:      n.DataCollection,
+		DataCollectionFlags: dataCollectionFlags,
+		OriginatorUserUuid:  o.ActorUuid,
+		TargetUserUuid:      n.Target,
+		NewSmartcardUuid:    n.Smartcard,
+		OldSmartcardUuid:    n.Smartcard,
+		Priority:            n.Priority,
+		Comment:             n.Comment,
+		ProfileTemplateUuid: n.ProfileTemplateUuid,
+		IsSmartcard:         true,
+		Originator:          o.Actor,
+	}
+	if r.DataCollection == nil {
+		r.DataCollection = []DataItem{}
+	}
+	if o.Role < least {
+		r.Status = RequestPending
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if !n.Smartcard.IsNil() {
+			card, err := getCard(tx, n.Smartcard)
+			if err != nil {
+				return err
+			}
+			if card.Status == CardRetired {
+				return refuse(ErrConflict, "smartcard %s is Retired, which is final; no request can change it", card.Uuid)
+			}
+			if r.TargetUserUuid.IsNil() {
+				r.TargetUserUuid = card.AssignedUserUuid
+			}
+			if r.ProfileTemplateUuid.IsNil() {
+				r.ProfileTemplateUuid = card.ProfileTemplateUuid
+			}
+		}
+		r.Submitted = s.now()
+		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, o, Event{Action: ActionRequestCreate, RequestUuid: r.Uuid, CardUuid: n.Smartcard,
+			NewStatus: r.Status.String(), Reason: r.RequestType.String(), Comment: r.Comment})
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("create request: %w", err)
+	}
+	return r, nil
+}
+
+// Request returns the request with the given uuid.
+func (s *Store) Request(id guid.GUID) (Request, error) {
+	var r Request
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		r, err = getRequest(tx, id)
+		return err
+	})
+	return r, err
+}
+
+// RequestFilter selects requests. Zero fields select everything.
+type RequestFilter struct {
+	TargetUser guid.GUID
+	Status     *RequestStatus
+}
+
+// Requests returns the matching requests, oldest first.
+func (s *Store) Requests(f RequestFilter) ([]Request, error) {
+	out := []Request{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+			var r Request
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode request %x: %w", k, err)
+			}
+			if (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Submitted.Before(out[j].Submitted) })
+	return out, err
+}
+
+func getRequest(tx *bolt.Tx, id guid.GUID) (Request, error) {
+	var r Request
+	ok, err := getJSON(tx.Bucket(bucketRequests), id[:], &r)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		return r, refuse(ErrNotFound, "request %s not found", id)
+	}
+	return r, nil
+}
+
+// ExecuteCardStatus carries out request reqID on card cardID: it sets the
+// card's status, marks the request Executing and appends the audit event,
+// all in one transaction. Setting the status a card already has changes
+// nothing and returns the card as it is.
+func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStatus) (Smartcard, error) {
+	var card Smartcard
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getRequest(tx, reqID)
+		if err != nil {
+			return err
+		}
+		card, err = getCard(tx, cardID)
+		if err != nil {
+			return err
+		}
+		if !r.NewSmartcardUuid.IsNil() && r.NewSmartcardUuid != cardID {
+			return refuse(ErrConflict, "request %s is for smartcard %s, not %s", r.Uuid, r.NewSmartcardUuid, cardID)
+		}
+		switch {
+		case r.Status == RequestPending || r.Status == RequestDenied:
+			return refuse(ErrForbidden, "request %s is %s; only an Approved request can be carried out", r.Uuid, r.Status)
+		case r.Status != RequestApproved && r.Status != RequestExecuting:
+			return refuse(ErrConflict, "request %s is already %s", r.Uuid, r.Status)
+		}
+		if err := checkTypeTarget(r.RequestType, to); err != nil {
+			return err
+		}
+		if card.Status == to {
+			return nil
+		}
+		if err := CheckTransition(card.Status, to, o.Role); err != nil {
+			return err
+		}
+		old := card
+		card.PreviousStatus, card.Status = old.Status, to
+		card.StatusChanged, card.StatusChangedBy = s.now(), o.Actor
+		card.StatusReason, card.StatusRequestUuid = r.Comment, r.Uuid
+		if err := putCard(tx, &old, card); err != nil {
+			return err
+		}
+		r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = RequestExecuting, cardID, cardID
+		if r.TargetUserUuid.IsNil() {
+			r.TargetUserUuid = card.AssignedUserUuid
+		}
+		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cardID, RequestUuid: r.Uuid,
+			OldStatus: old.Status.String(), NewStatus: to.String(), Reason: r.RequestType.String(), Comment: r.Comment})
+	})
+	if err != nil {
+		return Smartcard{}, fmt.Errorf("set smartcard status: %w", err)
+	}
+	return card, nil
+}
+
+// SetRequestStatus completes, cancels (word "Abandoned" or "Canceled"),
+// approves or denies a request. Approving and denying are for admins and
+// only from Pending. Setting the status a request already has is a no-op.
+func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, word string) (Request, error) {
+	var r Request
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		r, err = getRequest(tx, reqID)
+		if err != nil {
+			return err
+		}
+		if r.Status == to {
+			return nil
+		}
+		if err := checkRequestTransition(r.Status, to, o.Role); err != nil {
+			return refuse(kindOf(err), "request %s: %s", r.Uuid, err)
+		}
+		old := r.Status
+		r.Status, r.StatusWord = to, ""
+		if w := strings.TrimSpace(word); !strings.EqualFold(w, to.String()) {
+			r.StatusWord = w
+		}
+		if to.Finished() {
+			r.Completed = s.now()
+		}
+		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, o, Event{Action: ActionRequestStatus, RequestUuid: r.Uuid, CardUuid: r.NewSmartcardUuid,
+			OldStatus: old.String(), NewStatus: to.String(), Reason: r.StatusWord})
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("set request status: %w", err)
+	}
+	return r, nil
+}
+
+// checkRequestTransition holds the rules for a request's own status.
+func checkRequestTransition(from, to RequestStatus, role Role) error {
+	switch {
+	case role < RoleOperator:
+		return refuse(ErrForbidden, "changing a request needs the operator role; you have %s", role)
+	case from.Finished():
+		return refuse(ErrConflict, "it is already %s", from)
+	case to == RequestApproved || to == RequestDenied:
+		if from != RequestPending {
+			return refuse(ErrConflict, "only a Pending request can be %s; it is %s", to, from)
+		}
+		if role < RoleAdmin {
+			return refuse(ErrForbidden, "approving or denying needs the admin role; you have %s", role)
+		}
+	case to == RequestCompleted:
+		if from == RequestPending {
+			return refuse(ErrForbidden, "it is Pending; it must be approved before it can be Completed")
+		}
+	case to == RequestCanceled:
+	default:
+		return refuse(ErrInvalid, "a request can be set to Completed, Canceled, Abandoned, Approved or Denied, not %s", to)
+	}
+	return nil
+}
+
+func kindOf(err error) error {
+	if e, ok := err.(*Error); ok {
+		return e.Kind
+	}
+	return err
+}

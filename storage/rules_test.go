@@ -1,0 +1,341 @@
+package storage_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cardstop/cardstop/storage"
+)
+
+// The expected answer of CheckTransition for every pair of states, one
+// grid per role, written out from PRODUCT.md §1 and §3 (rows: from, columns:
+// to, both in the order None New Assigned Active Disabled Suspended Retired).
+// '.' allowed, 'C' ErrConflict, 'F' ErrForbidden.
+var transitionGrid = map[storage.Role][7]string{
+	storage.RoleViewer: {
+		//       NnAaDSR
+		/* None      */ "CCCCCCF",
+		/* New       */ "CCCFFCF",
+		/* Assigned  */ "CCCFFCF",
+		/* Active    */ "CCCCFFF",
+		/* Disabled  */ "CCCFCCF",
+		/* Suspended */ "CCCFCCF",
+		/* Retired   */ "CCCCCCC",
+	},
+	storage.RoleOperator: {
+		/* None      */ "CCCCCCF",
+		/* New       */ "CCCF.CF",
+		/* Assigned  */ "CCCF.CF",
+		/* Active    */ "CCCC..F",
+		/* Disabled  */ "CCCFCCF",
+		/* Suspended */ "CCC.CCF",
+		/* Retired   */ "CCCCCCC",
+	},
+	storage.RoleAdmin: {
+		/* None      */ "CCCCCC.",
+		/* New       */ "CCC..C.",
+		/* Assigned  */ "CCC..C.",
+		/* Active    */ "CCCC...",
+		/* Disabled  */ "CCC.CC.",
+		/* Suspended */ "CCC.CC.",
+		/* Retired   */ "CCCCCCC",
+	},
+}
+
+var allStatuses = []storage.CardStatus{storage.CardNone, storage.CardNew, storage.CardAssigned, storage.CardActive,
+	storage.CardDisabled, storage.CardSuspended, storage.CardRetired}
+
+func TestCheckTransition(t *testing.T) {
+	for _, role := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+		grid := transitionGrid[role]
+		for i, from := range allStatuses {
+			for j, to := range allStatuses {
+				want := grid[i][j]
+				t.Run(role.String()+"/"+from.String()+"->"+to.String(), func(t *testing.T) {
+					err := storage.CheckTransition(from, to, role)
+					switch want {
+					case '.':
+						if err != nil {
+							t.Errorf("got %v, want allowed", err)
+						}
+					case 'C':
+						if !errors.Is(err, storage.ErrConflict) {
+							t.Fatalf("got %v, want ErrConflict", err)
+						}
+						// A conflict names both states (PRODUCT.md §1).
+						if msg := err.Error(); !strings.Contains(msg, from.String()) || !strings.Contains(msg, to.String()) {
+							t.Errorf("message %q does not name %s and %s", msg, from, to)
+						}
+					case 'F':
+						if !errors.Is(err, storage.ErrForbidden) {
+							t.Fatalf("got %v, want ErrForbidden", err)
+						}
+						if msg := err.Error(); !strings.Contains(msg, role.String()) {
+							t.Errorf("message %q does not name the caller's role %s", msg, role)
+						}
+					default:
+						t.Fatalf("bad grid entry %q", want)
+					}
+					var se *storage.Error
+					if err != nil && !errors.As(err, &se) {
+						t.Errorf("error %T is not a *storage.Error", err)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestCheckTransitionWithoutRole(t *testing.T) {
+	// No role at all may not even make the operator's changes.
+	if err := storage.CheckTransition(storage.CardActive, storage.CardDisabled, storage.RoleNone); !errors.Is(err, storage.ErrForbidden) {
+		t.Errorf("RoleNone Active->Disabled: %v, want ErrForbidden", err)
+	}
+}
+
+func TestOperations(t *testing.T) {
+	tests := []struct {
+		status storage.CardStatus
+		role   storage.Role
+		want   []string
+	}{
+		{storage.CardActive, storage.RoleViewer, []string{}},
+		{storage.CardActive, storage.RoleOperator, []string{"disable", "suspend"}},
+		{storage.CardActive, storage.RoleAdmin, []string{"disable", "suspend", "retire"}},
+		{storage.CardDisabled, storage.RoleOperator, []string{}},
+		{storage.CardDisabled, storage.RoleAdmin, []string{"reinstate", "retire"}},
+		{storage.CardSuspended, storage.RoleOperator, []string{"reinstate"}},
+		{storage.CardSuspended, storage.RoleAdmin, []string{"reinstate", "retire"}},
+		{storage.CardNew, storage.RoleOperator, []string{"disable"}},
+		{storage.CardAssigned, storage.RoleAdmin, []string{"disable", "reinstate", "retire"}},
+		{storage.CardNone, storage.RoleAdmin, []string{"retire"}},
+		{storage.CardRetired, storage.RoleAdmin, []string{}},
+		{storage.CardRetired, storage.RoleViewer, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.status.String()+"/"+tt.role.String(), func(t *testing.T) {
+			got := storage.Operations(tt.status, tt.role)
+			if got == nil {
+				t.Fatal("Operations returned nil; the JSON must be [] not null")
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Operations(%s, %s) = %q, want %q", tt.status, tt.role, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseCardStatus(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    storage.CardStatus
+		wantErr bool
+	}{
+		{in: "None", want: 0},
+		{in: "new", want: 1},
+		{in: "ASSIGNED", want: 2},
+		{in: "Active", want: 3},
+		{in: "disabled", want: 4},
+		{in: "SuSpEnDeD", want: 5},
+		{in: "Retired", want: 6},
+		{in: " Disabled ", want: 4},
+		{in: "0", want: 0},
+		{in: "4", want: 4},
+		{in: "6", want: 6},
+		{in: "7", wantErr: true},
+		{in: "-1", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "Revoked", wantErr: true},
+		{in: "Disabled!", wantErr: true},
+		{in: strings.Repeat("x", 500), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := storage.ParseCardStatus(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, storage.ErrInvalid) {
+					t.Fatalf("ParseCardStatus(%q) = %v, %v; want ErrInvalid", tt.in, got, err)
+				}
+				if len(err.Error()) > 300 {
+					t.Errorf("message echoes too much input: %d bytes", len(err.Error()))
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("ParseCardStatus(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCardStatusNumbers(t *testing.T) {
+	// The wire numbers of PRODUCT.md §1.
+	want := map[storage.CardStatus]int{storage.CardNone: 0, storage.CardNew: 1, storage.CardAssigned: 2,
+		storage.CardActive: 3, storage.CardDisabled: 4, storage.CardSuspended: 5, storage.CardRetired: 6}
+	names := map[int]string{0: "None", 1: "New", 2: "Assigned", 3: "Active", 4: "Disabled", 5: "Suspended", 6: "Retired"}
+	for s, n := range want {
+		if int(s) != n || s.String() != names[n] || !s.Valid() {
+			t.Errorf("%v: number %d, String %q, Valid %v; want %d %q true", s, int(s), s.String(), s.Valid(), n, names[n])
+		}
+	}
+	if storage.CardStatus(7).Valid() || storage.CardStatus(-1).Valid() {
+		t.Error("7 and -1 are Valid")
+	}
+}
+
+func TestParseRequestType(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    storage.RequestType
+		wantErr bool
+	}{
+		{in: "Enroll", want: 1},
+		{in: "recover", want: 2},
+		{in: "Renew", want: 3},
+		{in: "Disable", want: 4},
+		{in: "disable", want: 4},
+		{in: "Revoke", want: 4},
+		{in: "REVOKE", want: 4},
+		{in: "Unblock", want: 5},
+		{in: "Duplicate", want: 6},
+		{in: "retire", want: 7},
+		{in: "RecoverOnBehalf", want: 8},
+		{in: "SuspendOrReinstate", want: 9},
+		{in: "suspend", want: 9},
+		{in: "Reinstate", want: 9},
+		{in: "OnlineUpdate", want: 10},
+		{in: "TemporaryEnroll", want: 11},
+		{in: "4", want: 4},
+		{in: "7", want: 7},
+		{in: " 9 ", want: 9},
+		{in: "11", want: 11},
+		{in: "0", wantErr: true},
+		{in: "None", wantErr: true},
+		{in: "12", wantErr: true},
+		{in: "-4", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "Disabled", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := storage.ParseRequestType(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, storage.ErrInvalid) {
+					t.Fatalf("ParseRequestType(%q) = %v, %v; want ErrInvalid", tt.in, got, err)
+				}
+				// The message lists what the appliance carries out.
+				for _, word := range []string{"Disable", "Retire", "SuspendOrReinstate"} {
+					if !strings.Contains(err.Error(), word) {
+						t.Errorf("message %q does not list %s", err, word)
+					}
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("ParseRequestType(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRequestStatus(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    storage.RequestStatus
+		wantErr bool
+	}{
+		{in: "None", want: 0},
+		{in: "Approved", want: 3},
+		{in: "denied", want: 4},
+		{in: "COMPLETED", want: 8},
+		{in: "Failed", want: 9},
+		{in: "pending", want: 16},
+		{in: "Canceled", want: 17},
+		{in: "Executing", want: 18},
+		{in: "Abandoned", want: 17},
+		{in: "abandoned", want: 17},
+		{in: " ABANDONED ", want: 17},
+		{in: "3", want: 3},
+		{in: "8", want: 8},
+		{in: "17", want: 17},
+		{in: "18", want: 18},
+		{in: "1", wantErr: true},
+		{in: "5", wantErr: true},
+		{in: "19", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "Cancelled", wantErr: true},
+		{in: "Complete", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := storage.ParseRequestStatus(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, storage.ErrInvalid) {
+					t.Fatalf("ParseRequestStatus(%q) = %v, %v; want ErrInvalid", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("ParseRequestStatus(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRequestStatusFinished(t *testing.T) {
+	finished := map[storage.RequestStatus]bool{storage.RequestNone: false, storage.RequestApproved: false,
+		storage.RequestDenied: true, storage.RequestCompleted: true, storage.RequestFailed: true,
+		storage.RequestPending: false, storage.RequestCanceled: true, storage.RequestExecuting: false}
+	for s, want := range finished {
+		if s.Finished() != want {
+			t.Errorf("%v.Finished() = %v, want %v", s, s.Finished(), want)
+		}
+	}
+}
+
+func TestParseRole(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    storage.Role
+		wantErr bool
+	}{
+		{in: "viewer", want: storage.RoleViewer},
+		{in: "Operator", want: storage.RoleOperator},
+		{in: "ADMIN", want: storage.RoleAdmin},
+		{in: " admin\n", want: storage.RoleAdmin},
+		{in: "none", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "root", wantErr: true},
+		{in: "3", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := storage.ParseRole(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, storage.ErrInvalid) || got != storage.RoleNone {
+					t.Fatalf("ParseRole(%q) = %v, %v; want RoleNone, ErrInvalid", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("ParseRole(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	// Roles are ordered, and stored by name.
+	if !(storage.RoleNone < storage.RoleViewer && storage.RoleViewer < storage.RoleOperator && storage.RoleOperator < storage.RoleAdmin) {
+		t.Error("roles are not ordered none < viewer < operator < admin")
+	}
+	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+		text, err := r.MarshalText()
+		if err != nil || string(text) != r.String() {
+			t.Errorf("%v.MarshalText() = %q, %v", r, text, err)
+		}
+		var back storage.Role
+		if err := back.UnmarshalText(text); err != nil || back != r {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", text, back, err, r)
+		}
+	}
+}

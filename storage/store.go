@@ -1,0 +1,168 @@
+// Package storage keeps Cardstop's records in one bbolt file: smartcards,
+// requests, the hash-chained audit log and API tokens. It also owns the
+// rules of state change, so that every path that changes a card (REST API,
+// page, walk-up station) goes through the same checks, and every change
+// commits together with its audit event before anyone is told.
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout of the file this code reads and writes.
+// A later version that changes the layout migrates from the stored one.
+const SchemaVersion = 1
+
+// FileName is the database's name inside the data directory.
+const FileName = "cardstop.db"
+
+var (
+	bucketMeta         = []byte("meta")
+	bucketCards        = []byte("cards")
+	bucketCardsSerial  = []byte("cards.serial")
+	bucketCardsUser    = []byte("cards.user")
+	bucketCardsStatus  = []byte("cards.status")
+	bucketRequests     = []byte("requests")
+	bucketAudit        = []byte("audit")
+	bucketTokens       = []byte("tokens")
+	bucketTokensByHash = []byte("tokens.hash")
+
+	allBuckets = [][]byte{bucketMeta, bucketCards, bucketCardsSerial, bucketCardsUser, bucketCardsStatus,
+		bucketRequests, bucketAudit, bucketTokens, bucketTokensByHash}
+
+	keySchema = []byte("schema")
+)
+
+// Options tune Open. The zero value is what the service uses.
+type Options struct {
+	// LockTimeout is how long Open waits for another process to let go of
+	// the file before it gives up with ErrInUse. Zero means one second.
+	LockTimeout time.Duration
+	// Now is the clock for record and audit times. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is an open database. Its methods are safe for concurrent use.
+type Store struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+// Open opens (or creates) the database in dir. It fails with ErrInUse when
+// another process holds the file, and refuses a file written by a newer
+// version of Cardstop.
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.LockTimeout == 0 {
+		opt.LockTimeout = time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, os.ErrNotExist)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if created {
+		// A new file's directory entry must survive a power cut too.
+		if err := syncDir(dir); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync data directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync data directory: %w", err)
+	}
+	return nil
+}
+
+// init creates the buckets of a new file and checks the schema of an old one.
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keySchema)
+		if v == nil {
+			return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return fmt.Errorf("unreadable schema version %q", v)
+		}
+		if n > SchemaVersion {
+			return fmt.Errorf("the database has schema version %d; this cardstop reads up to %d: upgrade cardstop", n, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// Close closes the file. The Store must not be used afterwards.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Check runs bbolt's consistency check over the whole file and returns the
+// first problem it finds.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() { // drain: the checker's goroutine sends every error
+			if first == nil {
+				first = fmt.Errorf("database check: %w", err)
+			}
+		}
+		return first
+	})
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode record %x: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}

@@ -1,0 +1,356 @@
+package storage_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// fixedNow is the clock of every test store. It is deliberately not UTC:
+// the store must record it in UTC.
+var fixedNow = time.Date(2025, 3, 14, 15, 9, 26, 535_000_000, time.FixedZone("CET", 3600))
+
+func clock() time.Time { return fixedNow }
+
+// The credentials the tests act as.
+var (
+	viewer = storage.Origin{Actor: "token:view", ActorUuid: testID(0xa1), Role: storage.RoleViewer,
+		Source: "192.0.2.1", CorrelationID: testID(0xc1)}
+	operator = storage.Origin{Actor: "token:ops", ActorUuid: testID(0xa2), Role: storage.RoleOperator,
+		Source: "192.0.2.2", CorrelationID: testID(0xc2)}
+	admin = storage.Origin{Actor: "user:root", ActorUuid: testID(0xa3), Role: storage.RoleAdmin,
+		Source: "192.0.2.3", CorrelationID: testID(0xc3)}
+)
+
+// testID is a version-4 GUID whose order follows n.
+func testID(n byte) guid.GUID {
+	return guid.GUID{0: n, 6: 0x40, 8: 0x80, 15: n}
+}
+
+// openStore opens the store in dir with the fixed clock and closes it when
+// the test ends (closing twice is harmless).
+func openStore(t *testing.T, dir string) *storage.Store {
+	t.Helper()
+	s, err := storage.Open(dir, storage.Options{Now: clock})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newStore opens a store in a fresh directory.
+func newStore(t *testing.T) *storage.Store {
+	t.Helper()
+	return openStore(t, t.TempDir())
+}
+
+// checkStore runs bbolt's consistency check and verifies the audit chain.
+func checkStore(t *testing.T, s *storage.Store) {
+	t.Helper()
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	evs, err := s.Events(0, 0)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	if err := storage.VerifyChain(evs); err != nil {
+		t.Errorf("VerifyChain: %v", err)
+	}
+}
+
+func allEvents(t *testing.T, s *storage.Store) []storage.Event {
+	t.Helper()
+	evs, err := s.Events(0, 0)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	return evs
+}
+
+// newCard is a valid card numbered n.
+func newCard(n byte, serial string, status storage.CardStatus) storage.Smartcard {
+	return storage.Smartcard{
+		Uuid:                   testID(n),
+		Status:                 status,
+		AssignedUserUuid:       testID(0x50),
+		ProfileTemplateUuid:    testID(0x60),
+		ProfileTemplateVersion: 1,
+		SerialNumber:           serial,
+		Middleware:             "Base CSP",
+		Atr:                    "3B8D01",
+	}
+}
+
+func importCards(t *testing.T, s *storage.Store, cards ...storage.Smartcard) {
+	t.Helper()
+	if err := s.ImportCards(admin, cards); err != nil {
+		t.Fatalf("ImportCards: %v", err)
+	}
+}
+
+func mustCard(t *testing.T, s *storage.Store, id guid.GUID) storage.Smartcard {
+	t.Helper()
+	c, err := s.Card(id)
+	if err != nil {
+		t.Fatalf("Card(%s): %v", id, err)
+	}
+	return c
+}
+
+func mustRequest(t *testing.T, s *storage.Store, id guid.GUID) storage.Request {
+	t.Helper()
+	r, err := s.Request(id)
+	if err != nil {
+		t.Fatalf("Request(%s): %v", id, err)
+	}
+	return r
+}
+
+func TestRestartKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	card := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", storage.CardActive)
+	importCards(t, s, card)
+	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable, Smartcard: card.Uuid, Comment: "lost on the train"})
+	if err != nil {
+		t.Fatalf("CreateRequest: %v", err)
+	}
+	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+		t.Fatalf("ExecuteCardStatus: %v", err)
+	}
+	secret, _, err := s.CreateToken(admin, "backup-robot", storage.RoleViewer)
+	if err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
+	checkStore(t, s)
+
+	cardBefore := mustCard(t, s, card.Uuid)
+	reqBefore := mustRequest(t, s, req.Uuid)
+	evBefore := allEvents(t, s)
+	tokBefore, err := s.Tokens()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evBefore) != 4 {
+		t.Fatalf("%d events before restart, want 4 (import, request, status, token)", len(evBefore))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openStore(t, dir)
+	if got := mustCard(t, s, card.Uuid); !reflect.DeepEqual(got, cardBefore) {
+		t.Errorf("card after restart:\n got %+v\nwant %+v", got, cardBefore)
+	}
+	if got := mustCard(t, s, card.Uuid); got.Status != storage.CardDisabled || got.PreviousStatus != storage.CardActive ||
+		got.StatusChangedBy != "token:ops" || got.StatusReason != "lost on the train" || got.StatusRequestUuid != req.Uuid ||
+		!got.StatusChanged.Equal(fixedNow) {
+		t.Errorf("card after restart lost its status change: %+v", got)
+	}
+	if got, err := s.CardBySerial("d1ef5a7c-0000-4aa9-a822-346554ddd3c9"); err != nil || got.Uuid != card.Uuid {
+		t.Errorf("CardBySerial after restart = %v, %v", got.Uuid, err)
+	}
+	disabled := storage.CardDisabled
+	if got, err := s.Cards(storage.CardFilter{Status: &disabled}); err != nil || len(got) != 1 || got[0].Uuid != card.Uuid {
+		t.Errorf("Cards(Disabled) after restart = %v, %v", got, err)
+	}
+	if got := mustRequest(t, s, req.Uuid); !reflect.DeepEqual(got, reqBefore) || got.Status != storage.RequestExecuting {
+		t.Errorf("request after restart:\n got %+v\nwant %+v", got, reqBefore)
+	}
+	if got := allEvents(t, s); !reflect.DeepEqual(got, evBefore) {
+		t.Errorf("events after restart:\n got %+v\nwant %+v", got, evBefore)
+	}
+	if got, err := s.Tokens(); err != nil || !reflect.DeepEqual(got, tokBefore) {
+		t.Errorf("Tokens after restart = %+v, %v; want %+v", got, err, tokBefore)
+	}
+	if tok, err := s.Authenticate(secret); err != nil || tok.Name != "backup-robot" {
+		t.Errorf("Authenticate after restart = %+v, %v", tok, err)
+	}
+
+	// The chain goes on where it stopped.
+	if _, err := s.SetRequestStatus(operator, req.Uuid, storage.RequestCompleted, "Completed"); err != nil {
+		t.Fatalf("SetRequestStatus after restart: %v", err)
+	}
+	evs := allEvents(t, s)
+	if len(evs) != 5 || evs[4].Seq != 5 || evs[4].PrevHash != evBefore[3].Hash {
+		t.Errorf("event after restart does not continue the chain: %+v", evs[len(evs)-1])
+	}
+	checkStore(t, s)
+}
+
+func TestOpenTwiceIsInUse(t *testing.T) {
+	dir := t.TempDir()
+	first := openStore(t, dir)
+	start := time.Now()
+	second, err := storage.Open(dir, storage.Options{LockTimeout: 50 * time.Millisecond, Now: clock})
+	if err == nil {
+		second.Close()
+		t.Fatal("second Open of a held file succeeded")
+	}
+	if !errors.Is(err, storage.ErrInUse) {
+		t.Errorf("second Open: %v, want ErrInUse", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("second Open took %v despite a 50ms lock timeout", d)
+	}
+	// The first store is unharmed and, once closed, lets the next one in.
+	importCards(t, first, newCard(1, "abc", storage.CardActive))
+	checkStore(t, first)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := storage.Open(dir, storage.Options{LockTimeout: 50 * time.Millisecond, Now: clock})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	defer third.Close()
+	if _, err := third.Card(testID(1)); err != nil {
+		t.Errorf("Card after reopen: %v", err)
+	}
+}
+
+func TestOpenCreatesDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var", "lib", "cardstop")
+	s := openStore(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, storage.FileName)); err != nil {
+		t.Errorf("database file: %v", err)
+	}
+	checkStore(t, s)
+}
+
+func TestOpenSchema(t *testing.T) {
+	tests := []struct {
+		name    string
+		schema  string
+		wantErr string // "" means Open succeeds
+	}{
+		{name: "current", schema: "1"},
+		{name: "older", schema: "0"},
+		{name: "newer", schema: "99", wantErr: "schema version 99"},
+		{name: "next", schema: "2", wantErr: "schema version 2"},
+		{name: "garbage", schema: "one", wantErr: "unreadable schema version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			importCards(t, s, newCard(1, "abc", storage.CardActive))
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			setMeta(t, dir, "schema", tt.schema)
+
+			s, err := storage.Open(dir, storage.Options{Now: clock})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				defer s.Close()
+				if _, err := s.Card(testID(1)); err != nil {
+					t.Errorf("Card: %v", err)
+				}
+				checkStore(t, s)
+				return
+			}
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open of a file with schema %q succeeded", tt.schema)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Open: %v, want it to mention %q", err, tt.wantErr)
+			}
+			// The refusal must neither hold the lock nor rewrite the version.
+			if got := getMeta(t, dir, "schema"); got != tt.schema {
+				t.Errorf("schema after refused Open = %q, want %q", got, tt.schema)
+			}
+		})
+	}
+}
+
+func setMeta(t *testing.T, dir, key, value string) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, storage.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte(key), []byte(value))
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getMeta(t *testing.T, dir, key string) string {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, storage.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open after refused Open (lock still held?): %v", err)
+	}
+	defer db.Close()
+	var v string
+	if err := db.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket([]byte("meta")).Get([]byte(key)))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestEventsRecordOriginAndUTCTime(t *testing.T) {
+	s := newStore(t)
+	card := newCard(1, "abc", storage.CardActive)
+	importCards(t, s, card)
+	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable, Smartcard: card.Uuid, Comment: "stolen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+		t.Fatal(err)
+	}
+	evs := allEvents(t, s)
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3", len(evs))
+	}
+	want := storage.Event{Seq: 3, Time: fixedNow.UTC(), Actor: "token:ops", Source: "192.0.2.2",
+		Action: storage.ActionCardStatus, CardUuid: card.Uuid, RequestUuid: req.Uuid, OldStatus: "Active",
+		NewStatus: "Disabled", Reason: "Disable", Comment: "stolen", CorrelationId: testID(0xc2), PrevHash: evs[1].Hash}
+	want.Hash = want.ComputeHash()
+	got := evs[2]
+	if !got.Time.Equal(fixedNow) || got.Time.Location() != time.UTC {
+		t.Errorf("event time %v, want %v in UTC", got.Time, fixedNow.UTC())
+	}
+	got.Time = want.Time
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("card.status event:\n got %+v\nwant %+v", got, want)
+	}
+	if evs[0].Action != storage.ActionCardImport || evs[0].CardUuid != card.Uuid || evs[0].NewStatus != "Active" ||
+		evs[0].Actor != "user:root" || evs[0].PrevHash != strings.Repeat("0", 64) {
+		t.Errorf("import event: %+v", evs[0])
+	}
+	if evs[1].Action != storage.ActionRequestCreate || evs[1].RequestUuid != req.Uuid || evs[1].NewStatus != "Approved" ||
+		evs[1].Reason != "Disable" {
+		t.Errorf("request.create event: %+v", evs[1])
+	}
+	// Paging: after 1, at most 1.
+	page, err := s.Events(1, 1)
+	if err != nil || len(page) != 1 || page[0].Seq != 2 {
+		t.Errorf("Events(1, 1) = %+v, %v; want event 2 alone", page, err)
+	}
+	if rest, err := s.Events(3, 0); err != nil || len(rest) != 0 {
+		t.Errorf("Events(3, 0) = %+v, %v; want none", rest, err)
+	}
+	checkStore(t, s)
+}

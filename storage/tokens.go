@@ -1,0 +1,129 @@
+package storage
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// Token is an API credential for a machine. Only the SHA-256 of its secret
+// is stored: the secret has 256 random bits, so a slow password hash would
+// add nothing but latency.
+type Token struct {
+	Uuid    guid.GUID
+	Name    string
+	Role    Role
+	Created time.Time
+	Hash    []byte
+}
+
+// tokenPrefix marks Cardstop secrets, so secret scanners and people can
+// recognise one that leaked.
+const tokenPrefix = "cst_"
+
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func hashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// CreateToken makes a token and returns its secret, which is shown once
+// and never stored.
+func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, error) {
+	if !tokenName.MatchString(name) {
+		return "", Token{}, refuse(ErrInvalid, "token name %q: use 1-64 letters, digits, '.', '_' or '-'", clip(name))
+	}
+	if role < RoleViewer || role > RoleAdmin {
+		return "", Token{}, refuse(ErrInvalid, "a token needs a role: viewer, operator or admin")
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on Linux.
+	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: hashSecret(secret)}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tokens := tx.Bucket(bucketTokens)
+		if tokens.Get([]byte(name)) != nil {
+			return refuse(ErrConflict, "a token named %q exists already", name)
+		}
+		if err := putJSON(tokens, []byte(name), t); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTokensByHash).Put(t.Hash, []byte(name)); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, o, Event{Action: ActionTokenCreate, NewStatus: role.String(), Comment: name})
+	})
+	if err != nil {
+		return "", Token{}, fmt.Errorf("create token: %w", err)
+	}
+	return secret, t, nil
+}
+
+// Tokens lists the tokens by name, without their hashes.
+func (s *Store) Tokens() ([]Token, error) {
+	out := []Token{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+			var t Token
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode token %q: %w", k, err)
+			}
+			t.Hash = nil
+			out = append(out, t)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RevokeToken deletes a token; requests made with it fail from then on.
+func (s *Store) RevokeToken(o Origin, name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var t Token
+		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(name), &t)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return refuse(ErrNotFound, "no token is named %q", clip(name))
+		}
+		if err := tx.Bucket(bucketTokens).Delete([]byte(name)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTokensByHash).Delete(t.Hash); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, o, Event{Action: ActionTokenRevoke, OldStatus: t.Role.String(), Comment: name})
+	})
+}
+
+// Authenticate returns the token whose secret this is. The look-up is by
+// the secret's hash, so no comparison of secrets takes place at all.
+func (s *Store) Authenticate(secret string) (Token, error) {
+	var t Token
+	if !strings.HasPrefix(secret, tokenPrefix) {
+		return t, refuse(ErrNotFound, "unknown token")
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		name := tx.Bucket(bucketTokensByHash).Get(hashSecret(secret))
+		if name == nil {
+			return refuse(ErrNotFound, "unknown token")
+		}
+		ok, err := getJSON(tx.Bucket(bucketTokens), name, &t)
+		if err == nil && !ok {
+			err = refuse(ErrNotFound, "unknown token")
+		}
+		return err
+	})
+	return t, err
+}

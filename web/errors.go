@@ -1,0 +1,74 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/web/wire"
+)
+
+// httpError is a refusal decided by the HTTP layer itself (authentication,
+// content type, routing), with any headers the status code calls for.
+type httpError struct {
+	code   int
+	msg    string
+	header map[string]string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// statusOf is the one place that turns an error into an HTTP status and a
+// message a client may see. Anything it does not recognise is a 500 whose
+// details stay in the log.
+func statusOf(err error) (int, string) {
+	var he *httpError
+	var se *storage.Error
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.code, he.msg
+	case errors.As(err, &mb):
+		return http.StatusRequestEntityTooLarge, "the body is larger than the limit of 64 KiB"
+	case errors.As(err, &se):
+		switch se.Kind {
+		case storage.ErrNotFound:
+			return http.StatusNotFound, err.Error()
+		case storage.ErrConflict:
+			return http.StatusConflict, err.Error()
+		case storage.ErrForbidden:
+			return http.StatusForbidden, err.Error()
+		case storage.ErrInvalid:
+			return http.StatusBadRequest, err.Error()
+		}
+	}
+	return http.StatusInternalServerError, "An error has occurred. Quote the correlation id when reporting it."
+}
+
+// writeError answers with the JSON error body and logs what the client
+// does not see.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := statusOf(err)
+	var he *httpError
+	if errors.As(err, &he) {
+		for k, v := range he.header {
+			w.Header().Set(k, v)
+		}
+	}
+	corr := correlationID(r.Context())
+	if code >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "correlation_id", corr.String(), "err", err)
+	}
+	writeJSON(w, code, wire.Error{Message: msg, CorrelationId: corr})
+}
+
+// logStatus records one line per request; never a secret or a body.
+func (s *Server) logStatus(r *http.Request, code int, actor string) {
+	level := slog.LevelInfo
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", code,
+		"actor", actor, "remote", remoteHost(r), "correlation_id", correlationID(r.Context()).String())
+}

@@ -1,0 +1,324 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/web/wire"
+)
+
+// APIPrefix is where MIM CM clients find the API; paths match in any case.
+const APIPrefix = "/CertificateManagement/api/v1.0"
+
+func (s *Server) routeMIMCM() {
+	p := strings.ToLower(APIPrefix)
+	s.handle("GET "+p+"/smartcards", storage.RoleViewer, s.listCards)
+	s.handle("GET "+p+"/smartcards/{id}", storage.RoleViewer, s.getCard)
+	s.handle("GET "+p+"/smartcards/{id}/operations", storage.RoleViewer, s.cardOperations)
+	s.handle("POST "+p+"/requests", storage.RoleOperator, s.createRequest)
+	s.handle("GET "+p+"/requests", storage.RoleViewer, s.listRequests)
+	s.handle("GET "+p+"/requests/{id}", storage.RoleViewer, s.getRequest)
+	s.handle("PUT "+p+"/requests/{id}", storage.RoleOperator, s.setRequestStatus)
+	s.handle("GET "+p+"/requests/{reqid}/smartcards/{scid}", storage.RoleViewer, s.getRequestCard)
+	s.handle("PUT "+p+"/requests/{reqid}/smartcards/{scid}", storage.RoleOperator, s.setCardStatus)
+}
+
+// pathGUID reads a GUID from a path segment.
+func pathGUID(r *http.Request, name string) (guid.GUID, error) {
+	g, err := guid.Parse(r.PathValue(name))
+	if err != nil {
+		return g, &httpError{code: http.StatusBadRequest, msg: "the " + name + " in the path must be a GUID, not " + clipQ(r.PathValue(name))}
+	}
+	return g, nil
+}
+
+// listCards answers GET /smartcards. With cardid it returns the one card
+// (MIM CM's documented look-up); otherwise an array.
+func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+	q, err := readQuery(r, "cardid", "assigneduser", "status")
+	if err != nil {
+		return err
+	}
+	if cardid, ok := q["cardid"]; ok {
+		if len(q) > 1 {
+			return &httpError{code: http.StatusBadRequest, msg: "cardid finds one card; it cannot be combined with other parameters"}
+		}
+		card, err := s.findCard(cardid)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, wire.SmartcardFrom(card))
+		return nil
+	}
+	var f storage.CardFilter
+	if v, ok := q["assigneduser"]; ok {
+		if f.AssignedUser, err = guid.Parse(v); err != nil || f.AssignedUser.IsNil() {
+			return &httpError{code: http.StatusBadRequest, msg: "assigneduser must be a user's GUID, not " + clipQ(v)}
+		}
+	}
+	if v, ok := q["status"]; ok {
+		st, err := storage.ParseCardStatus(v)
+		if err != nil {
+			return err
+		}
+		f.Status = &st
+	}
+	cards, err := s.store.Cards(f)
+	if err != nil {
+		return err
+	}
+	out := make([]wire.Smartcard, len(cards))
+	for i, c := range cards {
+		out[i] = wire.SmartcardFrom(c)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// findCard looks a cardid up as the card's serial number, as MIM CM's
+// examples use it, and then as the card's uuid, as its parameter table
+// describes it.
+func (s *Server) findCard(cardid string) (storage.Smartcard, error) {
+	card, err := s.store.CardBySerial(cardid)
+	if errors.Is(err, storage.ErrNotFound) {
+		if id, perr := guid.Parse(cardid); perr == nil {
+			if byID, err2 := s.store.Card(id); err2 == nil {
+				return byID, nil
+			}
+		}
+	}
+	return card, err
+}
+
+func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	id, err := pathGUID(r, "id")
+	if err != nil {
+		return err
+	}
+	card, err := s.store.Card(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wire.SmartcardFrom(card))
+	return nil
+}
+
+// cardOperations lists what the caller may do next to the card.
+func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	id, err := pathGUID(r, "id")
+	if err != nil {
+		return err
+	}
+	card, err := s.store.Card(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, storage.Operations(card.Status, o.Role))
+	return nil
+}
+
+var createRequestKeys = []string{"type", "smartcard", "target", "profiletemplateuuid", "datacollection", "comment", "priority"}
+
+// createRequest answers POST /requests with 201 and the new request's
+// relative URI as a JSON string, as MIM CM does.
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	b, err := readBody(w, r, createRequestKeys...)
+	if err != nil {
+		return err
+	}
+	if err := b.Require("type"); err != nil {
+		return err
+	}
+	var n storage.NewRequest
+	typ, err := b.Text("type")
+	if err != nil {
+		return err
+	}
+	if n.Type, err = storage.ParseRequestType(typ); err != nil {
+		return err
+	}
+	var errs [6]error
+	n.Smartcard, errs[0] = b.GUID("smartcard")
+	n.Target, errs[1] = b.GUID("target")
+	n.ProfileTemplateUuid, errs[2] = b.GUID("profiletemplateuuid")
+	n.DataCollection, errs[3] = b.DataCollection("datacollection")
+	n.Comment, errs[4] = b.String("comment")
+	n.Priority, errs[5] = b.Int("priority")
+	if err := firstError(errs[:]); err != nil {
+		return err
+	}
+	req, err := s.store.CreateRequest(o, n)
+	if err != nil {
+		return err
+	}
+	uri := "api/v1.0/requests/" + req.Uuid.String()
+	w.Header().Set("Location", APIPrefix+"/requests/"+req.Uuid.String())
+	writeJSON(w, http.StatusCreated, uri)
+	return nil
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+	q, err := readQuery(r, "targetuser", "status")
+	if err != nil {
+		return err
+	}
+	var f storage.RequestFilter
+	if v, ok := q["targetuser"]; ok {
+		if !strings.EqualFold(v, "current") {
+			return &httpError{code: http.StatusBadRequest, msg: `targetuser supports only "current"`}
+		}
+		f.TargetUser = o.ActorUuid
+	}
+	if v, ok := q["status"]; ok {
+		st, err := storage.ParseRequestStatus(v)
+		if err != nil {
+			return err
+		}
+		f.Status = &st
+	}
+	reqs, err := s.store.Requests(f)
+	if err != nil {
+		return err
+	}
+	out := make([]wire.Request, len(reqs))
+	for i, rq := range reqs {
+		out[i] = wire.RequestFrom(rq)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	id, err := pathGUID(r, "id")
+	if err != nil {
+		return err
+	}
+	req, err := s.store.Request(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wire.RequestFrom(req))
+	return nil
+}
+
+// readStatus reads the one-key body {"status": ...} of both PUTs.
+func readStatus(w http.ResponseWriter, r *http.Request) (string, error) {
+	if _, err := readQuery(r); err != nil {
+		return "", err
+	}
+	b, err := readBody(w, r, "status")
+	if err != nil {
+		return "", err
+	}
+	if err := b.Require("status"); err != nil {
+		return "", err
+	}
+	return b.Text("status")
+}
+
+// setRequestStatus answers PUT /requests/{id}: complete, cancel or abandon
+// (and, for admins, approve or deny) a request.
+func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+	id, err := pathGUID(r, "id")
+	if err != nil {
+		return err
+	}
+	word, err := readStatus(w, r)
+	if err != nil {
+		return err
+	}
+	st, err := storage.ParseRequestStatus(word)
+	if err != nil {
+		return err
+	}
+	req, err := s.store.SetRequestStatus(o, id, st, word)
+	if err != nil {
+		return err
+	}
+	return answer(w, r, wire.RequestFrom(req))
+}
+
+// getRequestCard answers the GET of the seed's URL: the card, unchanged.
+func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	reqID, err := pathGUID(r, "reqid")
+	if err != nil {
+		return err
+	}
+	cardID, err := pathGUID(r, "scid")
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.Request(reqID); err != nil {
+		return err
+	}
+	card, err := s.store.Card(cardID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wire.SmartcardFrom(card))
+	return nil
+}
+
+// setCardStatus answers PUT /requests/{reqid}/smartcards/{scid}: the one
+// documented way to change a card's status.
+func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+	reqID, err := pathGUID(r, "reqid")
+	if err != nil {
+		return err
+	}
+	cardID, err := pathGUID(r, "scid")
+	if err != nil {
+		return err
+	}
+	word, err := readStatus(w, r)
+	if err != nil {
+		return err
+	}
+	st, err := storage.ParseCardStatus(word)
+	if err != nil {
+		return err
+	}
+	card, err := s.store.ExecuteCardStatus(o, reqID, cardID, st)
+	if err != nil {
+		return err
+	}
+	return answer(w, r, wire.SmartcardFrom(card))
+}
+
+// answer writes 200 with v, or 204 when the client prefers return=minimal.
+func answer(w http.ResponseWriter, r *http.Request, v any) error {
+	if wantsMinimal(r) {
+		w.Header().Set("Preference-Applied", "return=minimal")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}

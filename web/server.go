@@ -1,0 +1,181 @@
+// Package web serves Cardstop over HTTP: the MIM CM-compatible JSON API
+// under /CertificateManagement/api/v1.0. Handlers only translate between
+// HTTP and the store; the rules live in package storage.
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// Store is what the web layer needs of the records.
+type Store interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	CardBySerial(serial string) (storage.Smartcard, error)
+	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
+	Request(id guid.GUID) (storage.Request, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	CreateRequest(o storage.Origin, n storage.NewRequest) (storage.Request, error)
+	ExecuteCardStatus(o storage.Origin, reqID, cardID guid.GUID, to storage.CardStatus) (storage.Smartcard, error)
+	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
+	Authenticate(secret string) (storage.Token, error)
+}
+
+// Options tune the server. The zero value is what the service uses.
+type Options struct {
+	Logger *slog.Logger     // nil: slog.Default()
+	Now    func() time.Time // the clock of the rate limits; nil: time.Now
+}
+
+// Server is the HTTP handler of the whole service.
+type Server struct {
+	store   Store
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limiter *authLimiter
+}
+
+// MaxBody is the largest request body the API reads.
+const MaxBody = 64 << 10
+
+// New returns the service's handler.
+func New(store Store, opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Server{store: store, log: opt.Logger, mux: http.NewServeMux(), limiter: newAuthLimiter(opt.Now)}
+	s.routeMIMCM()
+	return s
+}
+
+// handlerFunc is an endpoint: it gets the caller's origin and returns an
+// error for writeError, or nil once it has answered.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, o storage.Origin) error
+
+// handle registers an endpoint that needs at least role least. Patterns are
+// lowercase: ServeHTTP lowercases every path, since MIM CM's IIS matches
+// paths in any case and its own documentation writes both.
+func (s *Server) handle(pattern string, least storage.Role, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := w.(*statusWriter)
+		t, err := s.authenticate(r)
+		if err == nil && t.Role < least {
+			err = &httpError{code: http.StatusForbidden,
+				msg: "this needs the " + least.String() + " role; the token " + strconv.Quote(t.Name) + " has " + t.Role.String()}
+		}
+		if err == nil {
+			sw.actor = "token:" + t.Name
+			o := storage.Origin{Actor: sw.actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
+				CorrelationID: correlationID(r.Context())}
+			err = h(w, r, o)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+type ctxKey struct{}
+
+func correlationID(ctx context.Context) guid.GUID {
+	id, _ := ctx.Value(ctxKey{}).(guid.GUID)
+	return id
+}
+
+// statusWriter remembers the status code and the actor for the log line.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	actor string
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP gives every request a correlation id and the API's headers,
+// routes it in any case, and turns the router's own 404 and 405 into JSON.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	corr := guid.New()
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, corr))
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Correlation-Id", corr.String())
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { s.logStatus(r, sw.code, sw.actor) }()
+
+	routed := r.Clone(r.Context())
+	routed.URL.Path = strings.ToLower(r.URL.Path)
+	routed.URL.RawPath = ""
+	handler, pattern := s.mux.Handler(routed)
+	if pattern != "" {
+		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
+		return
+	}
+	// No route: let the mux decide between 404 and 405 (with Allow), and
+	// answer in JSON instead of its plain text.
+	probe := &headerProbe{header: http.Header{}}
+	handler.ServeHTTP(probe, routed)
+	switch probe.code {
+	case http.StatusMethodNotAllowed:
+		h.Set("Allow", probe.header.Get("Allow"))
+		s.writeError(sw, r, &httpError{code: probe.code, msg: "the method " + r.Method + " is not allowed here; allowed: " + probe.header.Get("Allow")})
+	case http.StatusNotFound:
+		s.writeError(sw, r, &httpError{code: probe.code, msg: "no such resource: " + r.URL.Path})
+	default: // a redirect to the cleaned path
+		for k, v := range probe.header {
+			h[k] = v
+		}
+		sw.WriteHeader(probe.code)
+	}
+}
+
+// headerProbe captures what the mux's fallback handler would answer.
+type headerProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.code = code }
+
+// writeJSON answers with v encoded as JSON.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)              // MIM CM does not escape <, > and &; neither do we
+	if err := enc.Encode(v); err != nil { // only our own types reach here, and they always encode
+		code = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"Message":"An error has occurred."}` + "\n")
+	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(code)
+	_, _ = w.Write(data)
+}
