@@ -1,0 +1,78 @@
+# Cardstop's front door. Every target does its own set-up.
+# The two that matter first: `make run` and `make test`.
+
+SHELL     := /bin/bash
+GO        ?= go
+DATA_DIR  ?= ./var
+LISTEN    ?= 127.0.0.1:8080
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       := bin/cardstop
+# Debian packages the build and tests need; installed when missing.
+APT_PKGS  := gcc
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help run build test vet fmt fmt-check fuzz deps clean
+
+help:
+	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
+	@echo "make test   - set up and run every check and test"
+	@echo "make build  - build $(BIN)"
+	@echo "make fuzz   - run each fuzz target for FUZZTIME ($(FUZZTIME))"
+	@echo "make fmt | vet | clean"
+
+# deps installs the Debian packages that are missing, once.
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 is needed; $(GO) was not found" >&2; exit 1; }
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cardstop
+
+# run creates the first admin token when the database has none of ours yet
+# (the server itself never makes credentials), then serves in the foreground.
+run: build
+	@mkdir -p $(DATA_DIR) && chmod 700 $(DATA_DIR)
+	@if [ ! -s $(DATA_DIR)/admin.token ]; then \
+		umask 077; \
+		$(BIN) token create --data-dir $(DATA_DIR) --role admin --name admin-$$(date +%Y%m%d-%H%M%S) > $(DATA_DIR)/admin.token.new 2>/dev/null \
+		&& mv $(DATA_DIR)/admin.token.new $(DATA_DIR)/admin.token \
+		|| { rm -f $(DATA_DIR)/admin.token.new; echo "could not create the admin token" >&2; exit 1; }; \
+		echo "An admin API token was created and saved in $(DATA_DIR)/admin.token (mode 0600)."; \
+	else \
+		echo "The admin API token is in $(DATA_DIR)/admin.token."; \
+	fi
+	@echo "To load the example cards (stop the server first): $(BIN) import --data-dir $(DATA_DIR) docs/examples/cards.json"
+	$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change: $$out" >&2; exit 1; fi
+
+vet: deps
+	$(GO) vet ./...
+
+test: deps fmt-check vet
+	@$(GO) mod verify >/dev/null
+	CGO_ENABLED=0 $(GO) build ./...
+	$(GO) test -race -count=1 ./...
+
+# fuzz runs every fuzz target in turn; their seed corpora also run in `make test`.
+fuzz: deps
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf bin

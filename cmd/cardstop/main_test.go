@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+// TestMain builds the real binary once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cardstop-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "cardstop")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("go build: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cardstop runs the binary and returns its exit status, stdout and stderr.
+func cardstop(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env = append(os.Environ(), "CARDSTOP_DATA_DIR=")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String()
+}
+
+var examples = filepath.Join("..", "..", "docs", "examples", "cards.json")
+
+func TestCommandLineErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("Uuid,SerialNumber,Status\n17cf063d-e337-4aa9-a822-346554ddd3c9,{a},Active\nnot-a-guid,{b},Active\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no command", nil, 2, "no command given"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"token without verb", []string{"token"}, 2, "create, list or revoke"},
+		{"token create without role", []string{"token", "create", "--data-dir", dir, "--name", "x"}, 2, "needs --role and --name"},
+		{"token create bad role", []string{"token", "create", "--data-dir", dir, "--name", "x", "--role", "root"}, 2, `unknown role "root"`},
+		{"unknown flag", []string{"export", "--data-dir", dir, "--colour"}, 2, "flag provided but not defined"},
+		{"import without file", []string{"import", "--data-dir", dir}, 2, "takes 1 argument"},
+		{"import missing file", []string{"import", "--data-dir", dir, filepath.Join(dir, "nope.json")}, 1, "no such file"},
+		{"import bad row", []string{"import", "--data-dir", dir, bad}, 1, "line 3: uuid must be a GUID"},
+		{"revoke unknown token", []string{"token", "revoke", "--data-dir", dir, "ghost"}, 1, `no token is named "ghost"`},
+		{"serve off loopback", []string{"serve", "--data-dir", dir, "--listen", "0.0.0.0:0"}, 2, "not a loopback address"},
+		{"help", []string{"serve", "--help"}, 0, "usage: cardstop serve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := cardstop(t, "", tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.stderr)
+			}
+		})
+	}
+	// The bad import changed nothing.
+	if code, out, stderr := cardstop(t, "", "export", "--data-dir", dir); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("export after failed import: %d %q %q", code, out, stderr)
+	}
+}
+
+// server is a running `cardstop serve`.
+type server struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func startServer(t *testing.T, dir string) *server {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd}
+	t.Cleanup(func() { s.stop(t) })
+	lines := bufio.NewScanner(stderr)
+	url := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+	for lines.Scan() {
+		if m := url.FindStringSubmatch(lines.Text()); m != nil {
+			s.base = m[1]
+			break
+		}
+	}
+	if s.base == "" {
+		t.Fatal("the server did not say where it listens")
+	}
+	go io.Copy(io.Discard, stderr)
+	return s
+}
+
+func (s *server) stop(t *testing.T) {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Errorf("serve did not stop cleanly on SIGTERM: %v", err)
+	}
+}
+
+func (s *server) call(t *testing.T, token, method, path, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestREADMEWalkthrough follows the README: token, import, serve, the
+// documented retire exchange, then restart and export/import round trip.
+func TestREADMEWalkthrough(t *testing.T) {
+	dir := t.TempDir()
+	code, token, stderr := cardstop(t, "", "token", "create", "--data-dir", dir, "--role", "admin", "--name", "admin")
+	token = strings.TrimSpace(token)
+	if code != 0 || !strings.HasPrefix(token, "cst_") || strings.Contains(token, "\n") {
+		t.Fatalf("token create: %d %q %q", code, token, stderr)
+	}
+	if code, out, stderr := cardstop(t, "", "import", "--data-dir", dir, examples); code != 0 || !strings.Contains(out, "imported 2 cards") {
+		t.Fatalf("import: %d %q %q", code, out, stderr)
+	}
+
+	srv := startServer(t, dir)
+	if code, _, stderr := cardstop(t, "", "token", "list", "--data-dir", dir); code != 1 || !strings.Contains(stderr, "in use by another process") {
+		t.Fatalf("token list while serving: exit %d, %q; want a quick 'in use' error", code, stderr)
+	}
+	const card = "17cf063d-e337-4aa9-a822-346554ddd3c9"
+	code, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards?cardid=bc88f13f-83ba-4037-8262-46eba1291c6e", "")
+	if code != 200 || !strings.Contains(body, `"Uuid":"`+card+`"`) {
+		t.Fatalf("find card: %d %s", code, body)
+	}
+	code, body = srv.call(t, token, "POST", "/CertificateManagement/api/v1.0/requests",
+		`{"type":"Retire","smartcard":"`+card+`","datacollection":[],"comment":"README"}`)
+	var uri string
+	if code != 201 || json.Unmarshal([]byte(body), &uri) != nil || !strings.HasPrefix(uri, "api/v1.0/requests/") {
+		t.Fatalf("create request: %d %s", code, body)
+	}
+	req := strings.TrimPrefix(uri, "api/v1.0/requests/")
+	code, body = srv.call(t, token, "PUT", "/certificatemanagement/api/v1.0/requests/"+req+"/smartcards/"+card, `{"status":"Retired"}`)
+	want := `{"Uuid":"17cf063d-e337-4aa9-a822-346554ddd3c9","Status":6,"Flags":1,"ParentSmartcardUuid":"00000000-0000-0000-0000-000000000000","PrimarySmartcardUuid":"00000000-0000-0000-0000-000000000000","PermanentSmartcardUuid":"00000000-0000-0000-0000-000000000000","AssignedUserUuid":"8f1590dc-d932-4b66-8e68-2e91c5880780","ProfileTemplateUuid":"a039b4d0-5ce8-4eff-8651-181c6576fda3","ProfileTemplateVersion":46,"Comment":"","SerialNumber":"{bc88f13f-83ba-4037-8262-46eba1291c6e}","Middleware":"MSBaseCSP","Atr":"3b8d0180fba000000397425446590301c8"}`
+	if code != 200 || body != want {
+		t.Fatalf("retire: %d %s", code, body)
+	}
+	code, body = srv.call(t, token, "PUT", "/certificatemanagement/api/v1.0/requests/"+req, `{"status":"Completed"}`)
+	if code != 200 || !strings.Contains(body, `"Status":8`) {
+		t.Fatalf("complete: %d %s", code, body)
+	}
+	srv.stop(t)
+
+	// After a restart the retirement is still there.
+	srv = startServer(t, dir)
+	if code, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+card, ""); code != 200 || body != want {
+		t.Fatalf("after restart: %d %s", code, body)
+	}
+	srv.stop(t)
+
+	// export | import into a new directory | export gives the same bytes.
+	code, exported, stderr := cardstop(t, "", "export", "--data-dir", dir)
+	if code != 0 || !strings.Contains(exported, `"Status": 6`) {
+		t.Fatalf("export: %d %q", code, stderr)
+	}
+	other := t.TempDir()
+	if code, _, stderr := cardstop(t, exported, "import", "--data-dir", other, "-"); code != 0 {
+		t.Fatalf("import from stdin: %d %q", code, stderr)
+	}
+	if _, again, _ := cardstop(t, "", "export", "--data-dir", other); again != exported {
+		t.Fatalf("export after import differs:\n%s\n---\n%s", exported, again)
+	}
+}

@@ -1,0 +1,172 @@
+package web
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/web/wire"
+)
+
+// fixedNow is the clock of every test store: the documentation's example
+// request was submitted at this time.
+var fixedNow = time.Date(2015, 7, 7, 23, 36, 21, 930_000_000, time.UTC)
+
+// env is a server on a real bbolt file with the documented example cards
+// and one token per role.
+type env struct {
+	t      *testing.T
+	store  *storage.Store
+	srv    *Server
+	tokens map[storage.Role]string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return fixedNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+	})
+	f, err := os.Open(filepath.Join("..", "docs", "examples", "cards.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cards, err := wire.ReadSmartcards(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := make([]storage.Smartcard, len(cards))
+	for i, c := range cards {
+		records[i] = c.Record()
+	}
+	cli := storage.Origin{Actor: "test", Role: storage.RoleAdmin}
+	if err := st.ImportCards(cli, records); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: st, tokens: map[storage.Role]string{}}
+	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+		secret, _, err := st.CreateToken(cli, r.String(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[r] = secret
+	}
+	e.srv = New(st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return fixedNow }})
+	return e
+}
+
+// The documentation's example cards.
+const (
+	cardAssigned = "17cf063d-e337-4aa9-a822-346554ddd3c9" // Status 2, serial {bc88f13f-...}
+	cardActive   = "438d1b30-f3b4-4bed-85fa-285e08605ba7" // Status 3, serial {d1ef6869-...}
+	serialActive = "d1ef6869-5517-42a0-8f05-16ca1a0b834d"
+	api          = "/CertificateManagement/api/v1.0"
+)
+
+// do sends one request as role (RoleNone: no credential) with a JSON body
+// (empty: none) and returns the recorded response.
+func (e *env) do(role storage.Role, method, path, body string, header ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.RemoteAddr = "192.0.2.1:50000"
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if role != storage.RoleNone {
+		req.Header.Set("Authorization", "Bearer "+e.tokens[role])
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+// createRequest makes a request as role and returns its uuid.
+func (e *env) createRequest(role storage.Role, body string) string {
+	e.t.Helper()
+	rec := e.do(role, "POST", api+"/requests", body)
+	if rec.Code != http.StatusCreated {
+		e.t.Fatalf("POST /requests %s: %d %s", body, rec.Code, rec.Body)
+	}
+	s := strings.Trim(rec.Body.String(), `"`)
+	return strings.TrimPrefix(s, "api/v1.0/requests/")
+}
+
+// snapshot is everything a refused request must leave unchanged.
+func (e *env) snapshot() string {
+	e.t.Helper()
+	var b bytes.Buffer
+	cards, err := e.store.Cards(storage.CardFilter{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([]wire.Smartcard, len(cards))
+	for i, c := range cards {
+		out[i] = wire.SmartcardFrom(c)
+	}
+	if err := wire.WriteSmartcards(&b, out); err != nil {
+		e.t.Fatal(err)
+	}
+	reqs, err := e.store.Requests(storage.RequestFilter{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range reqs {
+		b.WriteString(r.Uuid.String() + " " + r.Status.String() + "\n")
+	}
+	events, err := e.store.Events(0, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := storage.VerifyChain(events); err != nil {
+		e.t.Fatal(err)
+	}
+	if n := len(events); n > 0 {
+		b.WriteString(events[n-1].Hash)
+	}
+	return b.String()
+}
+
+// golden compares got with testdata/NAME, and writes testdata/NAME.actual
+// on a mismatch (or the golden file itself with -update).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		_ = os.WriteFile(path+".actual", got, 0o644)
+		t.Errorf("%s differs from the golden file; see %s.actual\n got: %s\nwant: %s", name, path, got, want)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
