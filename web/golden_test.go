@@ -169,3 +169,43 @@ func TestConcurrentPutsOneTransition(t *testing.T) {
 		t.Fatalf("want exactly one card.status event, got %+v", events)
 	}
 }
+
+// keysAndKinds lists an object's keys in order, each with the JSON kind of
+// its value, so a shape can be compared where the values differ.
+func keysAndKinds(t *testing.T, data []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []string
+	if _, err := dec.Token(); err != nil {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		k, _ := dec.Token()
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		kind := map[byte]string{'"': "string", '[': "array", '{': "object", 't': "bool", 'f': "bool", 'n': "null"}[v[0]]
+		if kind == "" {
+			kind = "number"
+		}
+		out = append(out, k.(string)+":"+kind)
+	}
+	return out
+}
+
+// TestRequestShapeMatchesDocumentation: our Request has the documented keys
+// in the documented order, with values of the documented JSON kinds.
+func TestRequestShapeMatchesDocumentation(t *testing.T) {
+	e := newEnv(t)
+	req := e.createRequest(storage.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	rec := e.do(storage.RoleOperator, "PUT", api+"/requests/"+req, `{"status":"Completed"}`)
+	if rec.Code != 200 {
+		t.Fatalf("complete: %d %s", rec.Code, rec.Body)
+	}
+	got := strings.Join(keysAndKinds(t, rec.Body.Bytes()), " ")
+	want := strings.Join(keysAndKinds(t, compact(t, "doc_request_completed.json")), " ")
+	if got != want {
+		t.Fatalf("Request shape differs from the documentation:\n got: %s\nwant: %s", got, want)
+	}
+}
