@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cardstop
 # Debian packages the build and tests need; installed when missing.
-APT_PKGS  := gcc
+APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help run build test vet fmt fmt-check fuzz deps clean

@@ -36,16 +36,18 @@ func newCommand(name, args string, stderr io.Writer, example string) command {
 }
 
 // parse reads the flags and checks that exactly nargs arguments follow.
-func (c command) parse(args []string, nargs int) error {
-	if err := c.fs.Parse(args); err != nil {
+func (c command) parse(args []string, nargs int) error { return parseFlags(c.fs, args, nargs) }
+
+func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if c.fs.NArg() != nargs {
-		c.fs.Usage()
-		return fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, c.fs.Name(), nargs, c.fs.NArg())
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, fs.Name(), nargs, fs.NArg())
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ commands:
   token revoke NAME                  delete a token
   import FILE                        add cards from a JSON array or CSV file (- for stdin)
   export                             print every card as a JSON array (import reads it back)
+  reader list                        list the readers pcscd knows
+  reader watch [--reader S] [--json] print what happens at a reader (a diagnostic)
   version                            print the version
 
 Every command that opens the database takes --data-dir DIR right after its
@@ -83,6 +85,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return tokenRevoke(rest[1:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown token command %q; use create, list or revoke", errUsage, rest[0])
+	case "reader":
+		return readerCommand(ctx, rest, stdout, stderr)
 	case "import":
 		return importCards(rest, stdin, stdout, stderr)
 	case "export":

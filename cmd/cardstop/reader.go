@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/cardstop/cardstop/device/reader"
+	"github.com/cardstop/cardstop/device/reader/pcsc"
+)
+
+func readerCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: reader needs list or watch", errUsage)
+	}
+	switch args[0] {
+	case "list":
+		return readerList(args[1:], stdout, stderr)
+	case "watch":
+		return readerWatch(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown reader command %q; use list or watch", errUsage, args[0])
+}
+
+func readerList(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cardstop reader list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	names, err := pcsc.List()
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(stderr, "pcscd knows no reader: is one plugged in?")
+	}
+	for _, n := range names {
+		fmt.Fprintln(stdout, n)
+	}
+	return nil
+}
+
+func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cardstop reader watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("reader", "", "watch the first reader whose name contains this (default: the first reader)")
+	asJSON := fs.Bool("json", false, "print one JSON object per event")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: cardstop reader watch [--reader SUBSTR] [--json]\n\nPrints what happens at the reader until Ctrl-C.\n\nflags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nexample:\n  cardstop reader watch --reader 'Virtual PCD 00 01' --json")
+	}
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: *name, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for e := range events {
+		if *asJSON {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintln(stdout, describe(e))
+	}
+	return nil
+}
+
+// describe is the human form of an event.
+func describe(e reader.Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %-15s", e.Time.Format("15:04:05.000"), e.Kind)
+	if e.Reader != "" {
+		fmt.Fprintf(&b, " %q", e.Reader)
+	}
+	if e.Kind == reader.Inserted {
+		fmt.Fprintf(&b, " atr=%X identity=%s", e.ATR, e.Identity.Kind)
+		if e.Identity.Serial != "" {
+			fmt.Fprintf(&b, " serial=%s", e.Identity.Serial)
+		}
+		fmt.Fprintf(&b, " read=%.1fms", float64(e.ReadTime.Microseconds())/1000)
+	}
+	if e.Err != "" {
+		fmt.Fprintf(&b, " (%s)", e.Err)
+	}
+	return b.String()
+}

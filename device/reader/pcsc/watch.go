@@ -1,0 +1,252 @@
+//go:build cgo
+
+package pcsc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ebfe/scard"
+
+	"github.com/cardstop/cardstop/device/reader"
+)
+
+// pnp is pcsc-lite's pseudo reader whose state changes when a reader is
+// added or removed.
+const pnp = `\\?PnP?\Notification`
+
+// serviceErrors mean pcscd went away or the context died with it: the
+// only cure is a new context (old ones stay dead after pcscd comes back).
+var serviceErrors = []error{scard.ErrCommError, scard.ErrNoService, scard.ErrServiceStopped, scard.ErrInvalidHandle}
+
+// removedErrors mean the card left the reader while being talked to.
+var removedErrors = []error{scard.ErrRemovedCard, scard.ErrNoSmartcard, scard.ErrNotTransacted, scard.ErrResetCard}
+
+func isAny(err error, list []error) bool {
+	for _, e := range list {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// List returns the names of the readers pcscd knows.
+func List() ([]string, error) {
+	ctx, err := scard.EstablishContext()
+	if err != nil {
+		return nil, fmt.Errorf("reach pcscd: %w", err)
+	}
+	defer ctx.Release()
+	names, err := ctx.ListReaders()
+	if errors.Is(err, scard.ErrNoReadersAvailable) {
+		return []string{}, nil
+	}
+	return names, err
+}
+
+// Watch reports the chosen reader's events until ctx ends, then closes the
+// channel. It survives pcscd stopping and starting again (ServiceLost,
+// then ServiceBack once a new context works) and readers coming and going.
+// One goroutine does all waiting and card I/O, so no two calls ever
+// contend for a PC/SC context.
+func Watch(ctx context.Context, opt Options) (<-chan reader.Event, error) {
+	opt.defaults()
+	w := &watcher{opt: opt, out: make(chan reader.Event, 16)}
+	go w.run(ctx)
+	return w.out, nil
+}
+
+type watcher struct {
+	opt         Options
+	out         chan reader.Event
+	serviceLost bool
+	reader      string // the watched reader, "" when none
+}
+
+func (w *watcher) emit(ctx context.Context, e reader.Event) bool {
+	e.Time = time.Now()
+	select {
+	case w.out <- e:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (w *watcher) run(ctx context.Context) {
+	defer close(w.out)
+	for ctx.Err() == nil {
+		err := w.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if !w.serviceLost {
+			w.serviceLost = true
+			if w.reader != "" {
+				w.emit(ctx, reader.Event{Kind: reader.ReaderLost, Reader: w.reader})
+				w.reader = ""
+			}
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			w.emit(ctx, reader.Event{Kind: reader.ServiceLost, Err: msg})
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.opt.Backoff):
+		}
+	}
+}
+
+// session runs one PC/SC context until it fails or ctx ends.
+func (w *watcher) session(ctx context.Context) error {
+	pc, err := scard.EstablishContext()
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	defer func() {
+		close(stop)
+		_ = pc.Release() // best effort: a context of a dead pcscd cannot be released
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = pc.Cancel() // wakes the blocked GetStatusChange; safe from any goroutine
+		case <-stop:
+		}
+	}()
+	if w.serviceLost {
+		w.serviceLost = false
+		w.emit(ctx, reader.Event{Kind: reader.ServiceBack})
+	}
+	for ctx.Err() == nil {
+		name, err := w.pick(pc)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			if err := waitPnP(pc); err != nil && !errors.Is(err, scard.ErrTimeout) {
+				return cancelled(err)
+			}
+			continue
+		}
+		w.reader = name
+		w.emit(ctx, reader.Event{Kind: reader.ReaderAppeared, Reader: name})
+		err = w.watchReader(ctx, pc, name)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if isAny(err, serviceErrors) {
+			return err
+		}
+		w.emit(ctx, reader.Event{Kind: reader.ReaderLost, Reader: name})
+		w.reader = ""
+	}
+	return nil
+}
+
+// cancelled turns the error of a cancelled wait into nil.
+func cancelled(err error) error {
+	if errors.Is(err, scard.ErrCancelled) {
+		return nil
+	}
+	return err
+}
+
+// pick returns the reader to watch, or "" when none matches.
+func (w *watcher) pick(pc *scard.Context) (string, error) {
+	names, err := pc.ListReaders()
+	if errors.Is(err, scard.ErrNoReadersAvailable) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if strings.Contains(n, w.opt.Reader) {
+			return n, nil
+		}
+	}
+	return "", nil
+}
+
+// waitPnP waits until the set of readers may have changed.
+func waitPnP(pc *scard.Context) error {
+	rs := []scard.ReaderState{{Reader: pnp, CurrentState: scard.StateUnaware}}
+	if err := pc.GetStatusChange(rs, 0); err != nil {
+		return err
+	}
+	rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
+	return pc.GetStatusChange(rs, -1)
+}
+
+// watchReader follows one reader until it goes away (nil or a reader
+// error), pcscd fails (a service error) or ctx ends.
+func (w *watcher) watchReader(ctx context.Context, pc *scard.Context, name string) error {
+	rs := []scard.ReaderState{{Reader: name, CurrentState: scard.StateUnaware}}
+	present := false
+	for {
+		err := pc.GetStatusChange(rs, -1)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, scard.ErrCancelled) {
+				continue
+			}
+			if present {
+				w.emit(ctx, reader.Event{Kind: reader.Removed, Reader: name})
+			}
+			return err
+		}
+		seen := time.Now()
+		state := rs[0].EventState
+		rs[0].CurrentState = state &^ scard.StateChanged
+		switch {
+		case state&(scard.StateUnknown|scard.StateUnavailable) != 0:
+			if present {
+				w.emit(ctx, reader.Event{Kind: reader.Removed, Reader: name})
+			}
+			return nil
+		case state&scard.StatePresent != 0 && !present:
+			present = true
+			w.emit(ctx, w.read(pc, name, rs[0].Atr, seen))
+		case state&scard.StatePresent == 0 && present:
+			present = false
+			w.emit(ctx, reader.Event{Kind: reader.Removed, Reader: name})
+		}
+	}
+}
+
+// read identifies the card just inserted into name.
+func (w *watcher) read(pc *scard.Context, name string, atr []byte, seen time.Time) reader.Event {
+	e := reader.Event{Kind: reader.Inserted, Reader: name, ATR: append([]byte{}, atr...), Identity: reader.Identity{Kind: reader.KindUnknown}}
+	id, err := identify(pc, name)
+	e.ReadTime = time.Since(seen)
+	switch {
+	case err == nil:
+		e.Identity = id
+	case isAny(err, removedErrors):
+		e = reader.Event{Kind: reader.Pulled, Reader: name, ATR: e.ATR, Err: "card removed before it could be read"}
+	default:
+		// A mute or broken card: it is there, but says nothing we can use.
+		e.Err = err.Error()
+		w.opt.Logger.Warn("card could not be read", "reader", name, "err", err)
+	}
+	return e
+}
+
+func identify(pc *scard.Context, name string) (reader.Identity, error) {
+	card, err := pc.Connect(name, scard.ShareShared, scard.ProtocolAny)
+	if err != nil {
+		return reader.Identity{}, err
+	}
+	defer card.Disconnect(scard.LeaveCard)
+	return reader.ReadIdentity(card)
+}

@@ -1,0 +1,5 @@
+package vcard
+
+import "syscall"
+
+const tcpQuickAck = syscall.TCP_QUICKACK
