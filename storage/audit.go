@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -96,7 +97,10 @@ func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
 // Events returns up to limit audit events with sequence numbers above
 // after, oldest first. A limit of 0 means all.
 func (s *Store) Events(after uint64, limit int) ([]Event, error) {
-	var out []Event
+	out := []Event{}
+	if after == math.MaxUint64 {
+		return out, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && (limit == 0 || len(out) < limit); k, v = c.Next() {

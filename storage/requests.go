@@ -201,6 +201,9 @@ func getRequest(tx *bolt.Tx, id guid.GUID) (Request, error) {
 // all in one transaction. Setting the status a card already has changes
 // nothing and returns the card as it is.
 func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStatus) (Smartcard, error) {
+	if o.Role < RoleOperator {
+		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
+	}
 	var card Smartcard
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		r, err := getRequest(tx, reqID)
@@ -256,6 +259,9 @@ func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStat
 // approves or denies a request. Approving and denying are for admins and
 // only from Pending. Setting the status a request already has is a no-op.
 func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, word string) (Request, error) {
+	if o.Role < RoleOperator {
+		return Request{}, refuse(ErrForbidden, "changing a request needs the operator role; you have %s", o.Role)
+	}
 	var r Request
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -292,8 +298,6 @@ func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, wo
 // checkRequestTransition holds the rules for a request's own status.
 func checkRequestTransition(from, to RequestStatus, role Role) error {
 	switch {
-	case role < RoleOperator:
-		return refuse(ErrForbidden, "changing a request needs the operator role; you have %s", role)
 	case from.Finished():
 		return refuse(ErrConflict, "it is already %s", from)
 	case to == RequestApproved || to == RequestDenied:

@@ -577,3 +577,25 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 	}
 	checkStore(t, s)
 }
+
+// TestViewerCannotNoOp: a change that would change nothing is still a
+// change request, and a viewer may not make it (no 200 for a viewer).
+func TestViewerCannotNoOp(t *testing.T) {
+	s := newStore(t)
+	card := newCard(1, "{aa}", storage.CardDisabled)
+	importCards(t, s, card)
+	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable, Smartcard: card.Uuid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ExecuteCardStatus(viewer, req.Uuid, card.Uuid, storage.CardDisabled); !errors.Is(err, storage.ErrForbidden) {
+		t.Fatalf("viewer setting the status a card has: %v; want ErrForbidden", err)
+	}
+	if _, err := s.SetRequestStatus(viewer, req.Uuid, storage.RequestApproved, "Approved"); !errors.Is(err, storage.ErrForbidden) {
+		t.Fatalf("viewer setting the status a request has: %v; want ErrForbidden", err)
+	}
+	if ev, err := s.Events(^uint64(0), 0); err != nil || ev == nil || len(ev) != 0 {
+		t.Fatalf("Events after the last possible number = %v, %v; want an empty list", ev, err)
+	}
+	checkStore(t, s)
+}

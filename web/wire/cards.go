@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -58,27 +59,33 @@ func smartcardFrom(o Object) (Smartcard, error) {
 // first bad record fails the whole file, named by its place.
 func ReadSmartcards(r io.Reader) ([]Smartcard, error) {
 	br := bufio.NewReader(r)
-	first, err := firstNonSpace(br)
+	first, lines, err := firstNonSpace(br)
 	if err != nil {
 		return nil, invalid("the file is empty")
 	}
 	if first == '[' {
 		return readJSONCards(br)
 	}
-	return readCSVCards(br)
+	return readCSVCards(br, lines)
 }
 
-func firstNonSpace(br *bufio.Reader) (byte, error) {
+// firstNonSpace skips a byte-order mark and white space, and returns the
+// first other byte (unread) and how many lines it skipped.
+func firstNonSpace(br *bufio.Reader) (byte, int, error) {
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xef, 0xbb, 0xbf}) {
-		_, _ = br.Discard(3) // a byte-order mark, as spreadsheet programs write
+		_, _ = br.Discard(3) // as spreadsheet programs write
 	}
+	lines := 0
 	for {
 		b, err := br.ReadByte()
 		if err != nil {
-			return 0, err
+			return 0, lines, err
+		}
+		if b == '\n' {
+			lines++
 		}
 		if !strings.ContainsRune(" \t\r\n", rune(b)) {
-			return b, br.UnreadByte()
+			return b, lines, br.UnreadByte()
 		}
 	}
 }
@@ -89,11 +96,14 @@ func readJSONCards(r io.Reader) ([]Smartcard, error) {
 	if err := dec.Decode(&raws); err != nil {
 		return nil, invalid("the file is not a JSON array of objects: %s", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, invalid("the file holds more than one JSON value")
 	}
 	cards := make([]Smartcard, 0, len(raws))
 	for i, raw := range raws {
+		if len(raw) == 0 || raw[0] != '{' {
+			return nil, invalid("record %d: must be a JSON object", i+1)
+		}
 		o, err := ParseObject(raw, smartcardKeys...)
 		var c Smartcard
 		if err == nil {
@@ -107,19 +117,21 @@ func readJSONCards(r io.Reader) ([]Smartcard, error) {
 	return cards, nil
 }
 
-func readCSVCards(r io.Reader) ([]Smartcard, error) {
+// readCSVCards reads CSV; skipped is the number of blank lines before it,
+// so that line numbers in messages are the file's.
+func readCSVCards(r io.Reader, skipped int) ([]Smartcard, error) {
 	cr := csv.NewReader(r)
 	header, err := cr.Read()
 	if err != nil {
-		return nil, invalid("the CSV header cannot be read: %s", err)
+		return nil, invalid("line %d: the CSV header cannot be read: %s", skipped+1, csvErr(err))
 	}
 	for i := range header {
 		header[i] = strings.ToLower(strings.TrimSpace(header[i]))
 		if !contains(smartcardKeys, header[i]) {
-			return nil, invalid("line 1: unknown column %q; the columns are the Smartcard keys: %s", clip(header[i]), strings.Join(smartcardKeys, ", "))
+			return nil, invalid("line %d: unknown column %q; the columns are the Smartcard keys: %s", skipped+1, clip(header[i]), strings.Join(smartcardKeys, ", "))
 		}
 		if contains(header[:i], header[i]) {
-			return nil, invalid("line 1: the column %q appears twice", header[i])
+			return nil, invalid("line %d: the column %q appears twice", skipped+1, header[i])
 		}
 	}
 	var cards []Smartcard
@@ -128,10 +140,15 @@ func readCSVCards(r io.Reader) ([]Smartcard, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			return nil, invalid("line %d: %s", line, err)
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, invalid("line %d: %s", skipped+pe.StartLine, csvErr(pe.Err))
 		}
+		if err != nil {
+			return nil, invalid("the CSV file cannot be read: %s", err)
+		}
+		line, _ := cr.FieldPos(0)
+		line += skipped
 		// Build the same object a JSON record gives, so both formats take
 		// one path; empty cells are absent keys.
 		var buf bytes.Buffer
@@ -164,6 +181,14 @@ func readCSVCards(r io.Reader) ([]Smartcard, error) {
 		return nil, invalid("the CSV file has a header but no cards")
 	}
 	return cards, nil
+}
+
+func csvErr(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // WriteSmartcards writes cards as an indented JSON array that

@@ -1,0 +1,250 @@
+package storage_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+func TestImportCardsAllOrNothing(t *testing.T) {
+	const serial = "D1EF5A7C-0000-4AA9-A822-346554DDD3C9"
+	ok1 := newCard(1, "{"+serial+"}", storage.CardActive)
+	ok2 := newCard(2, "0badcafe", storage.CardNew)
+	tests := []struct {
+		name  string
+		third storage.Smartcard
+		want  error
+	}{
+		{"duplicate serial, lower case without braces", newCard(3, strings.ToLower(serial), storage.CardActive), storage.ErrConflict},
+		{"duplicate serial, spaces", newCard(3, "  {"+serial+"} ", storage.CardActive), storage.ErrConflict},
+		{"duplicate serial of card 2 in upper case", newCard(3, "{0BADCAFE}", storage.CardActive), storage.ErrConflict},
+		{"zero Uuid", func() storage.Smartcard { c := newCard(3, "fresh", storage.CardActive); c.Uuid = guid.Nil; return c }(), storage.ErrInvalid},
+		{"duplicate Uuid", newCard(1, "fresh", storage.CardActive), storage.ErrConflict},
+		{"no serial", newCard(3, "  ", storage.CardActive), storage.ErrInvalid},
+		{"empty braces", newCard(3, "{}", storage.CardActive), storage.ErrInvalid},
+		{"status 7", newCard(3, "fresh", storage.CardStatus(7)), storage.ErrInvalid},
+		{"serial too long", newCard(3, strings.Repeat("a", 129), storage.CardActive), storage.ErrInvalid},
+		{"comment too long", func() storage.Smartcard {
+			c := newCard(3, "fresh", storage.CardActive)
+			c.Comment = strings.Repeat("c", 1025)
+			return c
+		}(), storage.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			err := s.ImportCards(admin, []storage.Smartcard{ok1, ok2, tt.third, newCard(4, "last", storage.CardActive)})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("ImportCards: %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), "card 3") {
+				t.Errorf("message %q does not name card 3", err)
+			}
+			if got, err := s.Cards(storage.CardFilter{}); err != nil || len(got) != 0 {
+				t.Errorf("Cards after failed import = %d cards, %v; want none", len(got), err)
+			}
+			if _, err := s.CardBySerial(serial); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("CardBySerial after failed import: %v, want ErrNotFound", err)
+			}
+			active := storage.CardActive
+			if got, _ := s.Cards(storage.CardFilter{Status: &active}); len(got) != 0 {
+				t.Errorf("status index holds %d cards after failed import", len(got))
+			}
+			if got, _ := s.Cards(storage.CardFilter{AssignedUser: ok1.AssignedUserUuid}); len(got) != 0 {
+				t.Errorf("user index holds %d cards after failed import", len(got))
+			}
+			if evs := allEvents(t, s); len(evs) != 0 {
+				t.Errorf("%d events after failed import, want 0", len(evs))
+			}
+			// The same set without the bad card goes in whole.
+			if err := s.ImportCards(admin, []storage.Smartcard{ok1, ok2}); err != nil {
+				t.Fatalf("ImportCards of the good cards: %v", err)
+			}
+			if evs := allEvents(t, s); len(evs) != 2 || evs[0].Seq != 1 {
+				t.Errorf("events after good import: %+v", evs)
+			}
+			checkStore(t, s)
+		})
+	}
+}
+
+func TestImportCardsAgainstStored(t *testing.T) {
+	s := newStore(t)
+	importCards(t, s, newCard(1, "{ABC}", storage.CardActive))
+	tests := []struct {
+		name string
+		card storage.Smartcard
+		want error
+	}{
+		{"same serial", newCard(2, "abc", storage.CardActive), storage.ErrConflict},
+		{"same uuid", newCard(1, "def", storage.CardActive), storage.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.ImportCards(admin, []storage.Smartcard{tt.card})
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "card 1") {
+				t.Errorf("ImportCards: %v, want %v naming card 1", err, tt.want)
+			}
+			if got, _ := s.Cards(storage.CardFilter{}); len(got) != 1 {
+				t.Errorf("%d cards, want 1", len(got))
+			}
+			if evs := allEvents(t, s); len(evs) != 1 {
+				t.Errorf("%d events, want 1", len(evs))
+			}
+		})
+	}
+	checkStore(t, s)
+}
+
+func TestImportKeepsFields(t *testing.T) {
+	s := newStore(t)
+	c := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", storage.CardAssigned)
+	c.Atr = "3B8D0180FBA000000397425446590301C8"
+	c.Comment = "desk 12"
+	c.Flags = 4
+	importCards(t, s, c)
+	got := mustCard(t, s, c.Uuid)
+	want := c
+	want.Atr = strings.ToLower(c.Atr) // Atr is lowercase hex on the wire
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("imported card:\n got %+v\nwant %+v", got, want)
+	}
+	evs := allEvents(t, s)
+	if len(evs) != 1 || evs[0].Action != storage.ActionCardImport || evs[0].CardUuid != c.Uuid || evs[0].NewStatus != "Assigned" {
+		t.Errorf("import events: %+v", evs)
+	}
+	checkStore(t, s)
+}
+
+func TestCardsFilter(t *testing.T) {
+	s := newStore(t)
+	alice, bob := testID(0x50), testID(0x51)
+	cards := []storage.Smartcard{
+		newCard(1, "s1", storage.CardActive),
+		newCard(2, "s2", storage.CardDisabled),
+		newCard(3, "s3", storage.CardActive),
+		newCard(4, "s4", storage.CardNew),
+		newCard(5, "s5", storage.CardActive),
+	}
+	cards[0].AssignedUserUuid = alice
+	cards[1].AssignedUserUuid = alice
+	cards[2].AssignedUserUuid = bob
+	cards[3].AssignedUserUuid = guid.Nil
+	cards[4].AssignedUserUuid = alice
+	// Import out of order: the result is ordered by uuid all the same.
+	importCards(t, s, cards[4], cards[2], cards[0], cards[3], cards[1])
+
+	// Disable card 1 so the indexes must follow a change.
+	req := createRequest(t, s, operator, storage.TypeDisable, cards[0].Uuid)
+	if _, err := s.ExecuteCardStatus(operator, req.Uuid, cards[0].Uuid, storage.CardDisabled); err != nil {
+		t.Fatal(err)
+	}
+
+	status := func(s storage.CardStatus) *storage.CardStatus { return &s }
+	tests := []struct {
+		name string
+		f    storage.CardFilter
+		want []byte // card numbers
+	}{
+		{"all", storage.CardFilter{}, []byte{1, 2, 3, 4, 5}},
+		{"alice", storage.CardFilter{AssignedUser: alice}, []byte{1, 2, 5}},
+		{"bob", storage.CardFilter{AssignedUser: bob}, []byte{3}},
+		{"nobody", storage.CardFilter{AssignedUser: testID(0x52)}, []byte{}},
+		{"active", storage.CardFilter{Status: status(storage.CardActive)}, []byte{3, 5}},
+		{"disabled", storage.CardFilter{Status: status(storage.CardDisabled)}, []byte{1, 2}},
+		{"new", storage.CardFilter{Status: status(storage.CardNew)}, []byte{4}},
+		{"retired", storage.CardFilter{Status: status(storage.CardRetired)}, []byte{}},
+		{"none", storage.CardFilter{Status: status(storage.CardNone)}, []byte{}},
+		{"alice active", storage.CardFilter{AssignedUser: alice, Status: status(storage.CardActive)}, []byte{5}},
+		{"alice disabled", storage.CardFilter{AssignedUser: alice, Status: status(storage.CardDisabled)}, []byte{1, 2}},
+		{"bob disabled", storage.CardFilter{AssignedUser: bob, Status: status(storage.CardDisabled)}, []byte{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Cards(tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil {
+				t.Fatal("Cards returned nil; want an empty slice")
+			}
+			var ids []guid.GUID
+			for _, c := range got {
+				ids = append(ids, c.Uuid)
+			}
+			var want []guid.GUID
+			for _, n := range tt.want {
+				want = append(want, testID(n))
+			}
+			if !reflect.DeepEqual(ids, want) {
+				t.Errorf("Cards = %v, want %v", ids, want)
+			}
+		})
+	}
+	checkStore(t, s)
+}
+
+func TestCardBySerial(t *testing.T) {
+	s := newStore(t)
+	braced := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", storage.CardActive)
+	plain := newCard(2, "04a1b2c3d4e5f6", storage.CardActive)
+	importCards(t, s, braced, plain)
+	tests := []struct {
+		in   string
+		want guid.GUID // Nil: not found
+	}{
+		{"{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", braced.Uuid},
+		{"{d1ef5a7c-0000-4aa9-a822-346554ddd3c9}", braced.Uuid},
+		{"D1EF5A7C-0000-4AA9-A822-346554DDD3C9", braced.Uuid},
+		{"d1ef5a7c-0000-4aa9-a822-346554ddd3c9", braced.Uuid},
+		{" d1ef5a7c-0000-4aa9-a822-346554ddd3c9\t", braced.Uuid},
+		{"04A1B2C3D4E5F6", plain.Uuid},
+		{"{04a1b2c3d4e5f6}", plain.Uuid},
+		{"04a1b2c3d4e5f6", plain.Uuid},
+		{"04a1b2c3d4e5", guid.Nil},
+		{"{d1ef5a7c-0000-4aa9-a822-346554ddd3c9", guid.Nil},
+		{"", guid.Nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := s.CardBySerial(tt.in)
+			if tt.want.IsNil() {
+				if !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("CardBySerial(%q) = %v, %v; want ErrNotFound", tt.in, got.Uuid, err)
+				}
+				return
+			}
+			if err != nil || got.Uuid != tt.want {
+				t.Errorf("CardBySerial(%q) = %v, %v; want %v", tt.in, got.Uuid, err, tt.want)
+			}
+		})
+	}
+	// The serial is kept as imported, braces and case included.
+	if c, _ := s.CardBySerial("d1ef5a7c-0000-4aa9-a822-346554ddd3c9"); c.SerialNumber != braced.SerialNumber {
+		t.Errorf("SerialNumber %q, want %q", c.SerialNumber, braced.SerialNumber)
+	}
+	if _, err := s.Card(testID(9)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Card(unknown): %v, want ErrNotFound", err)
+	}
+}
+
+func TestNormalizeSerial(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"{ABC}", "abc"},
+		{"abc", "abc"},
+		{"  {AbC}  ", "abc"},
+		{"{abc", "{abc"},
+		{"abc}", "abc}"},
+		{"{}", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := storage.NormalizeSerial(tt.in); got != tt.want {
+			t.Errorf("NormalizeSerial(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
