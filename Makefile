@@ -13,13 +13,19 @@ BIN       := bin/cardstop
 APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help run build test vet fmt fmt-check fuzz deps clean
+# Packages whose tests talk to pcscd and the vpcd reader: they share its
+# two slots, so they run one at a time, after the others.
+PCSC_PKGS := ./device/reader/pcsc/... ./cmd/cardstop
+PCSCD_DIR := $(CURDIR)/bin/pcscd
+
+.PHONY: help run build test test-pcsc vet fmt fmt-check fuzz deps clean
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
 	@echo "make test   - set up and run every check and test"
 	@echo "make build  - build $(BIN)"
 	@echo "make fuzz   - run each fuzz target for FUZZTIME ($(FUZZTIME))"
+	@echo "make test-pcsc - only the tests that need pcscd (started here when none runs)"
 	@echo "make fmt | vet | clean"
 
 # deps installs the Debian packages that are missing, once.
@@ -63,7 +69,23 @@ vet: deps
 test: deps fmt-check vet
 	@$(GO) mod verify >/dev/null
 	CGO_ENABLED=0 $(GO) build ./...
-	$(GO) test -race -count=1 ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/cmd/cardstop$$')
+	@$(MAKE) --no-print-directory test-pcsc
+
+# test-pcsc runs the PC/SC tests against a real pcscd: a running one is
+# reused (and never stopped); otherwise one is started, its PID recorded in
+# $(PCSCD_DIR)/pcscd.pid for the tests that restart it, and stopped after.
+test-pcsc: deps
+	@mkdir -p $(PCSCD_DIR); pidfile=$(PCSCD_DIR)/pcscd.pid; started=; rm -f $$pidfile; \
+	if pgrep -x pcscd >/dev/null; then \
+		echo "using the pcscd that is running"; \
+	else \
+		setsid /usr/sbin/pcscd --foreground >> $(PCSCD_DIR)/pcscd.log 2>&1 & echo $$! > $$pidfile; started=1; \
+		echo "started pcscd $$(cat $$pidfile) (log: $(PCSCD_DIR)/pcscd.log)"; \
+	fi; \
+	trap 'if [ -n "$$started" ] && [ -s $$pidfile ]; then kill -TERM $$(cat $$pidfile) 2>/dev/null || true; rm -f $$pidfile; fi' EXIT; \
+	CARDSTOP_PCSCD_PIDFILE=$${started:+$$pidfile} $(GO) test -race -count=1 -p 1 $(PCSC_PKGS)
 
 # fuzz runs every fuzz target in turn; their seed corpora also run in `make test`.
 fuzz: deps

@@ -17,7 +17,9 @@ type Card interface {
 	ATR() []byte
 	// Reset returns the card to its power-on state (no application selected).
 	Reset()
-	// Process answers one command APDU with a response APDU (data, SW1, SW2).
+	// Process answers one command APDU with a response APDU (data, SW1,
+	// SW2). A nil answer pulls the card out there and then, as a person
+	// pulling it mid-read would.
 	Process(apdu []byte) []byte
 }
 

@@ -51,6 +51,7 @@ func Insert(ctx context.Context, addr string, card Card) (*Inserted, error) {
 	go func() {
 		defer close(in.done)
 		in.err = serve(in.conn, card)
+		in.once.Do(func() { in.conn.Close() })
 	}()
 	return in, nil
 }
@@ -97,7 +98,9 @@ func serve(c *net.TCPConn, card Card) error {
 		case n == 0:
 			continue
 		default:
-			reply = card.Process(append([]byte{}, buf[:n]...))
+			if reply = card.Process(append([]byte{}, buf[:n]...)); reply == nil {
+				return nil // pulled
+			}
 		}
 		// One write: vpcd reads the length and the data together.
 		out := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reply)), uint16(len(reply)))

@@ -22,8 +22,9 @@ const pnp = `\\?PnP?\Notification`
 // only cure is a new context (old ones stay dead after pcscd comes back).
 var serviceErrors = []error{scard.ErrCommError, scard.ErrNoService, scard.ErrServiceStopped, scard.ErrInvalidHandle}
 
-// removedErrors mean the card left the reader while being talked to.
-var removedErrors = []error{scard.ErrRemovedCard, scard.ErrNoSmartcard, scard.ErrNotTransacted, scard.ErrResetCard}
+// pullCheck is how long a card that could not be read is watched for its
+// removal before it counts as present but unreadable: two of pcscd's polls.
+const pullCheck = 900 * time.Millisecond
 
 func isAny(err error, list []error) bool {
 	for _, e := range list {
@@ -117,8 +118,19 @@ func (w *watcher) session(ctx context.Context) error {
 	go func() {
 		select {
 		case <-ctx.Done():
-			_ = pc.Cancel() // wakes the blocked GetStatusChange; safe from any goroutine
 		case <-stop:
+			return
+		}
+		// Cancel wakes a blocked GetStatusChange and is safe from any
+		// goroutine, but a cancel that lands between two waits is lost:
+		// repeat it until the session has ended.
+		for {
+			_ = pc.Cancel()
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}()
 	if w.serviceLost {
@@ -216,7 +228,24 @@ func (w *watcher) watchReader(ctx context.Context, pc *scard.Context, name strin
 			return nil
 		case state&scard.StatePresent != 0 && !present:
 			present = true
-			w.emit(ctx, w.read(pc, name, rs[0].Atr, seen))
+			e := w.read(pc, name, rs[0].Atr, seen)
+			if e.Err != "" {
+				// The card could not be talked to. Pulled out, or mute? pcscd
+				// tells at its next poll (400 ms); wait a little longer.
+				err := pc.GetStatusChange(rs, pullCheck)
+				gone := err == nil && rs[0].EventState&scard.StatePresent == 0
+				if gone || (err != nil && !errors.Is(err, scard.ErrTimeout)) {
+					w.emit(ctx, reader.Event{Kind: reader.Pulled, Reader: name, ATR: e.ATR, Err: "card removed before it could be read"})
+					w.emit(ctx, reader.Event{Kind: reader.Removed, Reader: name})
+					present = false
+					if err != nil {
+						return cancelled(err)
+					}
+					rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
+					continue
+				}
+			}
+			w.emit(ctx, e)
 		case state&scard.StatePresent == 0 && present:
 			present = false
 			w.emit(ctx, reader.Event{Kind: reader.Removed, Reader: name})
@@ -224,21 +253,18 @@ func (w *watcher) watchReader(ctx context.Context, pc *scard.Context, name strin
 	}
 }
 
-// read identifies the card just inserted into name.
+// read identifies the card just inserted into name; Err is set when the
+// card could not be talked to.
 func (w *watcher) read(pc *scard.Context, name string, atr []byte, seen time.Time) reader.Event {
 	e := reader.Event{Kind: reader.Inserted, Reader: name, ATR: append([]byte{}, atr...), Identity: reader.Identity{Kind: reader.KindUnknown}}
 	id, err := identify(pc, name)
 	e.ReadTime = time.Since(seen)
-	switch {
-	case err == nil:
-		e.Identity = id
-	case isAny(err, removedErrors):
-		e = reader.Event{Kind: reader.Pulled, Reader: name, ATR: e.ATR, Err: "card removed before it could be read"}
-	default:
-		// A mute or broken card: it is there, but says nothing we can use.
+	if err != nil {
 		e.Err = err.Error()
 		w.opt.Logger.Warn("card could not be read", "reader", name, "err", err)
+		return e
 	}
+	e.Identity = id
 	return e
 }
 

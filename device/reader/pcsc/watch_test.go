@@ -1,0 +1,296 @@
+//go:build cgo
+
+package pcsc_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardstop/cardstop/device/reader"
+	"github.com/cardstop/cardstop/device/reader/pcsc"
+	"github.com/cardstop/cardstop/device/reader/pcsc/pcscdtest"
+	"github.com/cardstop/cardstop/device/vcard"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// eventWait bounds every wait for an event: pcscd polls readers every
+// 400 ms, and emulated builds are slower still.
+const eventWait = 3 * time.Second
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// watch starts a watcher on the reader matching name and waits until it
+// reports that reader.
+func watch(t *testing.T, name string) <-chan reader.Event {
+	t.Helper()
+	pcscdtest.Require(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: name, Logger: quiet, Backoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range events { // the channel must close once ctx ends
+		}
+	})
+	expect(t, events, reader.ReaderAppeared)
+	// pcscd may still report a card of an earlier test for up to one poll
+	// after its removal: let such events pass.
+	for quiet := time.After(600 * time.Millisecond); ; {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatal("the watcher stopped")
+			}
+			if e.Kind != reader.Inserted && e.Kind != reader.Pulled && e.Kind != reader.Removed {
+				t.Fatalf("unexpected %s event while settling", e.Kind)
+			}
+		case <-quiet:
+			return events
+		}
+	}
+}
+
+// expect returns the next event, which must be of the given kind.
+func expect(t *testing.T, events <-chan reader.Event, kind reader.EventKind) reader.Event {
+	t.Helper()
+	select {
+	case e, ok := <-events:
+		if !ok {
+			t.Fatalf("the watcher stopped; want %s", kind)
+		}
+		if e.Kind != kind {
+			t.Fatalf("got %s event %+v; want %s", e.Kind, e, kind)
+		}
+		return e
+	case <-time.After(eventWait):
+		t.Fatalf("no %s event within %s", kind, eventWait)
+	}
+	panic("unreachable")
+}
+
+func insert(t *testing.T, addr string, card vcard.Card) *vcard.Inserted {
+	t.Helper()
+	in, err := vcard.Insert(context.Background(), addr, card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Remove)
+	return in
+}
+
+func TestIdentities(t *testing.T) {
+	g := guid.New()
+	tests := []struct {
+		name string
+		card vcard.Card
+		want reader.Identity
+		atr  string
+	}{
+		{"piv", &vcard.PIV{GUID: g}, reader.Identity{Kind: reader.KindPIV, Serial: "{" + g.String() + "}"}, "3B80800101"},
+		{"contactless", &vcard.Contactless{UID: []byte{0x04, 0xA2, 0x24, 0xB2, 0xC3, 0x5E, 0x80}}, reader.Identity{Kind: reader.KindUID, Serial: "04A224B2C35E80"}, "3B8F8001804F0CA000000306030001000000006A"},
+		{"unknown", vcard.ATROnly{}, reader.Identity{Kind: reader.KindUnknown}, "3B80800101"},
+	}
+	events := watch(t, pcscdtest.Reader0)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := insert(t, pcscdtest.Addr0, tt.card)
+			e := expect(t, events, reader.Inserted)
+			if e.Identity != tt.want || e.Reader != pcscdtest.Reader0 || !strings.EqualFold(hexString(e.ATR), tt.atr) {
+				t.Fatalf("inserted %+v; want identity %+v, ATR %s", e, tt.want, tt.atr)
+			}
+			in.Remove()
+			expect(t, events, reader.Removed)
+		})
+	}
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+// pullingCard is a PIV card that is pulled out when asked for its CHUID.
+type pullingCard struct{ vcard.PIV }
+
+func (c *pullingCard) Process(apdu []byte) []byte {
+	if len(apdu) > 1 && apdu[1] == 0xCB {
+		return nil
+	}
+	return c.PIV.Process(apdu)
+}
+
+func TestCardPulledMidRead(t *testing.T) {
+	events := watch(t, pcscdtest.Reader0)
+	insert(t, pcscdtest.Addr0, &pullingCard{vcard.PIV{GUID: guid.New()}})
+	e := expect(t, events, reader.Pulled)
+	if e.Identity != (reader.Identity{}) {
+		t.Fatalf("a pulled card has an identity: %+v", e)
+	}
+	expect(t, events, reader.Removed)
+	// The reader is fine afterwards.
+	g := guid.New()
+	insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
+	if e := expect(t, events, reader.Inserted); e.Identity.Serial != "{"+g.String()+"}" {
+		t.Fatalf("after a pulled card: %+v", e)
+	}
+}
+
+func TestReaderNameFilter(t *testing.T) {
+	events := watch(t, "00 01")
+	insert(t, pcscdtest.Addr0, vcard.ATROnly{}) // the other reader: nothing to see
+	g := guid.New()
+	insert(t, pcscdtest.Addr1, &vcard.PIV{GUID: g})
+	e := expect(t, events, reader.Inserted)
+	if e.Reader != pcscdtest.Reader1 || e.Identity.Serial != "{"+g.String()+"}" {
+		t.Fatalf("watching %q got %+v", pcscdtest.Reader1, e)
+	}
+}
+
+func TestPcscdRestart(t *testing.T) {
+	events := watch(t, pcscdtest.Reader0)
+	pcscdtest.Stop(t)
+	expect(t, events, reader.ReaderLost)
+	expect(t, events, reader.ServiceLost)
+	pcscdtest.Start(t)
+	back := time.Now()
+	expect(t, events, reader.ServiceBack)
+	expect(t, events, reader.ReaderAppeared)
+	g := guid.New()
+	insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
+	e := expect(t, events, reader.Inserted)
+	if e.Identity.Serial != "{"+g.String()+"}" {
+		t.Fatalf("after the restart: %+v", e)
+	}
+	if d := time.Since(back); d > 2*time.Second {
+		t.Fatalf("a card was identified %s after pcscd came back; want < 2 s", d)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// TestManyCycles: 50 insert/remove cycles leave no goroutine or file
+// descriptor behind, and every card is identified.
+func TestManyCycles(t *testing.T) {
+	events := watch(t, pcscdtest.Reader0)
+	// One cycle first, so that lazily opened descriptors are there before counting.
+	in := insert(t, pcscdtest.Addr0, vcard.ATROnly{})
+	expect(t, events, reader.Inserted)
+	in.Remove()
+	expect(t, events, reader.Removed)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	for i := range 50 {
+		g := guid.New()
+		in := insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
+		if e := expect(t, events, reader.Inserted); e.Identity.Serial != "{"+g.String()+"}" {
+			t.Fatalf("cycle %d: %+v", i, e)
+		}
+		in.Remove()
+		expect(t, events, reader.Removed)
+	}
+	// Goroutines of finished cards may take a moment to end.
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
+		t.Fatalf("after 50 cycles: %d goroutines (was %d), %d open files (was %d)", g, goroutines, f, fds)
+	}
+}
+
+// TestOpenSCSeesPIV: a standard tool names the virtual card a PIV card.
+func TestOpenSCSeesPIV(t *testing.T) {
+	pcscdtest.Require(t)
+	if _, err := exec.LookPath("opensc-tool"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("opensc-tool is missing; make test installs the opensc package")
+		}
+		t.Skip("opensc-tool is missing; make test installs the opensc package")
+	}
+	insert(t, pcscdtest.Addr1, &vcard.PIV{GUID: guid.New()})
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(eventWait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, err = exec.Command("opensc-tool", "--reader", "1", "--name").CombinedOutput()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(string(out), "Personal Identity Verification Card") {
+		t.Fatalf("opensc-tool --name: %v\n%s", err, out)
+	}
+}
+
+func TestList(t *testing.T) {
+	pcscdtest.Require(t)
+	names, err := pcsc.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	if !slices.Contains(names, pcscdtest.Reader0) || !slices.Contains(names, pcscdtest.Reader1) {
+		t.Fatalf("List = %q", names)
+	}
+}
+
+// BenchmarkIdentityRead measures, per card, the time from the insert event
+// to the identity (read), and from the card's insertion to pcscd's event
+// (detect, bounded by pcscd's 400 ms poll). Run with -benchtime=30x.
+func BenchmarkIdentityRead(b *testing.B) {
+	pcscdtest.Require(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: pcscdtest.Reader0, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reads, detects []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		in, err := vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: guid.New()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for e := range events {
+			if e.Kind == reader.Inserted {
+				reads = append(reads, e.ReadTime)
+				detects = append(detects, e.Time.Sub(start)-e.ReadTime)
+				break
+			}
+		}
+		in.Remove()
+		for e := range events {
+			if e.Kind == reader.Removed {
+				break
+			}
+		}
+	}
+	median := func(d []time.Duration) float64 {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return float64(d[len(d)/2].Microseconds()) / 1000
+	}
+	b.ReportMetric(median(reads), "median-read-ms")
+	b.ReportMetric(float64(reads[len(reads)-1].Microseconds())/1000, "max-read-ms")
+	b.ReportMetric(median(detects), "median-detect-ms")
+}
