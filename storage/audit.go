@@ -54,6 +54,7 @@ type Event struct {
 	Reason        string    `json:",omitempty"`
 	Comment       string    `json:",omitempty"`
 	CorrelationId guid.GUID `json:",omitzero"`
+	Evidence      *Evidence `json:",omitempty"` // walk-up disables only
 	PrevHash      string
 	Hash          string `json:",omitempty"`
 }

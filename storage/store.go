@@ -134,6 +134,17 @@ func (s *Store) init() error {
 // Close closes the file. The Store must not be used afterwards.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Ping reads the file's schema version: a cheap sign that the database
+// answers, for the readiness probe.
+func (s *Store) Ping() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta).Get(keySchema) == nil {
+			return errors.New("the database has no schema version")
+		}
+		return nil
+	})
+}
+
 // Check runs bbolt's consistency check over the whole file and returns the
 // first problem it finds.
 func (s *Store) Check() error {

@@ -28,16 +28,25 @@ type Store interface {
 	ExecuteCardStatus(o storage.Origin, reqID, cardID guid.GUID, to storage.CardStatus) (storage.Smartcard, error)
 	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
 	Authenticate(secret string) (storage.Token, error)
+	Ping() error
 }
 
 // Options tune the server. The zero value is what the service uses.
 type Options struct {
 	Logger *slog.Logger     // nil: slog.Default()
 	Now    func() time.Time // the clock of the rate limits; nil: time.Now
+	// Station is the walk-up station to show; nil when none runs.
+	Station StationView
+	// PressButton presses the simulated panel's button; nil when the panel
+	// is real or absent, and then the button's route does not exist.
+	PressButton func()
+	// Panel says what the LEDs and button are: "gpio", "simulated" or "none".
+	Panel string
 }
 
 // Server is the HTTP handler of the whole service.
 type Server struct {
+	opt     Options
 	store   Store
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -55,8 +64,9 @@ func New(store Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{store: store, log: opt.Logger, mux: http.NewServeMux(), limiter: newAuthLimiter(opt.Now)}
+	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(), limiter: newAuthLimiter(opt.Now)}
 	s.routeMIMCM()
+	s.routeStation()
 	return s
 }
 

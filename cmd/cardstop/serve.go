@@ -19,6 +19,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	c := newCommand("serve", "[--listen ADDR]", stderr, "cardstop serve --data-dir ./var --listen 127.0.0.1:8080")
 	listen := c.fs.String("listen", "127.0.0.1:8080", "the address to serve on")
 	insecure := c.fs.Bool("insecure-http", false, "INSECURE: allow plain HTTP on an address other than loopback; tokens cross the network readable")
+	sf := addStationFlags(c.fs)
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}
@@ -37,8 +38,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer st.Close()
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	opt, stopStation, err := sf.startStation(ctx, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopStation() // before the database closes: LEDs off, no write in flight
+	opt.Logger = log
 	srv := &http.Server{
-		Handler:           web.New(st, web.Options{Logger: log}),
+		Handler:           web.New(st, opt),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

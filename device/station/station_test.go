@@ -1,0 +1,373 @@
+package station
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/reader"
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// The cards of the tests, by serial.
+const (
+	serialActive    = "{11111111-1111-4111-8111-111111111111}"
+	serialDisabled  = "{22222222-2222-4222-8222-222222222222}"
+	serialRetired   = "{33333333-3333-4333-8333-333333333333}"
+	serialSuspended = "{44444444-4444-4444-8444-444444444444}"
+	serialAssigned  = "{55555555-5555-4555-8555-555555555555}"
+)
+
+// failing wraps the store and fails its writes while fail is set.
+type failing struct {
+	*storage.Store
+	mu   sync.Mutex
+	fail error
+}
+
+func (f *failing) StationDisable(o storage.Origin, id guid.GUID, ev storage.Evidence) (storage.Smartcard, error) {
+	f.mu.Lock()
+	err := f.fail
+	f.mu.Unlock()
+	if err != nil {
+		return storage.Smartcard{}, err
+	}
+	return f.Store.StationDisable(o, id, ev)
+}
+
+// rig is a station on a real bbolt file with a simulated panel, driven by
+// hand through its channels.
+type rig struct {
+	t       *testing.T
+	st      *Station
+	store   *failing
+	panel   *panel.Simulated
+	events  chan reader.Event
+	presses chan time.Time
+	stop    context.CancelFunc
+	done    chan error
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	st, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var cards []storage.Smartcard
+	for i, c := range []struct {
+		serial string
+		status storage.CardStatus
+	}{{serialActive, storage.CardActive}, {serialDisabled, storage.CardDisabled}, {serialRetired, storage.CardRetired},
+		{serialSuspended, storage.CardSuspended}, {serialAssigned, storage.CardAssigned}} {
+		cards = append(cards, storage.Smartcard{Uuid: guid.GUID{0: byte(i + 1), 6: 0x40, 8: 0x80}, SerialNumber: c.serial, Status: c.status})
+	}
+	if err := st.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, store: &failing{Store: st}, panel: panel.NewSimulated(),
+		events: make(chan reader.Event), presses: make(chan time.Time), done: make(chan error, 1)}
+	r.st = New(Config{Name: "lobby", Logger: quiet}, r.store, r.panel)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	go func() { r.done <- r.st.Run(ctx, r.events, r.presses) }()
+	return r
+}
+
+// close stops the station and checks the database.
+func (r *rig) close() {
+	r.stop()
+	<-r.done
+	if err := r.store.Check(); err != nil {
+		r.t.Error(err)
+	}
+	events, err := r.store.Events(0, 0)
+	if err == nil {
+		err = storage.VerifyChain(events)
+	}
+	if err != nil {
+		r.t.Error(err)
+	}
+}
+
+func (r *rig) send(e reader.Event) {
+	e.Time = time.Now()
+	r.events <- e
+	synctest.Wait()
+}
+
+func (r *rig) press() {
+	r.presses <- time.Now()
+	synctest.Wait()
+}
+
+func (r *rig) insert(serial string) {
+	kind := reader.KindPIV
+	if serial == "" {
+		kind = reader.KindUnknown
+	}
+	r.send(reader.Event{Kind: reader.Inserted, Reader: "Virtual PCD 00 00", ATR: []byte{0x3b, 0x80},
+		Identity: reader.Identity{Kind: kind, Serial: serial}})
+}
+
+// want checks the state, and that the LEDs show its signal.
+func (r *rig) want(state State) {
+	r.t.Helper()
+	st := r.st.Status()
+	if st.State != state {
+		r.t.Fatalf("state %s (%s), want %s", st.State, st.Message, state)
+	}
+	if got := r.panel.Signal(); got != Signal(state) || st.LEDs != got {
+		r.t.Fatalf("state %s: LEDs %+v, status says %+v; want %+v", state, got, st.LEDs, Signal(state))
+	}
+}
+
+// changes counts the audit events: the station's only writes.
+func (r *rig) changes() int {
+	events, err := r.store.Events(0, 0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return len(events)
+}
+
+func (r *rig) status(serial string) storage.CardStatus {
+	c, err := r.store.CardBySerial(serial)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return c.Status
+}
+
+func TestFlows(t *testing.T) {
+	appeared := reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"}
+	tests := []struct {
+		name   string
+		serial string
+		want   State
+	}{
+		{"active card", serialActive, Confirm},
+		{"assigned card", serialAssigned, Confirm},
+		{"disabled card", serialDisabled, NothingToDo},
+		{"retired card", serialRetired, NothingToDo},
+		{"suspended card", serialSuspended, NothingToDo},
+		{"unknown serial", "{66666666-6666-4666-8666-666666666666}", UnknownCard},
+		{"no identity", "", UnknownCard},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newRig(t)
+				defer r.close()
+				r.want(NoReader)
+				r.send(appeared)
+				r.want(Ready)
+				before := r.changes()
+				r.insert(tt.serial)
+				r.want(tt.want)
+				r.send(reader.Event{Kind: reader.Removed})
+				r.want(Ready)
+				if r.changes() != before {
+					t.Fatal("inserting and removing a card changed the database")
+				}
+			})
+		})
+	}
+}
+
+func TestDisable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"})
+		before := r.changes()
+		r.insert(serialActive)
+		r.want(Confirm)
+		if d := r.st.Status().Deadline; d == nil || d.Sub(time.Now()) != 10*time.Second {
+			t.Fatalf("confirm deadline %v", d)
+		}
+		time.Sleep(3 * time.Second)
+		r.press()
+		r.want(Disabled)
+		if r.status(serialActive) != storage.CardDisabled || r.changes() != before+1 {
+			t.Fatalf("after the press: card %s, %d new events", r.status(serialActive), r.changes()-before)
+		}
+		events, _ := r.store.Events(uint64(before), 0)
+		e := events[0]
+		if e.Actor != "station:lobby" || e.Evidence == nil || e.Evidence.Identifier != serialActive ||
+			e.Evidence.Atr != "3b80" || e.Evidence.PressedAt.Sub(e.Evidence.InsertedAt) != 3*time.Second {
+			t.Fatalf("audit event %+v, evidence %+v", e, e.Evidence)
+		}
+		req, err := r.store.Request(e.RequestUuid)
+		if err != nil || req.RequestType != storage.TypeDisable || req.Status != storage.RequestCompleted {
+			t.Fatalf("request %+v %v", req, err)
+		}
+		// A second press does nothing more.
+		r.press()
+		r.want(Disabled)
+		if r.changes() != before+1 {
+			t.Fatal("a double press wrote twice")
+		}
+		r.send(reader.Event{Kind: reader.Removed})
+		r.want(Ready)
+	})
+}
+
+func TestConfirmTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		before := r.changes()
+		r.insert(serialActive)
+		time.Sleep(10*time.Second - time.Millisecond)
+		synctest.Wait()
+		r.want(Confirm)
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		r.want(TimedOut)
+		r.press() // too late
+		r.want(TimedOut)
+		if r.changes() != before || r.status(serialActive) != storage.CardActive {
+			t.Fatal("a press after the window changed the card")
+		}
+		r.send(reader.Event{Kind: reader.Removed})
+		r.want(Ready)
+	})
+}
+
+// TestPressOutsideConfirm: presses in every other state change nothing.
+func TestPressOutsideConfirm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.press()
+		r.want(NoReader)
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		before := r.changes()
+		r.press()
+		r.want(Ready)
+		for _, serial := range []string{serialDisabled, "", "{99999999-9999-4999-8999-999999999999}"} {
+			r.insert(serial)
+			r.press()
+			r.send(reader.Event{Kind: reader.Removed})
+		}
+		if r.changes() != before {
+			t.Fatal("a press outside the confirm state wrote")
+		}
+	})
+}
+
+// TestCardPulledInEachState: taking the card out at any point before the
+// press changes nothing and returns to ready.
+func TestCardPulledInEachState(t *testing.T) {
+	for _, pull := range []reader.EventKind{reader.Removed, reader.Pulled} {
+		for _, serial := range []string{serialActive, serialDisabled, ""} {
+			t.Run(string(pull)+" "+serial, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					r := newRig(t)
+					defer r.close()
+					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+					before := r.changes()
+					r.insert(serial)
+					r.send(reader.Event{Kind: pull})
+					r.want(Ready)
+					r.press()
+					time.Sleep(time.Minute) // no confirm window left running
+					synctest.Wait()
+					r.want(Ready)
+					if r.changes() != before || r.status(serialActive) != storage.CardActive {
+						t.Fatal("a pulled card changed something")
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestReaderLostInEachState: losing pcscd or the reader in any state goes
+// to no-reader and changes nothing; its return makes the station ready.
+func TestReaderLostInEachState(t *testing.T) {
+	setups := map[State]func(r *rig){
+		Ready:       func(r *rig) {},
+		Confirm:     func(r *rig) { r.insert(serialActive) },
+		NothingToDo: func(r *rig) { r.insert(serialRetired) },
+		UnknownCard: func(r *rig) { r.insert("") },
+		TimedOut: func(r *rig) {
+			r.insert(serialActive)
+			time.Sleep(11 * time.Second)
+			synctest.Wait()
+		},
+		Disabled: func(r *rig) { r.insert(serialAssigned); r.press() },
+	}
+	for state, setup := range setups {
+		for _, lost := range []reader.EventKind{reader.ServiceLost, reader.ReaderLost} {
+			t.Run(string(state)+" "+string(lost), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					r := newRig(t)
+					defer r.close()
+					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+					setup(r)
+					r.want(state)
+					before := r.changes()
+					r.send(reader.Event{Kind: lost})
+					r.want(NoReader)
+					r.press()
+					r.insert(serialActive) // a stale event from the lost reader
+					r.want(NoReader)
+					if r.changes() != before || r.status(serialActive) != storage.CardActive {
+						t.Fatal("losing the reader changed something")
+					}
+					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+					r.want(Ready)
+				})
+			})
+		}
+	}
+}
+
+// TestCommitFailure: when the write fails the LEDs show red, nothing is
+// half-written, and the next card works.
+func TestCommitFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		before := r.changes()
+		r.store.fail = errors.New("disk full")
+		r.insert(serialActive)
+		r.press()
+		r.want(Error)
+		if r.changes() != before || r.status(serialActive) != storage.CardActive {
+			t.Fatal("a failed commit left a change behind")
+		}
+		r.send(reader.Event{Kind: reader.Removed})
+		r.store.fail = nil
+		r.insert(serialActive)
+		r.press()
+		r.want(Disabled)
+	})
+}
+
+// TestLookupFailure: a database that cannot be read gives the error signal.
+func TestLookupFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		r.store.Close()
+		r.insert(serialActive)
+		r.want(Error)
+		r.stop()
+		<-r.done
+	})
+}

@@ -1,0 +1,78 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
+)
+
+// StationView is the walk-up station as the API shows it.
+type StationView interface {
+	Status() station.Status
+}
+
+func (s *Server) routeStation() {
+	s.handle("GET /api/station", storage.RoleViewer, s.getStation)
+	if s.opt.PressButton != nil {
+		s.handle("POST /api/station/button", storage.RoleOperator, s.pressButton)
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+}
+
+// getStation answers GET /api/station: state, LEDs, reader and card.
+func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	if s.opt.Station == nil {
+		return &httpError{code: http.StatusNotFound, msg: "this server runs no walk-up station"}
+	}
+	writeJSON(w, http.StatusOK, s.opt.Station.Status())
+	return nil
+}
+
+// pressButton answers POST /api/station/button: a press of the simulated
+// panel's button. The route exists only while the panel is simulated.
+func (s *Server) pressButton(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+	if _, err := readQuery(r); err != nil {
+		return err
+	}
+	s.opt.PressButton()
+	writeJSON(w, http.StatusAccepted, map[string]string{"Message": "the button was pressed"})
+	return nil
+}
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Database string `json:"database"`
+	Reader   string `json:"reader"`
+	Panel    string `json:"panel"`
+	Station  string `json:"station,omitempty"`
+}
+
+// ready answers /readyz without authentication: 200 when the database
+// answers, 503 when it does not; reader and panel are reported, but the
+// API works without them.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	rd := readiness{Database: "ok", Reader: "none", Panel: s.opt.Panel}
+	if rd.Panel == "" {
+		rd.Panel = "none"
+	}
+	code := http.StatusOK
+	if err := s.store.Ping(); err != nil {
+		s.log.Error("readiness: database", "err", err)
+		rd.Database, code = "unavailable", http.StatusServiceUnavailable
+	}
+	if s.opt.Station != nil {
+		st := s.opt.Station.Status()
+		rd.Station = string(st.State)
+		if st.Reader != "" {
+			rd.Reader = st.Reader
+		}
+	}
+	writeJSON(w, code, rd)
+}
