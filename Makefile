@@ -15,7 +15,7 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Packages whose tests talk to pcscd and the vpcd reader: they share its
 # two slots, so they run one at a time, after the others.
-PCSC_PKGS := ./device/reader/pcsc/... ./cmd/cardstop
+PCSC_PKGS := ./device/reader/pcsc/... ./device/station ./cmd/cardstop
 PCSCD_DIR := $(CURDIR)/bin/pcscd
 
 .PHONY: help run build test test-pcsc vet fmt fmt-check fuzz deps clean
@@ -70,7 +70,7 @@ test: deps fmt-check vet
 	@$(GO) mod verify >/dev/null
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./...
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/cmd/cardstop$$')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/device/station$$' -e '/cmd/cardstop$$')
 	@$(MAKE) --no-print-directory test-pcsc
 
 # test-pcsc runs the PC/SC tests against a real pcscd: a running one is

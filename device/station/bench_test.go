@@ -1,0 +1,93 @@
+package station
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/reader"
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// watchedLights tells the benchmark when a signal is shown.
+type watchedLights chan panel.Signal
+
+func (w watchedLights) Show(s panel.Signal) { w <- s }
+
+// timedCards measures the commit of each disable.
+type timedCards struct {
+	*storage.Store
+	commits []time.Duration
+}
+
+func (c *timedCards) StationDisable(o storage.Origin, id guid.GUID, ev storage.Evidence) (storage.Smartcard, error) {
+	start := time.Now()
+	card, err := c.Store.StationDisable(o, id, ev)
+	c.commits = append(c.commits, time.Since(start))
+	return card, err
+}
+
+func medianMs(d []time.Duration) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return float64(d[len(d)/2].Microseconds()) / 1000
+}
+
+// BenchmarkStation measures, on a real bbolt file: the insert event to the
+// LEDs showing the lookup's result, and the press to the LEDs confirming
+// the commit, with the commit itself (bbolt's fsync) reported beside it.
+func BenchmarkStation(b *testing.B) {
+	st, err := storage.Open(b.TempDir(), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	const n = 2000
+	cards := make([]storage.Smartcard, n)
+	for i := range cards {
+		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%s}", guid.New()), Status: storage.CardActive}
+	}
+	if err := st.ImportCards(storage.Origin{Actor: "bench", Role: storage.RoleAdmin}, cards); err != nil {
+		b.Fatal(err)
+	}
+	lights := make(watchedLights, 16)
+	tc := &timedCards{Store: st}
+	s := New(Config{Name: "bench", Logger: quiet}, tc, lights)
+	events, presses := make(chan reader.Event), make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx, events, presses)
+	await := func(want panel.Signal) time.Time {
+		for sig := range lights {
+			if sig == want {
+				return time.Now()
+			}
+		}
+		panic("unreachable")
+	}
+	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: "bench"}
+	await(Signal(Ready))
+	var inserts, pressesToLED []time.Duration
+	i := 0
+	for b.Loop() {
+		if i == n {
+			b.Fatalf("more than %d iterations: raise n", n)
+		}
+		start := time.Now()
+		events <- reader.Event{Kind: reader.Inserted, Reader: "bench", ATR: []byte{0x3b},
+			Identity: reader.Identity{Kind: reader.KindPIV, Serial: cards[i].SerialNumber}, Time: start}
+		inserts = append(inserts, await(Signal(Confirm)).Sub(start))
+		start = time.Now()
+		presses <- start
+		pressesToLED = append(pressesToLED, await(Signal(Disabled)).Sub(start))
+		events <- reader.Event{Kind: reader.Removed, Reader: "bench"}
+		await(Signal(Ready))
+		i++
+	}
+	b.ReportMetric(medianMs(inserts), "insert-to-led-ms")
+	b.ReportMetric(medianMs(pressesToLED), "press-to-led-ms")
+	b.ReportMetric(medianMs(tc.commits), "commit-ms")
+}

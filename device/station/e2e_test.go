@@ -1,0 +1,163 @@
+//go:build cgo
+
+package station_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/reader/pcsc"
+	"github.com/cardstop/cardstop/device/reader/pcsc/pcscdtest"
+	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/device/vcard"
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+func waitState(t *testing.T, s *station.Station, want station.State) station.Status {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := s.Status()
+		if st.State == want {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("station is %s (%s); want %s", st.State, st.Message, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// blinks reports whether a pin changes level within a second.
+func blinks(p *gpiotest.Pin) bool {
+	first := p.Read()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if p.Read() != first {
+			return true
+		}
+	}
+	return false
+}
+
+// TestEndToEnd runs the station as on the appliance, with real pcscd, the
+// virtual card, periph's test pins and a real bbolt file.
+func TestEndToEnd(t *testing.T) {
+	pcscdtest.Require(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	active, disabled := guid.New(), guid.New()
+	activeID := guid.New()
+	cards := []storage.Smartcard{
+		{Uuid: activeID, SerialNumber: "{" + active.String() + "}", Status: storage.CardActive},
+		{Uuid: guid.New(), SerialNumber: "{" + disabled.String() + "}", Status: storage.CardDisabled},
+	}
+	if err := store.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+		t.Fatal(err)
+	}
+
+	green, amber, red := &gpiotest.Pin{N: "GPIO17"}, &gpiotest.Pin{N: "GPIO27"}, &gpiotest.Pin{N: "GPIO22"}
+	button := &gpiotest.Pin{N: "GPIO23", EdgesChan: make(chan gpio.Level, 4)}
+	pnl, err := panel.NewGPIO(green, amber, red, button)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: pcscdtest.Reader0, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stn := station.New(station.Config{Name: "e2e", Logger: quiet}, store, pnl)
+	done := make(chan error)
+	go func() { done <- stn.Run(ctx, events, pnl.Presses()) }()
+	defer func() {
+		cancel()
+		<-done
+		if err := pnl.Halt(); err != nil {
+			t.Error(err)
+		}
+		if green.Read() == gpio.High || amber.Read() == gpio.High || red.Read() == gpio.High {
+			t.Error("LEDs still lit after Halt")
+		}
+	}()
+	waitState(t, stn, station.Ready)
+	time.Sleep(600 * time.Millisecond) // let pcscd report a card an earlier test left, then its removal
+	waitState(t, stn, station.Ready)
+	if green.Read() != gpio.High || amber.Read() == gpio.High || red.Read() == gpio.High {
+		t.Fatalf("ready: LEDs %v %v %v, want green only", green.Read(), amber.Read(), red.Read())
+	}
+	events0, _ := store.Events(0, 0)
+
+	// A known, active card: confirm, press, disabled.
+	in, err := vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: active})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, stn, station.Confirm)
+	if st.Card == nil || st.Card.Uuid == nil || *st.Card.Uuid != activeID || !blinks(amber) {
+		t.Fatalf("confirm: %+v, amber blinking: %v", st, blinks(amber))
+	}
+	button.EdgesChan <- gpio.Low
+	waitState(t, stn, station.Disabled)
+	button.EdgesChan <- gpio.High
+	card, err := store.Card(activeID)
+	if err != nil || card.Status != storage.CardDisabled {
+		t.Fatalf("card after the press: %v %v", card.Status, err)
+	}
+	evs, _ := store.Events(uint64(len(events0)), 0)
+	if len(evs) != 1 || evs[0].Evidence == nil {
+		t.Fatalf("want one audit event with evidence, got %+v", evs)
+	}
+	ev := evs[0].Evidence
+	if evs[0].Actor != "station:e2e" || ev.Reader != pcscdtest.Reader0 || ev.Atr != "3b80800101" ||
+		ev.Identifier != "{"+active.String()+"}" || ev.IdentityKind != "piv" || ev.PressedAt.Before(ev.InsertedAt) {
+		t.Fatalf("audit event %+v with evidence %+v", evs[0], ev)
+	}
+	req, err := store.Request(evs[0].RequestUuid)
+	if err != nil || req.RequestType != storage.TypeDisable || req.Status != storage.RequestCompleted || req.NewSmartcardUuid != activeID {
+		t.Fatalf("request %+v, %v", req, err)
+	}
+	in.Remove()
+	waitState(t, stn, station.Ready)
+
+	// An unknown card: red, nothing written.
+	in, err = vcard.Insert(ctx, pcscdtest.Addr0, vcard.ATROnly{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, stn, station.UnknownCard)
+	if !blinks(red) || green.Read() == gpio.High {
+		t.Fatal("unknown card: red is not blinking, or green is lit")
+	}
+	button.EdgesChan <- gpio.Low
+	button.EdgesChan <- gpio.High
+	in.Remove()
+	waitState(t, stn, station.Ready)
+
+	// An already disabled card: nothing to do.
+	in, err = vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: disabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, stn, station.NothingToDo)
+	in.Remove()
+	waitState(t, stn, station.Ready)
+
+	if after, _ := store.Events(0, 0); len(after) != len(events0)+1 {
+		t.Fatalf("%d audit events were written; want exactly 1", len(after)-len(events0))
+	}
+	if err := store.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

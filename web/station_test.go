@@ -1,0 +1,87 @@
+package web
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
+)
+
+type fakeStation struct{ st station.Status }
+
+func (f fakeStation) Status() station.Status { return f.st }
+
+func TestStationRoutes(t *testing.T) {
+	e := newEnv(t)
+	presses := 0
+	stn := fakeStation{station.Status{State: station.Confirm, LEDs: station.Signal(station.Confirm), Reader: "Virtual PCD 00 00", Message: "press"}}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	simulated := New(e.store, Options{Logger: quiet, Station: stn, PressButton: func() { presses++ }, Panel: "simulated"})
+	gpioPanel := New(e.store, Options{Logger: quiet, Station: stn, Panel: "gpio"})
+	none := New(e.store, Options{Logger: quiet})
+
+	tests := []struct {
+		name   string
+		srv    *Server
+		role   storage.Role
+		method string
+		path   string
+		code   int
+		body   string // a part of the body
+	}{
+		{"status", simulated, storage.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00"`},
+		{"status needs a credential", simulated, storage.RoleNone, "GET", "/api/station", 401, "authentication required"},
+		{"no station", none, storage.RoleViewer, "GET", "/api/station", 404, "runs no walk-up station"},
+		{"press", simulated, storage.RoleOperator, "POST", "/api/station/button", 202, "pressed"},
+		{"press needs operator", simulated, storage.RoleViewer, "POST", "/api/station/button", 403, "operator"},
+		{"no simulated button on real GPIO", gpioPanel, storage.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
+		{"press with GET", simulated, storage.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
+		{"healthz", none, storage.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
+		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm"}`},
+		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, nil)
+			if tt.role != storage.RoleNone {
+				req.Header.Set("Authorization", "Bearer "+e.tokens[tt.role])
+			}
+			rec := httptest.NewRecorder()
+			tt.srv.ServeHTTP(rec, req)
+			if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.body) {
+				t.Fatalf("%s %s = %d %s; want %d with %s", tt.method, tt.path, rec.Code, rec.Body, tt.code, tt.body)
+			}
+			if !json.Valid(rec.Body.Bytes()) || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+				t.Fatalf("not a JSON answer: %q %q", rec.Header().Get("Content-Type"), rec.Body)
+			}
+		})
+	}
+	if presses != 1 {
+		t.Fatalf("%d presses reached the panel, want 1", presses)
+	}
+	// The LED names are what the page and scripts read.
+	if got := station.Signal(station.Ready); got != (panel.Signal{Green: panel.On, Amber: panel.Off, Red: panel.Off}) {
+		t.Fatalf("ready signal %+v", got)
+	}
+}
+
+func TestReadyzWhenTheDatabaseIsGone(t *testing.T) {
+	st, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st.Close()
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"database":"unavailable"`) {
+		t.Fatalf("readyz with a closed database: %d %s", rec.Code, rec.Body)
+	}
+}
