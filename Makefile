@@ -44,7 +44,7 @@ build: deps
 # (the server itself never makes credentials), then serves in the foreground.
 run: build
 	@mkdir -p $(DATA_DIR) && chmod 700 $(DATA_DIR)
-	@if [ ! -s $(DATA_DIR)/admin.token ]; then \
+	@if [ ! -s $(DATA_DIR)/admin.token ] || [ ! -f $(DATA_DIR)/cardstop.db ]; then \
 		umask 077; \
 		$(BIN) token create --data-dir $(DATA_DIR) --role admin --name admin-$$(date +%Y%m%d-%H%M%S) > $(DATA_DIR)/admin.token.new 2>/dev/null \
 		&& mv $(DATA_DIR)/admin.token.new $(DATA_DIR)/admin.token \
@@ -54,6 +54,12 @@ run: build
 		echo "The admin API token is in $(DATA_DIR)/admin.token."; \
 	fi
 	@echo "To load the example cards (stop the server first): $(BIN) import --data-dir $(DATA_DIR) docs/examples/cards.json"
+	@started=; \
+	if [ -x /usr/sbin/pcscd ] && ! pgrep -x pcscd >/dev/null; then \
+		mkdir -p $(PCSCD_DIR); setsid /usr/sbin/pcscd --foreground >> $(PCSCD_DIR)/pcscd.log 2>&1 & started=$$!; \
+		echo "started pcscd $$started for the card reader; it stops with the server"; \
+	fi; \
+	trap '[ -n "$$started" ] && kill -TERM $$started 2>/dev/null; true' EXIT; \
 	$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
 fmt:
