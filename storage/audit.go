@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -92,7 +93,74 @@ func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
 	e.Time = s.now()
 	e.Actor, e.Source, e.CorrelationId = o.Actor, o.Source, o.CorrelationID
 	e.Hash = e.ComputeHash()
+	if !e.CardUuid.IsNil() {
+		if err := tx.Bucket(bucketAuditByCard).Put(append(e.CardUuid[:], seqKey(e.Seq)...), nil); err != nil {
+			return err
+		}
+	}
 	return putJSON(b, seqKey(e.Seq), e)
+}
+
+// AuditFilter selects events for AuditPage. Zero fields select everything.
+type AuditFilter struct {
+	Before uint64    // only events numbered below this; 0: from the newest
+	Card   guid.GUID // only events about this card
+	Action Action    // only this action
+	Actor  string    // only actors whose name contains this
+	Limit  int       // at most this many; 0: 50
+}
+
+// AuditPage returns matching events, newest first.
+func (s *Store) AuditPage(f AuditFilter) ([]Event, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	out := []Event{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		audit := tx.Bucket(bucketAudit)
+		keep := func(v []byte) (bool, error) {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return false, fmt.Errorf("read audit event: %w", err)
+			}
+			if (f.Action != "" && e.Action != f.Action) || (f.Actor != "" && !strings.Contains(e.Actor, f.Actor)) {
+				return true, nil
+			}
+			out = append(out, e)
+			return len(out) < f.Limit, nil
+		}
+		before := f.Before
+		if before == 0 {
+			before = math.MaxUint64
+		}
+		// Walk back from the last key below end.
+		walk := func(c *bolt.Cursor, end []byte, each func(k, v []byte) (bool, error)) error {
+			k, v := c.Seek(end)
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+			for ; k != nil; k, v = c.Prev() {
+				more, err := each(k, v)
+				if err != nil || !more {
+					return err
+				}
+			}
+			return nil
+		}
+		if !f.Card.IsNil() {
+			prefix := f.Card[:]
+			return walk(tx.Bucket(bucketAuditByCard).Cursor(), append(prefix, seqKey(before)...), func(k, _ []byte) (bool, error) {
+				if !bytes.HasPrefix(k, prefix) {
+					return false, nil
+				}
+				return keep(audit.Get(k[16:]))
+			})
+		}
+		return walk(audit.Cursor(), seqKey(before), func(_, v []byte) (bool, error) { return keep(v) })
+	})
+	return out, err
 }
 
 // Events returns up to limit audit events with sequence numbers above

@@ -216,3 +216,56 @@ func importCard(tx *bolt.Tx, c Smartcard) error {
 	c.Atr = strings.ToLower(c.Atr)
 	return putCard(tx, nil, c)
 }
+
+// CardSearch selects cards for the page's search.
+type CardSearch struct {
+	// Text matches part of a serial number (any case, braces ignored), or
+	// the start of a card's or its assigned user's uuid.
+	Text   string
+	Status *CardStatus
+	Offset int
+	Limit  int // 0: 50
+}
+
+// SearchCards returns a page of matching cards ordered by serial number,
+// and how many match in all.
+func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	text := NormalizeSerial(q.Text)
+	out := []Smartcard{}
+	total := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cards := tx.Bucket(bucketCards)
+		return tx.Bucket(bucketCardsSerial).ForEach(func(serial, id []byte) error {
+			var c Smartcard
+			if text != "" && !strings.Contains(string(serial), text) {
+				g := guid.GUID(id)
+				if !strings.HasPrefix(g.String(), text) {
+					// The user's uuid needs the record; only then is it read.
+					if _, err := getJSON(cards, id, &c); err != nil {
+						return err
+					}
+					if !strings.HasPrefix(c.AssignedUserUuid.String(), text) || c.AssignedUserUuid.IsNil() {
+						return nil
+					}
+				}
+			}
+			if c.Uuid.IsNil() {
+				if _, err := getJSON(cards, id, &c); err != nil {
+					return err
+				}
+			}
+			if q.Status != nil && c.Status != *q.Status {
+				return nil
+			}
+			total++
+			if total > q.Offset && len(out) < q.Limit {
+				out = append(out, c)
+			}
+			return nil
+		})
+	})
+	return out, total, err
+}

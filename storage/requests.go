@@ -162,6 +162,7 @@ func (s *Store) Request(id guid.GUID) (Request, error) {
 // RequestFilter selects requests. Zero fields select everything.
 type RequestFilter struct {
 	TargetUser guid.GUID
+	Card       guid.GUID
 	Status     *RequestStatus
 }
 
@@ -174,7 +175,8 @@ func (s *Store) Requests(f RequestFilter) ([]Request, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode request %x: %w", k, err)
 			}
-			if (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) {
+			if (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
+				(f.Card.IsNil() || r.NewSmartcardUuid == f.Card) {
 				out = append(out, r)
 			}
 			return nil

@@ -36,8 +36,10 @@ var (
 	bucketTokens       = []byte("tokens")
 	bucketTokensByHash = []byte("tokens.hash")
 
+	bucketAuditByCard = []byte("audit.card")
+
 	allBuckets = [][]byte{bucketMeta, bucketCards, bucketCardsSerial, bucketCardsUser, bucketCardsStatus,
-		bucketRequests, bucketAudit, bucketTokens, bucketTokensByHash}
+		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions}
 
 	keySchema = []byte("schema")
 )

@@ -24,9 +24,9 @@ type timedCards struct {
 	commits []time.Duration
 }
 
-func (c *timedCards) StationDisable(o storage.Origin, id guid.GUID, ev storage.Evidence) (storage.Smartcard, error) {
+func (c *timedCards) ChangeCard(o storage.Origin, id guid.GUID, ch storage.Change) (storage.Smartcard, error) {
 	start := time.Now()
-	card, err := c.Store.StationDisable(o, id, ev)
+	card, err := c.Store.ChangeCard(o, id, ch)
 	c.commits = append(c.commits, time.Since(start))
 	return card, err
 }

@@ -57,7 +57,7 @@ func Signal(s State) panel.Signal { return signals[s] }
 // Cards is what the station needs of the records.
 type Cards interface {
 	CardBySerial(serial string) (storage.Smartcard, error)
-	StationDisable(o storage.Origin, cardID guid.GUID, ev storage.Evidence) (storage.Smartcard, error)
+	ChangeCard(o storage.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
 }
 
 // Lights shows a signal on the LEDs.
@@ -256,7 +256,8 @@ func (s *Station) onPress(at time.Time) {
 	ev := storage.Evidence{Reader: s.inserted.Reader, Atr: hex.EncodeToString(s.inserted.ATR),
 		IdentityKind: string(s.inserted.Identity.Kind), Identifier: s.inserted.Identity.Serial,
 		InsertedAt: s.inserted.Time.UTC(), PressedAt: at.UTC()}
-	updated, err := s.cards.StationDisable(o, card.Uuid, ev)
+	updated, err := s.cards.ChangeCard(o, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled,
+		Reason: "walk-up", Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev})
 	if err != nil {
 		s.cfg.Logger.Error("station: disable failed", "card", card.Uuid.String(), "correlation_id", o.CorrelationID.String(), "err", err)
 		s.set(Error, "the card could not be disabled; nothing was changed; take it out and try again", seen)

@@ -34,14 +34,14 @@ type failing struct {
 	fail error
 }
 
-func (f *failing) StationDisable(o storage.Origin, id guid.GUID, ev storage.Evidence) (storage.Smartcard, error) {
+func (f *failing) ChangeCard(o storage.Origin, id guid.GUID, c storage.Change) (storage.Smartcard, error) {
 	f.mu.Lock()
 	err := f.fail
 	f.mu.Unlock()
 	if err != nil {
 		return storage.Smartcard{}, err
 	}
-	return f.Store.StationDisable(o, id, ev)
+	return f.Store.ChangeCard(o, id, c)
 }
 
 // rig is a station on a real bbolt file with a simulated panel, driven by

@@ -34,33 +34,52 @@ func StationActor(name string) (string, guid.GUID) {
 	return "station:" + name, g
 }
 
-// StationDisable disables a card on the walk-up station's authority: the
-// card was in the reader and the button was pressed. It records a
-// completed Disable request and one audit event carrying the evidence,
-// with the status change, in one transaction. It can only disable: the
-// transition rules apply as for an operator. A card that is already
-// Disabled is returned unchanged, with nothing written.
-func (s *Store) StationDisable(o Origin, cardID guid.GUID, ev Evidence) (Smartcard, error) {
+// Change is a change of a card's status made and completed at once, by a
+// person on the page or at the walk-up station: it is recorded as a
+// completed request of its type, like a MIM CM client's three calls.
+type Change struct {
+	Type     RequestType // Disable, Retire or SuspendOrReinstate
+	To       CardStatus
+	Reason   string    // a word from a list: lost, stolen, walk-up, ...
+	Comment  string    // free text
+	Evidence *Evidence // the walk-up station's, else nil
+}
+
+// ChangeCard changes a card's status under the same rules as the REST
+// API, and records a completed request and one audit event with it, in one
+// transaction. Setting the status a card has returns it unchanged, with
+// nothing written.
+func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, error) {
+	switch {
+	case o.Role < RoleOperator:
+		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
+	case len(c.Comment) > maxComment || len(c.Reason) > maxDataText:
+		return Smartcard{}, refuse(ErrInvalid, "the reason or comment is too long")
+	}
+	if _, ok := approveRole[c.Type]; !ok {
+		return Smartcard{}, refuse(ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", c.Type, supportedTypes())
+	}
+	if err := checkTypeTarget(c.Type, c.To); err != nil {
+		return Smartcard{}, err
+	}
 	var card Smartcard
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
 		card, err = getCard(tx, cardID)
-		if err != nil {
+		if err != nil || card.Status == c.To {
 			return err
 		}
-		if card.Status == CardDisabled {
-			return nil
-		}
-		if err := CheckTransition(card.Status, CardDisabled, RoleOperator); err != nil {
+		if err := CheckTransition(card.Status, c.To, o.Role); err != nil {
 			return err
 		}
 		now := s.now()
+		reason := c.Reason
 		r := Request{
 			Uuid:                guid.New(),
-			RequestType:         TypeDisable,
+			RequestType:         c.Type,
 			Status:              RequestCompleted,
 			Flags:               requestFlagSmartcard,
-			DataCollection:      []DataItem{},
+			DataCollection:      []DataItem{{Name: "Reason", Value: &reason}},
 			DataCollectionFlags: dataCollectionFlags,
 			OriginatorUserUuid:  o.ActorUuid,
 			TargetUserUuid:      card.AssignedUserUuid,
@@ -68,28 +87,27 @@ func (s *Store) StationDisable(o Origin, cardID guid.GUID, ev Evidence) (Smartca
 			Completed:           now,
 			NewSmartcardUuid:    cardID,
 			OldSmartcardUuid:    cardID,
-			Comment:             "disabled at the walk-up station, reader " + ev.Reader,
+			Comment:             c.Comment,
 			ProfileTemplateUuid: card.ProfileTemplateUuid,
 			IsSmartcard:         true,
 			Originator:          o.Actor,
 		}
 		old := card
-		card.PreviousStatus, card.Status = old.Status, CardDisabled
+		card.PreviousStatus, card.Status = old.Status, c.To
 		card.StatusChanged, card.StatusChangedBy = now, o.Actor
-		card.StatusReason, card.StatusRequestUuid = r.Comment, r.Uuid
+		card.StatusReason, card.StatusRequestUuid = c.Reason, r.Uuid
 		if err := putCard(tx, &old, card); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
 			return err
 		}
-		evidence := ev
 		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cardID, RequestUuid: r.Uuid,
-			OldStatus: old.Status.String(), NewStatus: CardDisabled.String(), Reason: "walk-up",
-			Comment: r.Comment, Evidence: &evidence})
+			OldStatus: old.Status.String(), NewStatus: c.To.String(), Reason: c.Reason,
+			Comment: c.Comment, Evidence: c.Evidence})
 	})
 	if err != nil {
-		return Smartcard{}, fmt.Errorf("disable at the station: %w", err)
+		return Smartcard{}, fmt.Errorf("change smartcard status: %w", err)
 	}
 	return card, nil
 }
