@@ -3,15 +3,17 @@ module github.com/cardstop/cardstop
 go 1.26
 
 require (
+	github.com/a-h/templ v0.3.1020
 	github.com/ebfe/scard v0.0.0-20241214075232-7af069cabc25
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/crypto v0.50.0
+	golang.org/x/term v0.42.0
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5
 )
 
 require (
 	github.com/a-h/parse v0.0.0-20250122154542-74294addb73e // indirect
-	github.com/a-h/templ v0.3.977 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cli/browser v1.3.0 // indirect
@@ -21,7 +23,6 @@ require (
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/natefinch/atomic v1.0.1 // indirect
-	golang.org/x/crypto v0.50.0 // indirect
 	golang.org/x/mod v0.26.0 // indirect
 	golang.org/x/net v0.53.0 // indirect
 	golang.org/x/sync v0.16.0 // indirect

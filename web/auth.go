@@ -27,13 +27,14 @@ type failures struct {
 
 // authLimiter counts failed authentications by client address.
 type authLimiter struct {
+	max   int // failures allowed within authWindow
 	now   func() time.Time
 	mu    sync.Mutex
 	hosts map[string]*failures
 }
 
-func newAuthLimiter(now func() time.Time) *authLimiter {
-	return &authLimiter{now: now, hosts: map[string]*failures{}}
+func newAuthLimiter(max int, now func() time.Time) *authLimiter {
+	return &authLimiter{max: max, now: now, hosts: map[string]*failures{}}
 }
 
 // blocked says how long host must wait, or 0 when it may try.
@@ -41,7 +42,7 @@ func (l *authLimiter) blocked(host string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.hosts[host]
-	if f == nil || f.count < maxAuthFailures {
+	if f == nil || f.count < l.max {
 		return 0
 	}
 	wait := f.start.Add(authWindow).Sub(l.now())
@@ -82,7 +83,7 @@ const bearerChallenge = `Bearer realm="cardstop"`
 func (s *Server) authenticate(r *http.Request) (storage.Token, error) {
 	host := remoteHost(r)
 	if wait := s.limiter.blocked(host); wait > 0 {
-		secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+		secs := retryAfter(wait)
 		return storage.Token{}, &httpError{code: http.StatusTooManyRequests,
 			msg:    "too many failed authentications from this address; try again in " + secs + " s",
 			header: map[string]string{"Retry-After": secs}}
@@ -103,6 +104,11 @@ func (s *Server) authenticate(r *http.Request) (storage.Token, error) {
 		return storage.Token{}, err
 	}
 	return t, nil
+}
+
+// retryAfter is a wait in whole seconds, rounded up, for Retry-After.
+func retryAfter(wait time.Duration) string {
+	return strconv.Itoa(int((wait + time.Second - 1) / time.Second))
 }
 
 func remoteHost(r *http.Request) string {

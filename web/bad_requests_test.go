@@ -144,7 +144,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		// Routing.
 		{name: "unknown route", role: storage.RoleAdmin, method: "GET", setup: brAt(api + "/certificates"),
 			code: 404, msg: "no such resource: " + api + "/certificates"},
-		{name: "unknown route outside the API", role: storage.RoleAdmin, method: "GET", setup: brAt("/nothing/here"),
+		{name: "unknown route under /api", role: storage.RoleAdmin, method: "GET", setup: brAt("/api/nothing/here"),
 			code: 404, msg: "no such resource"},
 		{name: "wrong method", role: storage.RoleAdmin, method: "DELETE", setup: brAt(api + "/smartcards/" + cardActive),
 			code: 405, msg: "the method DELETE is not allowed here", want: map[string]string{"Allow": "GET"}},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/web/page"
 )
 
 // Store is what the web layer needs of the records.
@@ -29,6 +30,20 @@ type Store interface {
 	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
+
+	// For the pages.
+	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
+	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
+	ChangeCard(o storage.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
+	SignIn(o storage.Origin, name, password string) (string, storage.User, error)
+	SessionUser(secret string) (storage.User, error)
+	SignOut(o storage.Origin, secret string) error
+	Tokens() ([]storage.Token, error)
+	CreateToken(o storage.Origin, name string, role storage.Role) (string, storage.Token, error)
+	RevokeToken(o storage.Origin, name string) error
+	Users() ([]storage.User, error)
+	AddUser(o storage.Origin, name string, role storage.Role, password string) error
+	RemoveUser(o storage.Origin, name string) error
 }
 
 // Options tune the server. The zero value is what the service uses.
@@ -42,6 +57,9 @@ type Options struct {
 	PressButton func()
 	// Panel says what the LEDs and button are: "gpio", "simulated" or "none".
 	Panel string
+	// AllowedHosts are the Host header values the pages answer to
+	// (DefaultAllowedHosts); empty allows any, for tests only.
+	AllowedHosts []string
 }
 
 // Server is the HTTP handler of the whole service.
@@ -50,7 +68,8 @@ type Server struct {
 	store   Store
 	log     *slog.Logger
 	mux     *http.ServeMux
-	limiter *authLimiter
+	limiter *authLimiter // failed API tokens
+	signins *authLimiter // failed sign-ins on the page
 }
 
 // MaxBody is the largest request body the API reads.
@@ -64,9 +83,11 @@ func New(store Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(), limiter: newAuthLimiter(opt.Now)}
+	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(),
+		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now)}
 	s.routeMIMCM()
 	s.routeStation()
+	s.routePages()
 	return s
 }
 
@@ -131,9 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	corr := guid.New()
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, corr))
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
 	h.Set("X-Correlation-Id", corr.String())
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.logStatus(r, sw.code, sw.actor) }()
@@ -141,6 +160,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	routed := r.Clone(r.Context())
 	routed.URL.Path = strings.ToLower(r.URL.Path)
 	routed.URL.RawPath = ""
+	api := isAPI(routed.URL.Path)
+	if api {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+	} else {
+		pageHeaders(h)
+	}
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
 		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
@@ -150,6 +176,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// answer in JSON instead of its plain text.
 	probe := &headerProbe{header: http.Header{}}
 	handler.ServeHTTP(probe, routed)
+	if !api && (probe.code == http.StatusNotFound || probe.code == http.StatusMethodNotAllowed) {
+		if probe.code == http.StatusMethodNotAllowed {
+			h.Set("Allow", probe.header.Get("Allow"))
+		}
+		s.render(sw, r, probe.code, page.Message(nil, "Not found", "There is no page at "+r.URL.Path+"."))
+		return
+	}
 	switch probe.code {
 	case http.StatusMethodNotAllowed:
 		h.Set("Allow", probe.header.Get("Allow"))
@@ -162,6 +195,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		sw.WriteHeader(probe.code)
 	}
+}
+
+// isAPI tells the JSON API's paths (lowercased) from the pages'.
+func isAPI(path string) bool {
+	return strings.HasPrefix(path, "/certificatemanagement/") || strings.HasPrefix(path, "/api/") ||
+		path == "/healthz" || path == "/readyz"
 }
 
 // headerProbe captures what the mux's fallback handler would answer.

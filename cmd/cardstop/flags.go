@@ -38,11 +38,25 @@ func newCommand(name, args string, stderr io.Writer, example string) command {
 // parse reads the flags and checks that exactly nargs arguments follow.
 func (c command) parse(args []string, nargs int) error { return parseFlags(c.fs, args, nargs) }
 
+// parseFlags reads flags before and after the arguments ("user add NAME
+// --role admin") and checks that exactly nargs arguments were given; they
+// are then fs.Args().
 func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() != nargs {

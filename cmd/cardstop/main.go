@@ -23,6 +23,8 @@ commands:
   token create --role R --name N     make an API token; prints only its secret
   token list                         list tokens (never their secrets)
   token revoke NAME                  delete a token
+  user add NAME --role R             add a person's account (password from the terminal, or stdin)
+  user passwd NAME | list | remove NAME
   import FILE                        add cards from a JSON array or CSV file (- for stdin)
   export                             print every card as a JSON array (import reads it back)
   reader list                        list the readers pcscd knows
@@ -85,6 +87,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return tokenRevoke(rest[1:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown token command %q; use create, list or revoke", errUsage, rest[0])
+	case "user":
+		return userCommand(rest, stdin, stdout, stderr)
 	case "reader":
 		return readerCommand(ctx, rest, stdout, stderr)
 	case "import":

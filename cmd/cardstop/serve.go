@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -44,6 +45,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stopStation() // before the database closes: LEDs off, no write in flight
 	opt.Logger = log
+	host, _ := os.Hostname()
+	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), host)
 	srv := &http.Server{
 		Handler:           web.New(st, opt),
 		ReadHeaderTimeout: 5 * time.Second,

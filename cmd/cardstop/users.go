@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/cardstop/cardstop/storage"
+)
+
+func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: user needs add, passwd, list or remove", errUsage)
+	}
+	switch args[0] {
+	case "add":
+		return userAdd(args[1:], stdin, stdout, stderr)
+	case "passwd":
+		return userPasswd(args[1:], stdin, stdout, stderr)
+	case "list":
+		return userList(args[1:], stdout, stderr)
+	case "remove":
+		return userRemove(args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown user command %q; use add, passwd, list or remove", errUsage, args[0])
+}
+
+// readPassword asks twice without echo on a terminal; otherwise it reads
+// one line, so that scripts can pipe a password in.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "password: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "again: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(first) != string(second) {
+			return "", errors.New("the two passwords differ; nothing was changed")
+		}
+		return string(first), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password on standard input; nothing was changed")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := newCommand("user add", "NAME --role ROLE", stderr, "cardstop user add --data-dir ./var alice --role operator")
+	role := c.fs.String("role", "", "viewer, operator or admin (required)")
+	if err := c.parse(args, 1); err != nil {
+		return err
+	}
+	r, err := storage.ParseRole(*role)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.AddUser(cliOrigin(), c.fs.Arg(0), r, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s %q\n", r, c.fs.Arg(0))
+	return nil
+}
+
+func userPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := newCommand("user passwd", "NAME", stderr, "cardstop user passwd --data-dir ./var alice")
+	if err := c.parse(args, 1); err != nil {
+		return err
+	}
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetPassword(cliOrigin(), c.fs.Arg(0), pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "changed the password of %q; its sessions have ended\n", c.fs.Arg(0))
+	return nil
+}
+
+func userList(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("user list", "", stderr, "cardstop user list --data-dir ./var")
+	if err := c.parse(args, 0); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	users, err := st.Users()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func userRemove(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("user remove", "NAME", stderr, "cardstop user remove --data-dir ./var alice")
+	if err := c.parse(args, 1); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RemoveUser(cliOrigin(), c.fs.Arg(0)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed user %q; its sessions have ended\n", c.fs.Arg(0))
+	return nil
+}

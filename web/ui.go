@@ -1,0 +1,247 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"io/fs"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/web/page"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// sessionCookie holds the session's secret; the server keeps only its hash.
+const sessionCookie = "cardstop_session"
+
+// pageCSP allows no inline script or style and no other origin.
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// maxSignInFailures from one address within authWindow; then 429.
+const maxSignInFailures = 5
+
+// pageFunc is a page handler: it gets who is signed in, and returns an
+// error for the error page, or nil once it has answered.
+type pageFunc func(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error
+
+func pageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+}
+
+func (s *Server) routePages() {
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.FileServerFS(static)
+	s.mux.Handle("GET /static/", s.hostCheck(http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))))
+	s.mux.Handle("GET /{$}", s.hostCheck(http.RedirectHandler("/cards", http.StatusSeeOther)))
+	s.mux.Handle("GET /signin", s.hostCheck(http.HandlerFunc(s.signInPage)))
+	s.mux.Handle("POST /signin", s.guard(http.HandlerFunc(s.signIn)))
+	s.page("POST /signout", storage.RoleViewer, s.signOut)
+	s.page("GET /cards", storage.RoleViewer, s.cardsPage)
+	s.page("GET /cards/{id}", storage.RoleViewer, s.cardPage)
+	s.page("GET /cards/{id}/{action}", storage.RoleOperator, s.actionPage)
+	s.page("POST /cards/{id}/{action}", storage.RoleOperator, s.doAction)
+	s.page("GET /requests", storage.RoleViewer, s.requestsPage)
+	s.page("GET /audit", storage.RoleViewer, s.auditPage)
+	s.page("GET /audit.jsonl", storage.RoleViewer, s.auditExport)
+	s.page("GET /station", storage.RoleViewer, s.stationPage)
+	s.page("GET /station/panel", storage.RoleViewer, s.stationPanel)
+	if s.opt.PressButton != nil {
+		s.page("POST /station/button", storage.RoleOperator, s.stationPress)
+	}
+	s.page("GET /admin/tokens", storage.RoleAdmin, s.tokensPage)
+	s.page("POST /admin/tokens", storage.RoleAdmin, s.createToken)
+	s.page("POST /admin/tokens/revoke", storage.RoleAdmin, s.revokeToken)
+	s.page("GET /admin/users", storage.RoleAdmin, s.usersPage)
+	s.page("POST /admin/users", storage.RoleAdmin, s.addUser)
+	s.page("POST /admin/users/remove", storage.RoleAdmin, s.removeUser)
+}
+
+// hostCheck refuses requests whose Host is not one of the server's own
+// names: a DNS-rebinding page would otherwise be same-origin with us.
+func (s *Server) hostCheck(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.opt.AllowedHosts) > 0 && !slices.Contains(s.opt.AllowedHosts, strings.ToLower(r.Host)) {
+			s.log.Warn("refused a request for a foreign host name", "host", r.Host, "remote", remoteHost(r))
+			s.render(w, r, http.StatusMisdirectedRequest, page.Message(nil, "Wrong address",
+				"This station does not answer to the name "+r.Host+". Use its own address."))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// guard adds the host check and refuses cross-origin form posts.
+func (s *Server) guard(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Warn("refused a cross-origin form post", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "remote", remoteHost(r))
+		s.render(w, r, http.StatusForbidden, page.Message(nil, "Refused",
+			"This form was sent from another site. Open Cardstop's own page and try again."))
+	}))
+	return s.hostCheck(cop.Handler(h))
+}
+
+// page registers a page that needs a session with at least role least.
+func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
+	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.sessionUser(r)
+		if err != nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/signin?next="+r.URL.EscapedPath(), http.StatusSeeOther)
+			} else {
+				http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			}
+			return
+		}
+		sess := &page.Session{Name: u.Name, Role: u.Role}
+		if sw, ok := w.(*statusWriter); ok {
+			sw.actor = "user:" + u.Name
+		}
+		if u.Role < least {
+			s.render(w, r, http.StatusForbidden, page.Message(sess, "Not allowed",
+				"This needs the "+least.String()+" role; you have "+u.Role.String()+"."))
+			return
+		}
+		o := storage.Origin{Actor: "user:" + u.Name, ActorUuid: u.Uuid, Role: u.Role, Source: remoteHost(r),
+			CorrelationID: correlationID(r.Context())}
+		if err := h(w, r, sess, o); err != nil {
+			code, msg := statusOf(err)
+			if code >= 500 {
+				s.log.ErrorContext(r.Context(), "page failed", "correlation_id", o.CorrelationID.String(), "err", err)
+				msg += " Correlation id: " + o.CorrelationID.String()
+			}
+			s.render(w, r, code, page.Message(sess, "Not done", msg))
+		}
+	})))
+}
+
+func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return storage.User{}, err
+	}
+	return s.store.SessionUser(c.Value)
+}
+
+// render writes a component as a whole page or fragment, with code.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		s.log.ErrorContext(r.Context(), "render", "err", err)
+		code, buf = http.StatusInternalServerError, *bytes.NewBufferString("An error has occurred.")
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// formValues reads a form body of at most MaxBody bytes.
+func formValues(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if err := r.ParseForm(); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return &httpError{code: http.StatusBadRequest, msg: "the form could not be read"}
+	}
+	return nil
+}
+
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.sessionUser(r); err == nil {
+		http.Redirect(w, r, "/cards", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, page.SignIn("", ""))
+}
+
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	host := remoteHost(r)
+	if wait := s.signins.blocked(host); wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.render(w, r, http.StatusTooManyRequests, page.SignIn("", "Too many failed sign-ins from this address. Try again in "+retryAfter(wait)+" seconds."))
+		return
+	}
+	if err := formValues(w, r); err != nil {
+		s.render(w, r, http.StatusBadRequest, page.SignIn("", "The form could not be read."))
+		return
+	}
+	name := r.PostFormValue("name")
+	o := storage.Origin{Source: host, CorrelationID: correlationID(r.Context())}
+	secret, _, err := s.store.SignIn(o, name, r.PostFormValue("password"))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			s.signins.fail(host)
+			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
+			return
+		}
+		s.log.ErrorContext(r.Context(), "sign in", "err", err)
+		s.render(w, r, http.StatusInternalServerError, page.SignIn(name, "Signing in failed. Try again."))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(storage.SessionAbsolute / time.Second)})
+	next := r.URL.Query().Get("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		next = "/cards"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o storage.Origin) error {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.store.SignOut(o, c.Value); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	return nil
+}
+
+// DefaultAllowedHosts are the names a server on listen answers to: its
+// address and, on loopback, localhost.
+func DefaultAllowedHosts(listen string, names ...string) []string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	add := func(h string) {
+		hp := strings.ToLower(net.JoinHostPort(h, port))
+		if !slices.Contains(out, hp) {
+			out = append(out, hp)
+		}
+		if port == "80" || port == "443" {
+			out = append(out, strings.ToLower(h))
+		}
+	}
+	add(host)
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		add("localhost")
+		add("127.0.0.1")
+	}
+	for _, n := range names {
+		add(n)
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/web/page"
+)
+
+func (s *Server) tokensView(v page.TokensView) (page.TokensView, error) {
+	var err error
+	v.Tokens, err = s.store.Tokens()
+	return v, err
+}
+
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	v, err := s.tokensView(page.TokensView{})
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, page.Tokens(u, v))
+	return nil
+}
+
+// showAdminResult renders an admin page after a change: the refusal's
+// message and code, or the page as it is now.
+func (s *Server) showAdminResult(w http.ResponseWriter, r *http.Request, err error, show func(code int, msg string) error) error {
+	if err == nil {
+		return show(http.StatusOK, "")
+	}
+	code, msg := statusOf(err)
+	if code >= 500 {
+		return err
+	}
+	return show(code, msg)
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+	if err := formValues(w, r); err != nil {
+		return err
+	}
+	name := r.PostFormValue("name")
+	var secret string
+	role, err := storage.ParseRole(r.PostFormValue("role"))
+	if err == nil {
+		secret, _, err = s.store.CreateToken(o, name, role)
+	}
+	return s.showAdminResult(w, r, err, func(code int, msg string) error {
+		v, err := s.tokensView(page.TokensView{Error: msg})
+		if code == http.StatusOK {
+			v.NewName, v.NewSecret = name, secret
+		}
+		if err != nil {
+			return err
+		}
+		s.render(w, r, code, page.Tokens(u, v))
+		return nil
+	})
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+	if err := formValues(w, r); err != nil {
+		return err
+	}
+	err := s.store.RevokeToken(o, r.PostFormValue("name"))
+	return s.showAdminResult(w, r, err, func(code int, msg string) error {
+		if code == http.StatusOK {
+			http.Redirect(w, r, "/admin/tokens", http.StatusSeeOther)
+			return nil
+		}
+		v, err := s.tokensView(page.TokensView{Error: msg})
+		if err != nil {
+			return err
+		}
+		s.render(w, r, code, page.Tokens(u, v))
+		return nil
+	})
+}
+
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	return s.renderUsers(w, r, u, http.StatusOK, page.UsersView{})
+}
+
+func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, u *page.Session, code int, v page.UsersView) error {
+	var err error
+	if v.Users, err = s.store.Users(); err != nil {
+		return err
+	}
+	s.render(w, r, code, page.Users(u, v))
+	return nil
+}
+
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+	if err := formValues(w, r); err != nil {
+		return err
+	}
+	name := r.PostFormValue("name")
+	role, err := storage.ParseRole(r.PostFormValue("role"))
+	if err == nil {
+		err = s.store.AddUser(o, name, role, r.PostFormValue("password"))
+	}
+	return s.showAdminResult(w, r, err, func(code int, msg string) error {
+		v := page.UsersView{Error: msg}
+		if code == http.StatusOK {
+			v.Added = name
+		}
+		return s.renderUsers(w, r, u, code, v)
+	})
+}
+
+func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+	if err := formValues(w, r); err != nil {
+		return err
+	}
+	name := r.PostFormValue("name")
+	var err error
+	if name == u.Name {
+		err = &storage.Error{Kind: storage.ErrConflict, Msg: "you cannot remove your own account"}
+	} else {
+		err = s.store.RemoveUser(o, name)
+	}
+	return s.showAdminResult(w, r, err, func(code int, msg string) error {
+		if code == http.StatusOK {
+			http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+			return nil
+		}
+		return s.renderUsers(w, r, u, code, page.UsersView{Error: msg})
+	})
+}

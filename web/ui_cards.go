@@ -1,0 +1,294 @@
+package web
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/web/page"
+)
+
+// pageSize is the number of cards a search page shows.
+const pageSize = 50
+
+// cardAction is what a person may do to a card from its page, and how it
+// maps onto the request types of the API.
+type cardAction struct {
+	page.Action
+	typ  storage.RequestType
+	from []storage.CardStatus // empty: any state the rules allow
+	to   storage.CardStatus
+}
+
+var cardActions = []cardAction{
+	{Action: page.Action{Name: "disable", Label: "Disable", Danger: true,
+		Reasons: []string{"lost", "stolen", "damaged", "left the organisation", "other"}},
+		typ: storage.TypeDisable, to: storage.CardDisabled},
+	{Action: page.Action{Name: "suspend", Label: "Suspend",
+		Reasons: []string{"temporarily lost", "leave of absence", "under investigation", "other"}},
+		typ: storage.TypeSuspendOrReinstate, to: storage.CardSuspended},
+	{Action: page.Action{Name: "reinstate", Label: "Reinstate", Reasons: []string{"found", "returned", "investigation closed", "other"}},
+		typ: storage.TypeSuspendOrReinstate, from: []storage.CardStatus{storage.CardSuspended}, to: storage.CardActive},
+	{Action: page.Action{Name: "enable", Label: "Re-enable", Reasons: []string{"found", "disabled by mistake", "other"}},
+		typ: storage.TypeSuspendOrReinstate, from: []storage.CardStatus{storage.CardDisabled}, to: storage.CardActive},
+	{Action: page.Action{Name: "retire", Label: "Retire", Danger: true, TypeSerial: true,
+		Reasons: []string{"expired", "destroyed", "replaced", "left the organisation", "other"}},
+		typ: storage.TypeRetire, to: storage.CardRetired},
+}
+
+// allowed reports whether role may take action a on a card in status.
+func (a cardAction) allowed(status storage.CardStatus, role storage.Role) bool {
+	if len(a.from) > 0 && !slices.Contains(a.from, status) {
+		return false
+	}
+	return status != a.to && storage.CheckTransition(status, a.to, role) == nil
+}
+
+func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	q := r.URL.Query()
+	v := page.CardsView{Query: strings.TrimSpace(q.Get("q")), PageSize: pageSize}
+	search := storage.CardSearch{Text: v.Query, Limit: pageSize}
+	if st := q.Get("status"); st != "" {
+		status, err := storage.ParseCardStatus(st)
+		if err != nil {
+			return err
+		}
+		v.Status, search.Status = status.String(), &status
+	}
+	if off, err := strconv.Atoi(q.Get("offset")); err == nil && off > 0 {
+		v.Offset, search.Offset = off, off
+	}
+	var err error
+	if v.Cards, v.Total, err = s.store.SearchCards(search); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, page.Cards(u, v))
+	return nil
+}
+
+func (s *Server) loadCard(r *http.Request) (storage.Smartcard, error) {
+	id, err := guid.Parse(r.PathValue("id"))
+	if err != nil {
+		return storage.Smartcard{}, &httpError{code: http.StatusNotFound, msg: "There is no card with the id " + clipQ(r.PathValue("id")) + "."}
+	}
+	return s.store.Card(id)
+}
+
+func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	card, err := s.loadCard(r)
+	if err != nil {
+		return err
+	}
+	v := page.CardView{Card: card}
+	for _, a := range cardActions {
+		if a.allowed(card.Status, u.Role) {
+			v.Actions = append(v.Actions, a.Action)
+		}
+	}
+	if v.Events, err = s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100}); err != nil {
+		return err
+	}
+	if v.Requests, err = s.store.Requests(storage.RequestFilter{Card: card.Uuid}); err != nil {
+		return err
+	}
+	slices.Reverse(v.Requests)
+	if done := r.URL.Query().Get("done"); done != "" {
+		for _, a := range cardActions {
+			if a.Name == done {
+				v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
+			}
+		}
+	}
+	s.render(w, r, http.StatusOK, page.Card(u, v))
+	return nil
+}
+
+func findAction(name string) (cardAction, error) {
+	for _, a := range cardActions {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return cardAction{}, &httpError{code: http.StatusNotFound, msg: "There is no action " + clipQ(name) + "."}
+}
+
+// actionPage is the one confirmation step before a change.
+func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	a, err := findAction(r.PathValue("action"))
+	if err != nil {
+		return err
+	}
+	card, err := s.loadCard(r)
+	if err != nil {
+		return err
+	}
+	v := page.ActionView{Card: card, Action: a.Action, Reason: a.Reasons[0]}
+	code := http.StatusOK
+	if !a.allowed(card.Status, u.Role) {
+		v.Error, code = "You cannot "+strings.ToLower(a.Label)+" this card: it is "+card.Status.String()+" and your role is "+u.Role.String()+".", http.StatusConflict
+	}
+	s.render(w, r, code, page.ActionPage(u, v))
+	return nil
+}
+
+// doAction carries an action out through the same rules as the REST API,
+// and on refusal shows the confirmation page again with the reason.
+func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+	a, err := findAction(r.PathValue("action"))
+	if err != nil {
+		return err
+	}
+	card, err := s.loadCard(r)
+	if err != nil {
+		return err
+	}
+	if err := formValues(w, r); err != nil {
+		return err
+	}
+	v := page.ActionView{Card: card, Action: a.Action, Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
+	refuse := func(code int, msg string) error {
+		v.Error = msg
+		s.render(w, r, code, page.ActionPage(u, v))
+		return nil
+	}
+	switch {
+	case !slices.Contains(a.Reasons, v.Reason):
+		return refuse(http.StatusBadRequest, "Choose a reason from the list.")
+	case len(v.Comment) > 1024:
+		return refuse(http.StatusBadRequest, "The comment is longer than 1024 characters.")
+	case a.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
+		return refuse(http.StatusBadRequest, "The serial number you typed is not this card's. Nothing was changed.")
+	case !a.allowed(card.Status, u.Role) && card.Status != a.to:
+		return refuse(http.StatusConflict, "You cannot "+strings.ToLower(a.Label)+" this card: it is "+card.Status.String()+
+			" and your role is "+u.Role.String()+". Nothing was changed.")
+	}
+	if _, err := s.store.ChangeCard(o, card.Uuid, storage.Change{Type: a.typ, To: a.to, Reason: v.Reason, Comment: v.Comment}); err != nil {
+		code, msg := statusOf(err)
+		if code >= 500 {
+			return err
+		}
+		return refuse(code, msg+". Nothing was changed.")
+	}
+	http.Redirect(w, r, "/cards/"+card.Uuid.String()+"?done="+a.Name, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	reqs, err := s.store.Requests(storage.RequestFilter{})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(reqs)
+	if len(reqs) > 200 {
+		reqs = reqs[:200]
+	}
+	s.render(w, r, http.StatusOK, page.Requests(u, reqs))
+	return nil
+}
+
+var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCardImport, storage.ActionRequestCreate,
+	storage.ActionRequestStatus, storage.ActionTokenCreate, storage.ActionTokenRevoke, storage.ActionUserAdd,
+	storage.ActionUserPassword, storage.ActionUserRemove, storage.ActionSignIn, storage.ActionSignOut}
+
+// auditFilter reads the audit page's filters from the query.
+func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {
+	q := r.URL.Query()
+	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")), Actions: auditActions}
+	f := storage.AuditFilter{Action: storage.Action(v.Action), Actor: v.Actor}
+	if v.Action != "" && !slices.Contains(auditActions, f.Action) {
+		return v, f, &httpError{code: http.StatusBadRequest, msg: "There is no action " + clipQ(v.Action) + " in the audit log."}
+	}
+	if v.Card != "" {
+		id, err := guid.Parse(v.Card)
+		if err != nil {
+			return v, f, &httpError{code: http.StatusBadRequest, msg: "The card id must be a GUID."}
+		}
+		f.Card = id
+	}
+	if b := q.Get("before"); b != "" {
+		n, err := strconv.ParseUint(b, 10, 64)
+		if err != nil {
+			return v, f, &httpError{code: http.StatusBadRequest, msg: "before must be an event number."}
+		}
+		f.Before = n
+	}
+	return v, f, nil
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	v, f, err := auditFilter(r)
+	if err != nil {
+		return err
+	}
+	f.Limit = pageSize
+	if v.Events, err = s.store.AuditPage(f); err != nil {
+		return err
+	}
+	if n := len(v.Events); n == pageSize && v.Events[n-1].Seq > 1 {
+		v.Older = v.Events[n-1].Seq
+	}
+	s.render(w, r, http.StatusOK, page.Audit(u, v))
+	return nil
+}
+
+// auditExport streams the matching events, oldest first, as JSON Lines:
+// the same lines `cardstop audit verify` reads.
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+	_, f, err := auditFilter(r)
+	if err != nil {
+		return err
+	}
+	var all []storage.Event
+	for f.Limit = 1000; ; {
+		batch, err := s.store.AuditPage(f)
+		if err != nil {
+			return err
+		}
+		all = append(all, batch...)
+		if len(batch) < f.Limit {
+			break
+		}
+		f.Before = batch[len(batch)-1].Seq
+	}
+	slices.Reverse(all)
+	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="cardstop-audit.jsonl"`)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for _, e := range all {
+		if err := enc.Encode(e); err != nil {
+			return nil // the client went away
+		}
+	}
+	_ = bw.Flush()
+	return nil
+}
+
+func (s *Server) stationView() page.StationView {
+	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil}
+	if v.Running {
+		v.Status = s.opt.Station.Status()
+	}
+	return v
+}
+
+func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	s.render(w, r, http.StatusOK, page.Station(u, s.stationView()))
+	return nil
+}
+
+func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+	s.render(w, r, http.StatusOK, page.StationPanel(s.stationView()))
+	return nil
+}
+
+func (s *Server) stationPress(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+	s.opt.PressButton()
+	http.Redirect(w, r, "/station", http.StatusSeeOther)
+	return nil
+}
