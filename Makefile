@@ -10,7 +10,14 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cardstop
 # Debian packages the build and tests need; installed when missing.
-APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc
+APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium
+# Front-end files from the npm registry, pinned by sha256: htmx is vendored
+# (committed); axe-core is only fetched for the accessibility tests.
+HTMX_VERSION := 2.0.11
+HTMX_SHA256  := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
+AXE_VERSION  := 4.11.0
+AXE_SHA256   := e9e5863c33a874f09bc01acd9234b7e3c871479f5eef8802fa582544465e6d01
+AXE          := bin/axe/axe.min.js
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Packages whose tests talk to pcscd and the vpcd reader: they share its
@@ -18,7 +25,7 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 PCSC_PKGS := ./device/reader/pcsc/... ./device/station ./cmd/cardstop
 PCSCD_DIR := $(CURDIR)/bin/pcscd
 
-.PHONY: help run build test test-pcsc vet fmt fmt-check fuzz deps clean
+.PHONY: help run build test test-pcsc vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -26,6 +33,7 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make fuzz   - run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make test-pcsc - only the tests that need pcscd (started here when none runs)"
+	@echo "make generate - templ code (commit it); make screenshots - renew docs/screenshots"
 	@echo "make fmt | vet | clean"
 
 # deps installs the Debian packages that are missing, once.
@@ -62,8 +70,38 @@ run: build
 	trap '[ -n "$$started" ] && kill -TERM $$started 2>/dev/null; true' EXIT; \
 	$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
+# generate writes the templ components' Go code (committed), with the
+# generator pinned as a tool in go.mod.
+generate:
+	$(GO) tool templ fmt web/page
+	$(GO) tool templ generate
+
+check-generated:
+	@$(GO) tool templ generate -check || { echo "run make generate and commit the result" >&2; exit 1; }
+
+vendor-htmx:
+	tmp=$$(mktemp -d) && npm pack --silent --pack-destination "$$tmp" htmx.org@$(HTMX_VERSION) >/dev/null && \
+	tar -xzf "$$tmp/htmx.org-$(HTMX_VERSION).tgz" -C "$$tmp" package/dist/htmx.min.js && \
+	cp "$$tmp/package/dist/htmx.min.js" web/static/htmx.min.js && rm -rf "$$tmp"
+	$(MAKE) --no-print-directory check-htmx
+
+check-htmx:
+	@echo "$(HTMX_SHA256)  web/static/htmx.min.js" | sha256sum -c --quiet -
+
+$(AXE):
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	@mkdir -p $(dir $(AXE)); tmp=$$(mktemp -d) && npm pack --silent --pack-destination "$$tmp" axe-core@$(AXE_VERSION) >/dev/null && \
+	tar -xzf "$$tmp/axe-core-$(AXE_VERSION).tgz" -C "$$tmp" package/axe.min.js && \
+	echo "$(AXE_SHA256)  $$tmp/package/axe.min.js" | sha256sum -c --quiet - && \
+	cp "$$tmp/package/axe.min.js" $(AXE) && rm -rf "$$tmp"
+
+# screenshots renews docs/screenshots from the browser test.
+screenshots: deps $(AXE)
+	CARDSTOP_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowserDisableFlow ./web/
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+	$(GO) tool templ fmt web/page
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -72,7 +110,7 @@ fmt-check:
 vet: deps
 	$(GO) vet ./...
 
-test: deps fmt-check vet
+test: deps fmt-check vet check-generated check-htmx $(AXE)
 	@$(GO) mod verify >/dev/null
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./...
