@@ -1,0 +1,103 @@
+package page
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func render(t *testing.T, c templ.Component) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := c.Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		_ = os.WriteFile(path+".actual", []byte(got), 0o644)
+		t.Fatalf("%s differs from the golden file; see %s.actual", name, path)
+	}
+}
+
+// testids counts the elements with each data-testid.
+func testids(html string) map[string]int {
+	out := map[string]int{}
+	for _, m := range regexp.MustCompile(`data-testid="([^"]+)"`).FindAllStringSubmatch(html, -1) {
+		out[m[1]]++
+	}
+	return out
+}
+
+var (
+	cardID = guid.GUID{0x43, 0x8d, 0x1b, 0x30, 0xf3, 0xb4, 0x4b, 0xed, 0x85, 0xfa, 0x28, 0x5e, 0x08, 0x60, 0x5b, 0xa7}
+	card   = storage.Smartcard{Uuid: cardID, Status: storage.CardDisabled, Flags: 1, SerialNumber: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}",
+		Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8", ProfileTemplateVersion: 46,
+		PreviousStatus: storage.CardActive, StatusChanged: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
+		StatusChangedBy: "user:ada", StatusReason: "stolen"}
+	ada  = &Session{Name: "ada", Role: storage.RoleAdmin}
+	oscr = &Session{Name: "oscar", Role: storage.RoleOperator}
+)
+
+func TestCardsPage(t *testing.T) {
+	html := render(t, Cards(ada, CardsView{Query: "d1ef", Cards: []storage.Smartcard{card}, Total: 51, PageSize: 50}))
+	golden(t, "cards.html", html)
+	ids := testids(html)
+	if ids["card-row"] != 1 || ids["search"] != 1 || ids["next-page"] != 1 || ids["nav-admin"] != 1 {
+		t.Fatalf("test ids: %v", ids)
+	}
+	if ids := testids(render(t, Cards(oscr, CardsView{}))); ids["nav-admin"] != 0 || ids["cards"] != 0 {
+		t.Fatalf("an operator's empty card list: %v", ids)
+	}
+}
+
+func TestCardPage(t *testing.T) {
+	ev := storage.Event{Seq: 7, Time: card.StatusChanged, Actor: "user:ada", Source: "192.0.2.1", Action: storage.ActionCardStatus,
+		CardUuid: cardID, OldStatus: "Active", NewStatus: "Disabled", Reason: "stolen", Comment: "at the gym"}
+	html := render(t, Card(ada, CardView{Card: card, Events: []storage.Event{ev}, Notice: "Done: Disable.",
+		Actions: []Action{{Name: "enable", Label: "Re-enable"}, {Name: "retire", Label: "Retire", Danger: true}}}))
+	golden(t, "card.html", html)
+	if ids := testids(html); ids["history-row"] != 1 || ids["action-enable"] != 1 || ids["action-retire"] != 1 || ids["notice"] != 1 {
+		t.Fatalf("test ids: %v", testids(html))
+	}
+}
+
+func TestStationPanel(t *testing.T) {
+	st := station.Status{State: station.Confirm, LEDs: panel.Signal{Green: panel.Off, Amber: panel.Fast, Red: panel.Off}, Message: "press"}
+	html := render(t, StationPanel(StationView{Status: st, Running: true, Simulated: true}))
+	for _, want := range []string{`class="led amber fast"`, `class="led green off"`, `data-testid="press"`, `hx-get="/station/panel"`} {
+		if !bytes.Contains([]byte(html), []byte(want)) {
+			t.Errorf("the panel lacks %s", want)
+		}
+	}
+	if ids := testids(render(t, StationPanel(StationView{Status: st, Running: true}))); ids["press"] != 0 {
+		t.Error("a real panel offers the simulated button")
+	}
+}

@@ -1,0 +1,246 @@
+package web
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardstop/cardstop/storage"
+)
+
+const pagePass = "a long enough password"
+
+// people adds one user per role to e and returns a signed-in cookie for each.
+func (e *env) people() map[storage.Role]*http.Cookie {
+	e.t.Helper()
+	cookies := map[storage.Role]*http.Cookie{}
+	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+		if err := e.store.AddUser(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, "p-"+r.String(), r, pagePass); err != nil {
+			e.t.Fatal(err)
+		}
+		rec := e.form(nil, "POST", "/signin", url.Values{"name": {"p-" + r.String()}, "password": {pagePass}})
+		if rec.Code != http.StatusSeeOther {
+			e.t.Fatalf("sign in as %s: %d %s", r, rec.Code, rec.Body)
+		}
+		cookies[r] = rec.Result().Cookies()[0]
+	}
+	return cookies
+}
+
+// form sends a page request (a form body when values is not nil).
+func (e *env) form(c *http.Cookie, method, path string, values url.Values, header ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var body io.Reader
+	if values != nil {
+		body = strings.NewReader(values.Encode())
+	}
+	req := httptest.NewRequest(method, path, body)
+	req.RemoteAddr = "192.0.2.7:40000"
+	if values != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if c != nil {
+		req.AddCookie(c)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestSignInCookieAndSignOut(t *testing.T) {
+	e := newEnv(t)
+	cookies := e.people()
+	c := cookies[storage.RoleOperator]
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/ (Secure only under TLS)", c)
+	}
+	if rec := e.form(c, "GET", "/cards", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), `data-testid="cards"`) {
+		t.Fatalf("cards page: %d", rec.Code)
+	}
+	if rec := e.form(c, "POST", "/signout", url.Values{}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", rec.Code)
+	}
+	if rec := e.form(c, "GET", "/cards", nil); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/signin?next=/cards" {
+		t.Fatalf("after sign out: %d %s", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := e.form(nil, "POST", "/signin", url.Values{"name": {"p-admin"}, "password": {"nope nope nope"}}); rec.Code != 401 ||
+		!strings.Contains(rec.Body.String(), "Wrong user name or password") {
+		t.Fatalf("wrong password: %d", rec.Code)
+	}
+	if rec := e.form(nil, "POST", "/signin?next=//evil.example/", url.Values{"name": {"p-admin"}, "password": {pagePass}}); rec.Header().Get("Location") != "/cards" {
+		t.Fatalf("an open redirect after sign-in: %s", rec.Header().Get("Location"))
+	}
+}
+
+func TestSessionLimits(t *testing.T) {
+	now := time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC)
+	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	admin := storage.Origin{Actor: "test", Role: storage.RoleAdmin}
+	if err := st.AddUser(admin, "ann", storage.RoleViewer, pagePass); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	get := func(c *http.Cookie) int {
+		req := httptest.NewRequest("GET", "/cards", nil)
+		req.AddCookie(c)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	signIn := func() *http.Cookie {
+		secret, _, err := st.SignIn(storage.Origin{}, "ann", pagePass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Cookie{Name: sessionCookie, Value: secret}
+	}
+	c := signIn()
+	now = now.Add(29 * time.Minute)
+	if get(c) != 200 {
+		t.Fatal("a session used within 30 minutes ended")
+	}
+	now = now.Add(31 * time.Minute)
+	if get(c) != http.StatusSeeOther {
+		t.Fatal("a session idle for 31 minutes is still alive")
+	}
+	c = signIn()
+	for range 25 { // used every 29 minutes: alive until 12 h after sign-in
+		now = now.Add(29 * time.Minute)
+		get(c)
+	}
+	if get(c) != http.StatusSeeOther {
+		t.Fatal("a session in use for more than 12 hours is still alive")
+	}
+	c = signIn()
+	if err := st.RemoveUser(admin, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if get(c) != http.StatusSeeOther {
+		t.Fatal("removing a user did not end the session")
+	}
+}
+
+// TestPageRefusals: refused page requests show a readable page and change nothing.
+func TestPageRefusals(t *testing.T) {
+	e := newEnv(t)
+	cookies := e.people()
+	retireReq := e.createRequest(storage.RoleAdmin, `{"type":"Retire","smartcard":"`+cardAssigned+`"}`)
+	if rec := e.do(storage.RoleAdmin, "PUT", api+"/requests/"+retireReq+"/smartcards/"+cardAssigned, `{"status":"Retired"}`); rec.Code != 200 {
+		t.Fatal(rec.Body)
+	}
+	active, retired := "/cards/"+cardActive, "/cards/"+cardAssigned
+	tests := []struct {
+		name   string
+		role   storage.Role // RoleNone: no session
+		method string
+		path   string
+		form   url.Values
+		header []string
+		code   int
+		text   string
+	}{
+		{"no session, GET", storage.RoleNone, "GET", active, nil, nil, 303, ""},
+		{"no session, POST", storage.RoleNone, "POST", active + "/disable", url.Values{"reason": {"lost"}}, nil, 303, ""},
+		{"viewer opens an action", storage.RoleViewer, "GET", active + "/disable", nil, nil, 403, "needs the operator role"},
+		{"viewer posts an action", storage.RoleViewer, "POST", active + "/disable", url.Values{"reason": {"lost"}}, nil, 403, "needs the operator role"},
+		{"operator retires", storage.RoleOperator, "POST", active + "/retire", url.Values{"reason": {"expired"}, "serial": {serialActive}}, nil, 409, "You cannot retire this card"},
+		{"operator re-enables", storage.RoleOperator, "GET", active + "/enable", nil, nil, 409, "You cannot re-enable this card"},
+		{"reason not in the list", storage.RoleOperator, "POST", active + "/disable", url.Values{"reason": {"bored"}}, nil, 400, "Choose a reason"},
+		{"comment too long", storage.RoleOperator, "POST", active + "/disable", url.Values{"reason": {"lost"}, "comment": {strings.Repeat("x", 1025)}}, nil, 400, "longer than 1024"},
+		{"retire with the wrong serial", storage.RoleAdmin, "POST", active + "/retire", url.Values{"reason": {"expired"}, "serial": {"{00000000-0000-0000-0000-000000000000}"}}, nil, 400, "not this card"},
+		{"disable a retired card", storage.RoleAdmin, "POST", retired + "/disable", url.Values{"reason": {"lost"}}, nil, 409, "Retired"},
+		{"unknown action", storage.RoleAdmin, "POST", active + "/explode", url.Values{}, nil, 404, "no action"},
+		{"unknown card", storage.RoleAdmin, "GET", "/cards/00000000-0000-4000-8000-000000000000", nil, nil, 404, "not found"},
+		{"not a card id", storage.RoleAdmin, "GET", "/cards/nope", nil, nil, 404, "no card with the id"},
+		{"cross-origin post", storage.RoleAdmin, "POST", active + "/disable", url.Values{"reason": {"lost"}}, []string{"Sec-Fetch-Site", "cross-site", "Origin", "http://evil.example"}, 403, "sent from another site"},
+		{"operator on the admin page", storage.RoleOperator, "GET", "/admin/tokens", nil, nil, 403, "needs the admin role"},
+		{"admin adds a user with a short password", storage.RoleAdmin, "POST", "/admin/users", url.Values{"name": {"bob"}, "role": {"viewer"}, "password": {"short"}}, nil, 400, "at least 10 characters"},
+		{"admin adds a token with a bad role", storage.RoleAdmin, "POST", "/admin/tokens", url.Values{"name": {"t"}, "role": {"root"}}, nil, 400, "unknown role"},
+		{"admin removes themself", storage.RoleAdmin, "POST", "/admin/users/remove", url.Values{"name": {"p-admin"}}, nil, 409, "your own account"},
+		{"audit filter with a bad action", storage.RoleViewer, "GET", "/audit?action=nope", nil, nil, 400, "no action"},
+		{"unknown page", storage.RoleViewer, "GET", "/nothing", nil, nil, 404, "no page at"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.snapshot()
+			rec := e.form(cookies[tt.role], tt.method, tt.path, tt.form, tt.header...)
+			if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.text) {
+				t.Fatalf("%s %s = %d; want %d with %q\n%s", tt.method, tt.path, rec.Code, tt.code, tt.text, rec.Body)
+			}
+			if tt.code != 303 && rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+				t.Fatalf("Content-Type %q", rec.Header().Get("Content-Type"))
+			}
+			if strings.Contains(rec.Body.String(), "goroutine ") {
+				t.Fatal("a stack trace reached the page")
+			}
+			if after := e.snapshot(); after != before {
+				t.Fatal("a refused page request changed the database")
+			}
+		})
+	}
+}
+
+func TestPageHeadersAndHost(t *testing.T) {
+	e := newEnv(t)
+	srv := New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AllowedHosts: DefaultAllowedHosts("127.0.0.1:8080")})
+	for host, code := range map[string]int{"127.0.0.1:8080": 200, "localhost:8080": 200, "rebind.evil.example:8080": 421} {
+		req := httptest.NewRequest("GET", "/signin", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != code {
+			t.Errorf("Host %s: %d, want %d", host, rec.Code, code)
+		}
+		csp := rec.Header().Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || rec.Header().Get("X-Frame-Options") != "DENY" {
+			t.Errorf("security headers: %v", rec.Header())
+		}
+	}
+}
+
+// TestActionAndAuditExport: an action through the page is one change with
+// its history, and the exported audit log verifies.
+func TestActionAndAuditExport(t *testing.T) {
+	e := newEnv(t)
+	cookies := e.people()
+	rec := e.form(cookies[storage.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"stolen"}, "comment": {"at the gym"}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("disable: %d %s", rec.Code, rec.Body)
+	}
+	page := e.form(cookies[storage.RoleOperator], "GET", rec.Header().Get("Location"), nil).Body.String()
+	for _, want := range []string{"Done: Disable. The card is now Disabled.", "Active → Disabled", "user:p-operator", "stolen at the gym"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the card page lacks %q", want)
+		}
+	}
+	rec = e.form(cookies[storage.RoleViewer], "GET", "/audit.jsonl", nil)
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/x-ndjson; charset=utf-8" {
+		t.Fatalf("export: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var events []storage.Event
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		var ev storage.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	if err := storage.VerifyChain(events); err != nil || events[len(events)-1].Action != storage.ActionCardStatus || events[len(events)-1].Reason != "stolen" {
+		t.Fatalf("exported log: %v (%d events)", err, len(events))
+	}
+}
