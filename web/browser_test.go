@@ -247,6 +247,7 @@ func TestBrowserDisableFlow(t *testing.T) {
 	if err != nil || size <= 0 || size >= 100*1024 {
 		t.Errorf("the card list page transferred %.0f bytes (%v); want under 100 KB", size, err)
 	}
+	t.Logf("the card list page with 50 cards transferred %.0f bytes", size)
 	s.screenshot(ctx, "cards")
 	s.do(ctx, chromedp.SendKeys(chromedp.ID("q"), "10001EEF"))
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid="search-button"]`))); err != nil {

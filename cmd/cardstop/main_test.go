@@ -79,6 +79,11 @@ func TestCommandLineErrors(t *testing.T) {
 		{"revoke unknown token", []string{"token", "revoke", "--data-dir", dir, "ghost"}, 1, `no token is named "ghost"`},
 		{"serve off loopback", []string{"serve", "--data-dir", dir, "--listen", "0.0.0.0:0"}, 2, "not a loopback address"},
 		{"help", []string{"serve", "--help"}, 0, "usage: cardstop serve"},
+		{"user without verb", []string{"user"}, 2, "add, passwd, list or remove"},
+		{"user add without role", []string{"user", "add", "--data-dir", dir, "ann"}, 2, `unknown role ""`},
+		{"user add without password", []string{"user", "add", "--data-dir", dir, "ann", "--role", "viewer"}, 1, "no password on standard input"},
+		{"user passwd unknown", []string{"user", "passwd", "--data-dir", dir, "ghost"}, 1, "no password"},
+		{"user remove unknown", []string{"user", "remove", "--data-dir", dir, "ghost"}, 1, `no user is named "ghost"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +96,25 @@ func TestCommandLineErrors(t *testing.T) {
 	// The bad import changed nothing.
 	if code, out, stderr := cardstop(t, "", "export", "--data-dir", dir); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("export after failed import: %d %q %q", code, out, stderr)
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, stderr := cardstop(t, "a long passphrase\n", "user", "add", "--data-dir", dir, "ann", "--role", "operator"); code != 0 || !strings.Contains(out, `added operator "ann"`) {
+		t.Fatalf("user add: %d %q %q", code, out, stderr)
+	}
+	if code, _, stderr := cardstop(t, "short\n", "user", "add", "--data-dir", dir, "bob", "--role", "viewer"); code != 1 || !strings.Contains(stderr, "at least 10 characters") {
+		t.Fatalf("user add with a short password: %d %q", code, stderr)
+	}
+	if code, _, stderr := cardstop(t, "another long one\n", "user", "passwd", "--data-dir", dir, "ann"); code != 0 {
+		t.Fatalf("user passwd: %d %q", code, stderr)
+	}
+	if code, out, _ := cardstop(t, "", "user", "list", "--data-dir", dir); code != 0 || !strings.Contains(out, "ann   operator") || strings.Contains(out, "argon2") {
+		t.Fatalf("user list: %d %q", code, out)
+	}
+	if code, _, stderr := cardstop(t, "", "user", "remove", "--data-dir", dir, "ann"); code != 0 {
+		t.Fatalf("user remove: %d %q", code, stderr)
 	}
 }
 
