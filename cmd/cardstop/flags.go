@@ -13,30 +13,43 @@ import (
 )
 
 // command is a subcommand's flag set with the flags every database command
-// shares.
+// shares: --data-dir and --config.
 type command struct {
 	fs      *flag.FlagSet
 	dataDir *string
+	config  *string
+	sources map[string]string // where each option's value came from, after parse
 }
 
 func newCommand(name, args string, stderr io.Writer, example string) command {
 	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := os.Getenv("CARDSTOP_DATA_DIR")
-	if def == "" {
-		def = "./var"
+	c := command{fs: fs,
+		dataDir: fs.String("data-dir", "./var", "the directory of the database"),
+		config:  fs.String("config", defaultConfig(), "the configuration file (TOML; keys are the long flag names)"),
 	}
-	c := command{fs: fs, dataDir: fs.String("data-dir", def, "the directory of the database (env CARDSTOP_DATA_DIR)")}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cardstop %s [--data-dir DIR] %s\n\nflags:\n", name, args)
+		fmt.Fprintf(stderr, "usage: cardstop %s [--data-dir DIR] [--config FILE] %s\n\n", name, args)
+		fmt.Fprintf(stderr, "Every flag can also be set in the configuration file, or as CARDSTOP_<NAME> in the\n"+
+			"environment (CARDSTOP_DATA_DIR for --data-dir); flags win over the environment, which wins\n"+
+			"over the file.\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nexample:\n  %s\n", example)
 	}
 	return c
 }
 
-// parse reads the flags and checks that exactly nargs arguments follow.
-func (c command) parse(args []string, nargs int) error { return parseFlags(c.fs, args, nargs) }
+// parse reads the flags, checks that exactly nargs arguments follow, and
+// fills what the command line left unset from the environment and the
+// configuration file.
+func (c *command) parse(args []string, nargs int) error {
+	if err := parseFlags(c.fs, args, nargs); err != nil {
+		return err
+	}
+	var err error
+	c.sources, err = applyConfig(c.fs, *c.config, os.LookupEnv)
+	return err
+}
 
 // parseFlags reads flags before and after the arguments ("user add NAME
 // --role admin") and checks that exactly nargs arguments were given; they

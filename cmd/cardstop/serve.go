@@ -16,11 +16,27 @@ import (
 	"github.com/cardstop/cardstop/web"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+// serveOptions are serve's flags beyond the shared ones.
+type serveOptions struct {
+	listen   *string
+	insecure *bool
+	station  *stationFlags
+}
+
+// serveCommand declares serve's flags; configKeys reads them too.
+func serveCommand(stderr io.Writer) (*command, serveOptions) {
 	c := newCommand("serve", "[--listen ADDR]", stderr, "cardstop serve --data-dir ./var --listen 127.0.0.1:8080")
-	listen := c.fs.String("listen", "127.0.0.1:8080", "the address to serve on")
-	insecure := c.fs.Bool("insecure-http", false, "INSECURE: allow plain HTTP on an address other than loopback; tokens cross the network readable")
-	sf := addStationFlags(c.fs)
+	o := serveOptions{
+		listen:   c.fs.String("listen", "127.0.0.1:8080", "the address to serve on"),
+		insecure: c.fs.Bool("insecure-http", false, "INSECURE: allow plain HTTP on an address other than loopback; tokens cross the network readable"),
+		station:  addStationFlags(c.fs),
+	}
+	return &c, o
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	c, so := serveCommand(stderr)
+	listen, insecure, sf := so.listen, so.insecure, so.station
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}
