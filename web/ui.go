@@ -219,7 +219,8 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session
 }
 
 // DefaultAllowedHosts are the names a server on listen answers to: its
-// address and, on loopback, localhost.
+// address (unless it is the wildcard), localhost on loopback, and names,
+// each with the port.
 func DefaultAllowedHosts(listen string, names ...string) []string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -235,8 +236,11 @@ func DefaultAllowedHosts(listen string, names ...string) []string {
 			out = append(out, strings.ToLower(h))
 		}
 	}
-	add(host)
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsUnspecified() {
+		add(host)
+	}
+	if ip != nil && ip.IsLoopback() {
 		add("localhost")
 		add("127.0.0.1")
 	}

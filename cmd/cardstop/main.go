@@ -29,6 +29,7 @@ commands:
   export                             print every card as a JSON array (import reads it back)
   reader list                        list the readers pcscd knows
   reader watch [--reader S] [--json] print what happens at a reader (a diagnostic)
+  tls fingerprint                    print the SHA-256 of the TLS certificate (made if missing)
   version                            print the version
 
 Every command that opens the database takes --data-dir DIR right after its
@@ -91,6 +92,11 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return userCommand(rest, stdin, stdout, stderr)
 	case "reader":
 		return readerCommand(ctx, rest, stdout, stderr)
+	case "tls":
+		if len(rest) == 0 || rest[0] != "fingerprint" {
+			return fmt.Errorf("%w: tls needs fingerprint", errUsage)
+		}
+		return tlsFingerprint(rest[1:], stdout, stderr)
 	case "import":
 		return importCards(rest, stdin, stdout, stderr)
 	case "export":

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -77,7 +80,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"import missing file", []string{"import", "--data-dir", dir, filepath.Join(dir, "nope.json")}, 1, "no such file"},
 		{"import bad row", []string{"import", "--data-dir", dir, bad}, 1, "line 3: uuid must be a GUID"},
 		{"revoke unknown token", []string{"token", "revoke", "--data-dir", dir, "ghost"}, 1, `no token is named "ghost"`},
-		{"serve off loopback", []string{"serve", "--data-dir", dir, "--listen", "0.0.0.0:0"}, 2, "not a loopback address"},
+		{"serve with a missing TLS key", []string{"serve", "--data-dir", dir, "--listen", "0.0.0.0:0", "--tls-cert", filepath.Join(dir, "c.pem")}, 1, "TLS certificate"},
 		{"help", []string{"serve", "--help"}, 0, "usage: cardstop serve"},
 		{"user without verb", []string{"user"}, 2, "add, passwd, list or remove"},
 		{"user add without role", []string{"user", "add", "--data-dir", dir, "ann"}, 2, `unknown role ""`},
@@ -124,9 +127,9 @@ type server struct {
 	base string
 }
 
-func startServer(t *testing.T, dir string) *server {
+func startServer(t *testing.T, dir string, extra ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +140,7 @@ func startServer(t *testing.T, dir string) *server {
 	s := &server{cmd: cmd}
 	t.Cleanup(func() { s.stop(t) })
 	lines := bufio.NewScanner(stderr)
-	url := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+	url := regexp.MustCompile(`url=(https?://[0-9.:\[\]]+)`)
 	for lines.Scan() {
 		if m := url.FindStringSubmatch(lines.Text()); m != nil {
 			s.base = m[1]
@@ -244,5 +247,47 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	if _, again, _ := cardstop(t, "", "export", "--data-dir", other); again != exported {
 		t.Fatalf("export after import differs:\n%s\n---\n%s", exported, again)
+	}
+}
+
+// TestServeTLSOffLoopback: on any address but loopback the service speaks
+// TLS with the certificate `tls fingerprint` names; plain HTTP only with
+// --insecure-http. The test connects over loopback only.
+func TestServeTLSOffLoopback(t *testing.T) {
+	dir := t.TempDir()
+	code, fp, stderr := cardstop(t, "", "tls", "fingerprint", "--data-dir", dir)
+	if code != 0 || !strings.HasPrefix(fp, "SHA256 Fingerprint=") {
+		t.Fatalf("tls fingerprint: %d %q %q", code, fp, stderr)
+	}
+	srv := startServer(t, dir, "--listen", "0.0.0.0:0")
+	port := srv.base[strings.LastIndex(srv.base, ":")+1:]
+	if !strings.HasPrefix(srv.base, "https://") {
+		t.Fatalf("off loopback the server says %s", srv.base)
+	}
+	var seen string
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // self-signed: the fingerprint is checked instead
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			seen = strings.ToUpper(hex.EncodeToString(sum[:]))
+			return nil
+		}}}}
+	resp, err := client.Get("https://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(fp), "SHA256 Fingerprint="), ":", ""); seen != want {
+		t.Fatalf("the server's certificate %s is not the one tls fingerprint printed (%s)", seen, want)
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil && resp.StatusCode == 200 {
+		t.Fatal("plain HTTP was answered off loopback")
+	}
+	srv.stop(t)
+
+	insecure := startServer(t, dir, "--listen", "0.0.0.0:0", "--insecure-http")
+	port = insecure.base[strings.LastIndex(insecure.base, ":")+1:]
+	if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("--insecure-http: %v", err)
 	}
 }

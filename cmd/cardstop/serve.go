@@ -2,51 +2,76 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/web"
+	"github.com/cardstop/cardstop/web/tlscert"
 )
 
 // serveOptions are serve's flags beyond the shared ones.
 type serveOptions struct {
-	listen   *string
-	insecure *bool
-	station  *stationFlags
+	listen    *string
+	insecure  *bool
+	tlsCert   *string
+	tlsKey    *string
+	hostnames *string
+	station   *stationFlags
 }
 
 // serveCommand declares serve's flags; configKeys reads them too.
 func serveCommand(stderr io.Writer) (*command, serveOptions) {
 	c := newCommand("serve", "[--listen ADDR]", stderr, "cardstop serve --data-dir ./var --listen 127.0.0.1:8080")
 	o := serveOptions{
-		listen:   c.fs.String("listen", "127.0.0.1:8080", "the address to serve on"),
-		insecure: c.fs.Bool("insecure-http", false, "INSECURE: allow plain HTTP on an address other than loopback; tokens cross the network readable"),
-		station:  addStationFlags(c.fs),
+		listen:    c.fs.String("listen", "127.0.0.1:8080", "the address to serve on"),
+		insecure:  c.fs.Bool("insecure-http", false, "INSECURE: serve plain HTTP on an address other than loopback; tokens and passwords cross the network readable"),
+		tlsCert:   c.fs.String("tls-cert", "", "the TLS certificate (PEM) for addresses other than loopback; empty: a self-signed one made in the data directory"),
+		tlsKey:    c.fs.String("tls-key", "", "the TLS certificate's private key (PEM)"),
+		hostnames: c.fs.String("hostnames", "", "more names, comma-separated, that the pages answer to and a self-signed certificate covers"),
+		station:   addStationFlags(c.fs),
 	}
 	return &c, o
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	c, so := serveCommand(stderr)
-	listen, insecure, sf := so.listen, so.insecure, so.station
+	listen, sf := so.listen, so.station
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if !isLoopback(ln.Addr()) && !*insecure {
-		return fmt.Errorf("%w: %s is not a loopback address; plain HTTP would send tokens readable over the network (TLS is not built in yet; --insecure-http overrides)", errUsage, *listen)
+	names := tlscert.HostNames()
+	for _, n := range strings.Split(*so.hostnames, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	scheme := "http"
+	switch {
+	case isLoopback(ln.Addr()):
+	case *so.insecure:
+		log.Warn("INSECURE: plain HTTP on an address other than loopback (--insecure-http): tokens and passwords cross the network readable", "listen", ln.Addr().String())
+	default:
+		cert, err := tlscert.Load(tlscert.Source{CertFile: *so.tlsCert, KeyFile: *so.tlsKey, Dir: *c.dataDir, Names: names})
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
 	}
 	st, err := c.open()
 	if err != nil {
@@ -54,15 +79,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	opt, stopStation, err := sf.startStation(ctx, st, log)
 	if err != nil {
 		return err
 	}
 	defer stopStation() // before the database closes: LEDs off, no write in flight
 	opt.Logger = log
-	host, _ := os.Hostname()
-	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), host)
+	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
 	srv := &http.Server{
 		Handler:           web.New(st, opt),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -72,7 +95,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "url", "http://"+ln.Addr().String()+web.APIPrefix, "database", filepath.Join(*c.dataDir, storage.FileName), "version", version)
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+web.APIPrefix, "database", filepath.Join(*c.dataDir, storage.FileName), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
