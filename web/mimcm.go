@@ -305,6 +305,9 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o storage
 	if err != nil {
 		return err
 	}
+	if err := s.allowChange(o.Actor); err != nil {
+		return err
+	}
 	card, err := s.store.ExecuteCardStatus(o, reqID, cardID, st)
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ type Options struct {
 	PressButton func()
 	// Panel says what the LEDs and button are: "gpio", "simulated" or "none".
 	Panel string
+	// StatusChangesPerMinute limits the card status changes one identity
+	// (token or user) may make through the API and the pages; 0: no limit.
+	StatusChangesPerMinute int
 	// AllowedHosts are the Host header values the pages answer to
 	// (DefaultAllowedHosts); empty allows any, for tests only.
 	AllowedHosts []string
@@ -70,6 +73,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *authLimiter // failed API tokens
 	signins *authLimiter // failed sign-ins on the page
+	changes *changeLimiter
 }
 
 // MaxBody is the largest request body the API reads.
@@ -84,7 +88,8 @@ func New(store Store, opt Options) *Server {
 		opt.Now = time.Now
 	}
 	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(),
-		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now)}
+		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now),
+		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
 	s.routeMIMCM()
 	s.routeStation()
 	s.routePages()

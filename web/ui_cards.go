@@ -167,6 +167,11 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		return refuse(http.StatusConflict, "You cannot "+strings.ToLower(a.Label)+" this card: it is "+card.Status.String()+
 			" and your role is "+u.Role.String()+". Nothing was changed.")
 	}
+	if err := s.allowChange(o.Actor); err != nil {
+		he := err.(*httpError)
+		w.Header().Set("Retry-After", he.header["Retry-After"])
+		return refuse(he.code, he.msg+". Nothing was changed.")
+	}
 	if _, err := s.store.ChangeCard(o, card.Uuid, storage.Change{Type: a.typ, To: a.to, Reason: v.Reason, Comment: v.Comment}); err != nil {
 		code, msg := statusOf(err)
 		if code >= 500 {

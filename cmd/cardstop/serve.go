@@ -24,6 +24,7 @@ type serveOptions struct {
 	tlsCert   *string
 	tlsKey    *string
 	hostnames *string
+	changes   *int
 	station   *stationFlags
 }
 
@@ -85,6 +86,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stopStation() // before the database closes: LEDs off, no write in flight
 	opt.Logger = log
+	opt.StatusChangesPerMinute = *so.changes
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
 	srv := &http.Server{
 		Handler:           web.New(st, opt),

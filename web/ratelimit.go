@@ -1,0 +1,68 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// changeLimiter limits status changes per identity with a token bucket:
+// perMinute changes may come at once, then one every minute/perMinute.
+// It protects the site against a runaway script disabling every card.
+type changeLimiter struct {
+	perMinute int // 0: no limit
+	now       func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newChangeLimiter(perMinute int, now func() time.Time) *changeLimiter {
+	return &changeLimiter{perMinute: perMinute, now: now, buckets: map[string]*bucket{}}
+}
+
+// take spends one change of identity's allowance, or says how long to wait.
+func (l *changeLimiter) take(identity string) time.Duration {
+	if l.perMinute <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	rate := float64(l.perMinute) / float64(time.Minute) // tokens per nanosecond
+	b := l.buckets[identity]
+	if b == nil {
+		if len(l.buckets) >= maxTrackedHosts {
+			for k, old := range l.buckets { // full buckets hold nothing worth keeping
+				if old.tokens+float64(now.Sub(old.last))*rate >= float64(l.perMinute) {
+					delete(l.buckets, k)
+				}
+			}
+		}
+		b = &bucket{tokens: float64(l.perMinute), last: now}
+		l.buckets[identity] = b
+	}
+	b.tokens = min(float64(l.perMinute), b.tokens+float64(now.Sub(b.last))*rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / rate)
+}
+
+// allowChange refuses a status change beyond the identity's allowance.
+func (s *Server) allowChange(identity string) error {
+	if wait := s.changes.take(identity); wait > 0 {
+		secs := retryAfter(wait)
+		return &httpError{code: http.StatusTooManyRequests, header: map[string]string{"Retry-After": secs},
+			msg: "too many status changes by " + identity + "; the limit is " + strconv.Itoa(s.changes.perMinute) + " a minute; try again in " + secs + " s"}
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cardstop/cardstop/storage"
+)
+
+func TestChangeLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newChangeLimiter(3, func() time.Time { return now })
+	for i := range 3 {
+		if w := l.take("token:a"); w != 0 {
+			t.Fatalf("change %d refused", i+1)
+		}
+	}
+	if w := l.take("token:a"); w != 20*time.Second {
+		t.Fatalf("the 4th change at once: wait %v, want 20s", w)
+	}
+	if w := l.take("token:b"); w != 0 {
+		t.Fatal("another identity was limited too")
+	}
+	now = now.Add(20 * time.Second)
+	if w := l.take("token:a"); w != 0 {
+		t.Fatal("no change allowed after a 20 s refill")
+	}
+	if w := newChangeLimiter(0, time.Now).take("x"); w != 0 {
+		t.Fatal("0 means no limit")
+	}
+}
+
+// TestStatusChangeLimitOverHTTP: the API and the page share one allowance
+// per identity, and a refused change changes nothing.
+func TestStatusChangeLimitOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	now := fixedNow
+	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), StatusChangesPerMinute: 1,
+		Now: func() time.Time { return now }})
+	req := e.createRequest(storage.RoleOperator, `{"type":"SuspendOrReinstate","smartcard":"`+cardActive+`"}`)
+	path := api + "/requests/" + req + "/smartcards/" + cardActive
+	if rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"Suspended"}`); rec.Code != 200 {
+		t.Fatalf("first change: %d %s", rec.Code, rec.Body)
+	}
+	before := e.snapshot()
+	rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"Active"}`)
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "60" || !strings.Contains(rec.Body.String(), "too many status changes by token:operator") {
+		t.Fatalf("second change: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if e.snapshot() != before {
+		t.Fatal("a refused change changed the database")
+	}
+	// A person on the page has an allowance of their own.
+	cookies := e.people()
+	form := e.form(cookies[storage.RoleOperator], "POST", "/cards/"+cardActive+"/reinstate", url.Values{"reason": {"found"}})
+	if form.Code != 303 {
+		t.Fatalf("page change: %d", form.Code)
+	}
+	form = e.form(cookies[storage.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"lost"}})
+	if form.Code != 429 || !strings.Contains(form.Body.String(), "too many status changes") {
+		t.Fatalf("second page change: %d", form.Code)
+	}
+	now = now.Add(time.Minute)
+	if rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"Active"}`); rec.Code != 200 {
+		t.Fatalf("after a minute: %d %s", rec.Code, rec.Body)
+	}
+}
