@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -178,4 +179,55 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, data)
+}
+
+// Backup writes a consistent copy of the whole database to w, in a read
+// transaction: the service goes on serving and writing meanwhile.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Verify checks that the file at path is a Cardstop database this version
+// can use: bbolt's consistency check, the schema version, and the audit
+// chain. It opens the file read-only and changes nothing.
+func Verify(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("%s: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("%s is not a readable database: %w", path, err)
+	}
+	defer db.Close()
+	s := &Store{db: db, now: time.Now}
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("it has no Cardstop schema")
+		}
+		n, err := strconv.Atoi(string(meta.Get(keySchema)))
+		if err != nil || n < 1 || n > SchemaVersion {
+			return fmt.Errorf("its schema version %q is not one this cardstop reads (1-%d)", meta.Get(keySchema), SchemaVersion)
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.Check()
+	}
+	if err == nil {
+		var events []Event
+		if events, err = s.Events(0, 0); err == nil {
+			err = VerifyChain(events)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

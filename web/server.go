@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -30,6 +31,7 @@ type Store interface {
 	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
+	Backup(w io.Writer) (int64, error)
 
 	// For the pages.
 	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)

@@ -53,7 +53,7 @@ func (c *command) parse(args []string, nargs int) error {
 
 // parseFlags reads flags before and after the arguments ("user add NAME
 // --role admin") and checks that exactly nargs arguments were given; they
-// are then fs.Args().
+// are then fs.Args(). A negative nargs takes any number.
 func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 	var positional []string
 	for {
@@ -72,7 +72,7 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if fs.NArg() != nargs {
+	if nargs >= 0 && fs.NArg() != nargs {
 		fs.Usage()
 		return fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, fs.Name(), nargs, fs.NArg())
 	}

@@ -29,6 +29,9 @@ commands:
   export                             print every card as a JSON array (import reads it back)
   reader list                        list the readers pcscd knows
   reader watch [--reader S] [--json] print what happens at a reader (a diagnostic)
+  backup FILE                        write a consistent copy of the database (- for stdout)
+  restore FILE                       check a backup and put it in place (server stopped)
+  audit export | verify [FILE]       the audit log as JSON Lines; check its numbering and hash chain
   tls fingerprint                    print the SHA-256 of the TLS certificate (made if missing)
   version                            print the version
 
@@ -101,6 +104,12 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return importCards(rest, stdin, stdout, stderr)
 	case "export":
 		return exportCards(rest, stdout, stderr)
+	case "backup":
+		return backup(rest, stdout, stderr)
+	case "restore":
+		return restore(rest, stdout, stderr)
+	case "audit":
+		return auditCommand(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "cardstop", version)
 		return nil

@@ -37,6 +37,7 @@ func serveCommand(stderr io.Writer) (*command, serveOptions) {
 		tlsCert:   c.fs.String("tls-cert", "", "the TLS certificate (PEM) for addresses other than loopback; empty: a self-signed one made in the data directory"),
 		tlsKey:    c.fs.String("tls-key", "", "the TLS certificate's private key (PEM)"),
 		hostnames: c.fs.String("hostnames", "", "more names, comma-separated, that the pages answer to and a self-signed certificate covers"),
+		changes:   c.fs.Int("status-changes-per-minute", 60, "status changes one token or user may make a minute through the API and the page; 0: no limit"),
 		station:   addStationFlags(c.fs),
 	}
 	return &c, o
