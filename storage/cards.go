@@ -193,7 +193,7 @@ func validateCard(c Smartcard) error {
 // whose uuid or serial is already taken rejects the whole set, and the
 // error names its position (from 1). Each card gets an audit event.
 func (s *Store) ImportCards(o Origin, cards []Smartcard) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		for i, c := range cards {
 			if err := importCard(tx, c); err != nil {
 				return fmt.Errorf("card %d: %w", i+1, err)

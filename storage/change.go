@@ -63,7 +63,7 @@ func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, err
 		return Smartcard{}, err
 	}
 	var card Smartcard
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		card, err = getCard(tx, cardID)
 		if err != nil || card.Status == c.To {

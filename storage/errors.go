@@ -16,6 +16,8 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrInvalid: the input itself is wrong, whatever the state.
 	ErrInvalid = errors.New("invalid")
+	// ErrDamaged: the file failed its consistency check; nothing is written.
+	ErrDamaged = errors.New("database damaged")
 	// ErrInUse: another process holds the database file.
 	ErrInUse = errors.New("database is in use by another process (is cardstop serve running?)")
 )

@@ -119,7 +119,7 @@ func (s *Store) CreateRequest(o Origin, n NewRequest) (Request, error) {
 	if o.Role < least {
 		r.Status = RequestPending
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if !n.Smartcard.IsNil() {
 			card, err := getCard(tx, n.Smartcard)
 			if err != nil {
@@ -207,7 +207,7 @@ func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStat
 		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
 	}
 	var card Smartcard
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		r, err := getRequest(tx, reqID)
 		if err != nil {
 			return err
@@ -265,7 +265,7 @@ func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, wo
 		return Request{}, refuse(ErrForbidden, "changing a request needs the operator role; you have %s", o.Role)
 	}
 	var r Request
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRequest(tx, reqID)
 		if err != nil {

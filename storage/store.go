@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,12 +53,18 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now is the clock for record and audit times. Nil means time.Now.
 	Now func() time.Time
+	// InjectFault, when set, is called after each write transaction's work
+	// and before its commit; an error it returns aborts the transaction as
+	// a failed commit would. FOR TESTS ONLY: NEVER SET IT IN THE SERVICE.
+	InjectFault func() error
 }
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db      *bolt.DB
+	now     func() time.Time
+	fault   func() error
+	damaged atomic.Pointer[string] // why changes are refused, once the file failed its check
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
@@ -83,7 +90,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }}
+	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -132,6 +139,37 @@ func (s *Store) init() error {
 		}
 		return nil
 	})
+}
+
+// update runs a write transaction, unless the file is marked damaged. It
+// returns once the transaction is committed and fsync'd, or rolled back.
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if why := s.damaged.Load(); why != nil {
+		return &Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if s.fault != nil {
+			return s.fault()
+		}
+		return nil
+	})
+}
+
+// RefuseChanges makes the store refuse every change from then on, saying
+// why: a file that failed its check is not written to on a guess.
+func (s *Store) RefuseChanges(why string) {
+	s.damaged.Store(&why)
+}
+
+// Damaged says why changes are refused, or "" when they are not.
+func (s *Store) Damaged() string {
+	if why := s.damaged.Load(); why != nil {
+		return *why
+	}
+	return ""
 }
 
 // Close closes the file. The Store must not be used afterwards.
@@ -193,10 +231,33 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// Verify checks that the file at path is a Cardstop database this version
-// can use: bbolt's consistency check, the schema version, and the audit
-// chain. It opens the file read-only and changes nothing.
+// CheckFile checks the file at path with bbolt's consistency check and
+// its schema version, read-only. bbolt's check panics on some damaged
+// pages, in a goroutine of its own: run it in a process that may die
+// (cardstop check), never inside the service.
+func CheckFile(path string) error {
+	return withFile(path, func(s *Store) error { return s.Check() })
+}
+
+// Verify is CheckFile plus the audit chain: whether a backup can be used.
 func Verify(path string) error {
+	return withFile(path, func(s *Store) error {
+		if err := s.Check(); err != nil {
+			return err
+		}
+		events, err := s.Events(0, 0)
+		if err == nil {
+			err = VerifyChain(events)
+		}
+		return err
+	})
+}
+
+// withFile opens path read-only, checks its schema, and runs fn.
+func withFile(path string, fn func(s *Store) error) error {
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return fmt.Errorf("%s: %w", path, ErrInUse)
@@ -205,7 +266,6 @@ func Verify(path string) error {
 		return fmt.Errorf("%s is not a readable database: %w", path, err)
 	}
 	defer db.Close()
-	s := &Store{db: db, now: time.Now}
 	err = db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -218,13 +278,7 @@ func Verify(path string) error {
 		return nil
 	})
 	if err == nil {
-		err = s.Check()
-	}
-	if err == nil {
-		var events []Event
-		if events, err = s.Events(0, 0); err == nil {
-			err = VerifyChain(events)
-		}
+		err = fn(&Store{db: db, now: time.Now})
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -50,7 +50,7 @@ func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, er
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on Linux.
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: hashSecret(secret)}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get([]byte(name)) != nil {
 			return refuse(ErrConflict, "a token named %q exists already", name)
@@ -88,7 +88,7 @@ func (s *Store) Tokens() ([]Token, error) {
 
 // RevokeToken deletes a token; requests made with it fail from then on.
 func (s *Store) RevokeToken(o Origin, name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		var t Token
 		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(name), &t)
 		if err != nil {

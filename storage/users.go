@@ -121,7 +121,7 @@ func (s *Store) AddUser(o Origin, name string, role Role, password string) error
 		return err
 	}
 	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: hashPassword(password)}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
 			return refuse(ErrConflict, "a user named %q exists already", name)
@@ -139,7 +139,7 @@ func (s *Store) SetPassword(o Origin, name, password string) error {
 		return err
 	}
 	hash := hashPassword(password)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Store) SetPassword(o Origin, name, password string) error {
 
 // RemoveUser deletes an account; its sessions end at once.
 func (s *Store) RemoveUser(o Origin, name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -238,7 +238,7 @@ func (s *Store) SignIn(o Origin, name, password string) (string, User, error) {
 	secret := base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
 	o.Actor, o.ActorUuid, o.Role = "user:"+name, u.Uuid, u.Role
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bucketSessions), hashSecret(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
 			return err
 		}
@@ -276,7 +276,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		return User{}, err
 	}
 	if expired || touch {
-		err = s.db.Update(func(tx *bolt.Tx) error {
+		err = s.update(func(tx *bolt.Tx) error {
 			if expired {
 				return tx.Bucket(bucketSessions).Delete(key)
 			}
@@ -297,7 +297,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 // SignOut ends a session.
 func (s *Store) SignOut(o Origin, secret string) error {
 	key := hashSecret(secret)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		var sess Session
 		ok, err := getJSON(tx.Bucket(bucketSessions), key, &sess)
 		if err != nil || !ok {

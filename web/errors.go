@@ -41,6 +41,8 @@ func statusOf(err error) (int, string) {
 			return http.StatusForbidden, err.Error()
 		case storage.ErrInvalid:
 			return http.StatusBadRequest, err.Error()
+		case storage.ErrDamaged:
+			return http.StatusServiceUnavailable, se.Msg
 		}
 	}
 	return http.StatusInternalServerError, "An error has occurred. Quote the correlation id when reporting it."

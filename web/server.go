@@ -31,6 +31,7 @@ type Store interface {
 	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
+	Damaged() string
 	Backup(w io.Writer) (int64, error)
 
 	// For the pages.

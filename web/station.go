@@ -68,6 +68,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(); err != nil {
 		s.log.Error("readiness: database", "err", err)
 		rd.Database, code = "unavailable", http.StatusServiceUnavailable
+	} else if why := s.store.Damaged(); why != "" {
+		rd.Database, code = "damaged: "+why, http.StatusServiceUnavailable
 	}
 	if s.opt.Station != nil {
 		st := s.opt.Station.Status()

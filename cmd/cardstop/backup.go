@@ -197,3 +197,18 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "ok: %d events, numbered without gaps, hash chain intact\n", len(events))
 	return nil
 }
+
+// check runs the consistency check on the database file, read-only. Exit
+// status 1 and the problem on stderr when it is damaged.
+func check(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("check", "", stderr, "cardstop check --data-dir ./var")
+	if err := c.parse(args, 0); err != nil {
+		return err
+	}
+	path := filepath.Join(*c.dataDir, storage.FileName)
+	if err := storage.CheckFile(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ok: %s passed the consistency check\n", path)
+	return nil
+}

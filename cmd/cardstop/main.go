@@ -29,6 +29,7 @@ commands:
   export                             print every card as a JSON array (import reads it back)
   reader list                        list the readers pcscd knows
   reader watch [--reader S] [--json] print what happens at a reader (a diagnostic)
+  check                              check the database file (read-only; also done at each start)
   backup FILE                        write a consistent copy of the database (- for stdout)
   restore FILE                       check a backup and put it in place (server stopped)
   audit export | verify [FILE]       the audit log as JSON Lines; check its numbering and hash chain
@@ -104,6 +105,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return importCards(rest, stdin, stdout, stderr)
 	case "export":
 		return exportCards(rest, stdout, stderr)
+	case "check":
+		return check(rest, stdout, stderr)
 	case "backup":
 		return backup(rest, stdout, stderr)
 	case "restore":

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cardstop/cardstop/storage"
+)
+
+// seed makes a data directory with an admin token and n active cards.
+func seed(t *testing.T, dir string, n int) string {
+	t.Helper()
+	_, token, _ := cardstop(t, "", "token", "create", "--data-dir", dir, "--role", "admin", "--name", "admin")
+	var b strings.Builder
+	b.WriteString("Uuid,SerialNumber,Status\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%08x-0000-4000-8000-000000000000,{%08x-1111-4111-8111-111111111111},Active\n", i+1, i+1)
+	}
+	if code, _, stderr := cardstop(t, b.String(), "import", "--data-dir", dir, "-"); code != 0 {
+		t.Fatalf("import: %s", stderr)
+	}
+	return strings.TrimSpace(token)
+}
+
+func cardID(i int) string { return fmt.Sprintf("%08x-0000-4000-8000-000000000000", i+1) }
+
+// disable runs the two calls of a disable: create the request, change the card.
+func (s *server) disable(t *testing.T, token string, i int) (int, string) {
+	t.Helper()
+	code, body := s.call(t, token, "POST", "/CertificateManagement/api/v1.0/requests", `{"type":"Disable","smartcard":"`+cardID(i)+`"}`)
+	if code != 201 {
+		return code, body
+	}
+	var uri string
+	_ = json.Unmarshal([]byte(body), &uri)
+	return s.call(t, token, "PUT", "/CertificateManagement/api/v1.0/"+strings.TrimPrefix(uri, "api/v1.0/")+"/smartcards/"+cardID(i), `{"status":"Disabled"}`)
+}
+
+// TestDamagedDatabase: the start-up check finds a damaged file; the
+// service says so and refuses every change rather than guess.
+func TestDamagedDatabase(t *testing.T) {
+	dir := t.TempDir()
+	token := seed(t, dir, 400)
+	path := filepath.Join(dir, storage.FileName)
+	info, _ := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0x55, 0xaa}, info.Size()/4096/2*4096)
+	f.Close()
+
+	if code, _, _ := cardstop(t, "", "check", "--data-dir", dir); code == 0 {
+		t.Fatal("cardstop check passed a damaged file")
+	}
+	srv := startServer(t, dir)
+	code, body := srv.call(t, token, "GET", "/readyz", "")
+	if code != 503 || !strings.Contains(body, `"database":"damaged`) {
+		t.Fatalf("readyz of a damaged database: %d %s", code, body)
+	}
+	code, body = srv.disable(t, token, 0)
+	if code != 503 || !strings.Contains(body, "changes are refused") || !strings.Contains(body, "CorrelationId") {
+		t.Fatalf("a change on a damaged database: %d %s", code, body)
+	}
+}
+
+// TestDiskFull: with the data partition full, a change fails with a 500
+// and a correlation id, nothing is half-written, and once there is room
+// again the next change works. Needs root to mount a small tmpfs.
+func TestDiskFull(t *testing.T) {
+	mnt := t.TempDir()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=2m"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount a tmpfs for the disk-full test: %v", err)
+		}
+		t.Skipf("mounting a tmpfs needs root: %v", err)
+	}
+	defer syscall.Unmount(mnt, 0)
+	dir := filepath.Join(mnt, "data")
+	token := seed(t, dir, 50)
+	srv := startServer(t, dir)
+	if code, body := srv.disable(t, token, 0); code != 200 {
+		t.Fatalf("a change with room: %d %s", code, body)
+	}
+	// Fill what is left.
+	filler := filepath.Join(mnt, "filler")
+	out, _ := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").CombinedOutput()
+	if !strings.Contains(string(out), "No space left") {
+		t.Fatalf("could not fill the tmpfs: %s", out)
+	}
+	failed := -1
+	for i := 1; i < 50 && failed < 0; i++ {
+		code, body := srv.disable(t, token, i)
+		switch {
+		case code == 500:
+			if !strings.Contains(body, "CorrelationId") || strings.Contains(body, "no space") {
+				t.Fatalf("the 500 says %s; want a correlation id and no internals", body)
+			}
+			failed = i
+		case code != 200 && code != 201:
+			t.Fatalf("change %d on a full disk: %d %s", i, code, body)
+		}
+	}
+	if failed < 0 {
+		t.Fatal("no change failed on a full disk")
+	}
+	if code, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+cardID(failed), ""); code != 200 || !strings.Contains(body, `"Status":3`) {
+		t.Fatalf("the card whose change failed: %d %s", code, body)
+	}
+	os.Remove(filler)
+	if code, body := srv.disable(t, token, failed); code != 200 || !strings.Contains(body, `"Status":4`) {
+		t.Fatalf("the change after room was made: %d %s", code, body)
+	}
+	srv.stop(t)
+	if code, out, stderr := cardstop(t, "", "check", "--data-dir", dir); code != 0 {
+		t.Fatalf("check after the full disk: %s %s", out, stderr)
+	}
+	if code, out, stderr := cardstop(t, "", "audit", "verify", "--data-dir", dir); code != 0 {
+		t.Fatalf("audit after the full disk: %s %s", out, stderr)
+	}
+}
