@@ -25,7 +25,9 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 PCSC_PKGS := ./device/reader/pcsc/... ./device/station ./cmd/cardstop
 PCSCD_DIR := $(CURDIR)/bin/pcscd
 
-.PHONY: help run build test test-pcsc vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
+CYCLES    ?= 100
+
+.PHONY: help run build test test-pcsc test-crash vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -34,6 +36,7 @@ help:
 	@echo "make fuzz   - run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make test-pcsc - only the tests that need pcscd (started here when none runs)"
 	@echo "make generate - templ code (commit it); make screenshots - renew docs/screenshots"
+	@echo "make test-crash CYCLES=100 - the crash harness with more kills"
 	@echo "make fmt | vet | clean"
 
 # deps installs the Debian packages that are missing, once.
@@ -94,6 +97,11 @@ $(AXE):
 	tar -xzf "$$tmp/axe-core-$(AXE_VERSION).tgz" -C "$$tmp" package/axe.min.js && \
 	echo "$(AXE_SHA256)  $$tmp/package/axe.min.js" | sha256sum -c --quiet - && \
 	cp "$$tmp/package/axe.min.js" $(AXE) && rm -rf "$$tmp"
+
+# test-crash runs the crash harness with more kills than make test's 20:
+# the real binary, SIGKILLed at random moments under 32 clients.
+test-crash: deps
+	CARDSTOP_CRASH_CYCLES=$(CYCLES) $(GO) test -count=1 -run '^TestCrash$$' -v -timeout 60m ./cmd/cardstop/
 
 # screenshots renews docs/screenshots from the browser test.
 screenshots: deps $(AXE)
