@@ -42,10 +42,14 @@ help:
 # deps installs the Debian packages that are missing, once.
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is needed; $(GO) was not found" >&2; exit 1; }
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@arch=$$(dpkg --print-architecture); missing=""; for p in $(APT_PKGS); do \
+		dpkg-query -W -f='$${db:Status-Status}' "$$p:$$arch" 2>/dev/null | grep -qx installed || \
+		dpkg-query -W -f='$${db:Status-Status}' "$$p" 2>/dev/null | grep -qx installed || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		$(SUDO) apt-get update -qq || echo "apt-get update reported errors; installing from the lists there are"; \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 build: deps
