@@ -5,7 +5,7 @@ SHELL     := /bin/bash
 GO        ?= go
 DATA_DIR  ?= ./var
 LISTEN    ?= 127.0.0.1:8080
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 30s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cardstop
