@@ -109,6 +109,9 @@ func (r *rig) send(e reader.Event) {
 func (r *rig) press() {
 	r.presses <- time.Now()
 	synctest.Wait()
+	// A change waits up to a millisecond for others to share its commit.
+	time.Sleep(2 * time.Millisecond)
+	synctest.Wait()
 }
 
 func (r *rig) insert(serial string) {
