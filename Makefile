@@ -27,7 +27,7 @@ PCSCD_DIR := $(CURDIR)/bin/pcscd
 
 CYCLES    ?= 100
 
-.PHONY: help run build test test-pcsc test-crash vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
+.PHONY: help run build test test-pcsc test-crash bench vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-pcsc - only the tests that need pcscd (started here when none runs)"
 	@echo "make generate - templ code (commit it); make screenshots - renew docs/screenshots"
 	@echo "make test-crash CYCLES=100 - the crash harness with more kills"
+	@echo "make bench  - measure against this machine's limits; writes docs/PERFORMANCE.md"
 	@echo "make fmt | vet | clean"
 
 # deps installs the Debian packages that are missing, once.
@@ -106,6 +107,18 @@ $(AXE):
 # the real binary, SIGKILLed at random moments under 32 clients.
 test-crash: deps
 	CARDSTOP_CRASH_CYCLES=$(CYCLES) $(GO) test -count=1 -run '^TestCrash$$' -v -timeout 60m ./cmd/cardstop/
+
+# bench measures the service against this machine's own limits and writes
+# docs/PERFORMANCE.md; a few minutes, loopback only. The station's numbers
+# come from its Go benchmarks, run against a pcscd like test-pcsc's.
+bench: build
+	@mkdir -p $(PCSCD_DIR); started=; \
+	if ! pgrep -x pcscd >/dev/null; then setsid /usr/sbin/pcscd --foreground >> $(PCSCD_DIR)/pcscd.log 2>&1 & started=$$!; fi; \
+	trap '[ -n "$$started" ] && kill -TERM $$started 2>/dev/null; true' EXIT; \
+	station=$$($(GO) test -run '^$$' -bench . -benchtime 200x ./device/station/ | grep '^Benchmark'; \
+		$(GO) test -run '^$$' -bench . -benchtime 40x ./device/reader/pcsc/ | grep '^Benchmark'); \
+	CARDSTOP_PERF=1 CARDSTOP_PERF_REPORT=$(CURDIR)/docs/PERFORMANCE.md CARDSTOP_STATION_BENCH="$$station" \
+		$(GO) test -count=1 -run '^TestPerformance$$' -timeout 20m -v ./cmd/cardstop/ | grep -v '^=== RUN'
 
 # screenshots renews docs/screenshots from the browser test.
 screenshots: deps $(AXE)

@@ -24,6 +24,10 @@ var binary string
 
 // TestMain builds the real binary once; the tests run it as a user would.
 func TestMain(m *testing.M) {
+	if body := os.Getenv("CARDSTOP_BARE_SERVER_BODY"); body != "" {
+		bareServer(body) // the performance test's comparison server, in a process of its own
+		return
+	}
 	dir, err := os.MkdirTemp("", "cardstop-test")
 	if err != nil {
 		panic(err)

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// TestPerformance is `make bench`: it measures the service against this
+// machine's own limits in the same run and writes docs/PERFORMANCE.md. It
+// runs only with CARDSTOP_PERF=1; all traffic goes to 127.0.0.1, and every
+// load phase ends by itself.
+
+const (
+	perfCards = 100_000
+	perfPhase = 3 * time.Second
+)
+
+// bareServer answers every request with the same bytes: the ceiling of
+// net/http on this machine.
+func bareServer(body string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr().String())
+	b := []byte(body)
+	_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		_, _ = w.Write(b)
+	}))
+}
+
+type perfRow struct{ name, value, target string }
+
+func TestPerformance(t *testing.T) {
+	if os.Getenv("CARDSTOP_PERF") == "" {
+		t.Skip("make bench runs this (CARDSTOP_PERF=1)")
+	}
+	var rows []perfRow
+	add := func(name, value, target string) {
+		rows = append(rows, perfRow{name, value, target})
+		t.Logf("%-60s %-28s %s", name, value, target)
+	}
+
+	// The data: 100,000 cards, each with a request that may toggle it
+	// between Active and Suspended, and an admin token.
+	dir := t.TempDir()
+	token := perfSeed(t, dir)
+
+	// (4) memory and start-up with 100k cards.
+	emptyDir := t.TempDir()
+	srv := startServer(t, emptyDir, "--status-changes-per-minute", "0")
+	time.Sleep(time.Second)
+	anon, file := rss(t, srv)
+	add("RssAnon idle, empty database", mb(anon), "< 20 MB")
+	srv.stop(t)
+
+	start := time.Now()
+	srv = startServer(t, dir, "--status-changes-per-minute", "0")
+	for {
+		if code, _ := srv.call(t, token, "GET", "/healthz", ""); code == 200 {
+			break
+		}
+	}
+	add("start-up until the API answers, 100k cards (check included)", ms(time.Since(start)), "< 500 ms")
+	time.Sleep(time.Second)
+	anon, file = rss(t, srv)
+	add("RssAnon idle, 100k cards (mapped file: RssFile "+mb(file)+")", mb(anon), "< 20 MB")
+
+	// (1) durable status changes through PUT, against raw bbolt's best.
+	raw := rawCeiling(t)
+	for _, m := range []string{"Update", "Batch (defaults)", "Batch (1 ms, size 32)"} {
+		add("raw bbolt, 32 writers, "+m, fmt.Sprintf("%.0f tx/s", raw[m]), "")
+	}
+	best := max(raw["Update"], raw["Batch (defaults)"], raw["Batch (1 ms, size 32)"])
+	var at32 float64
+	for _, clients := range []int{1, 8, 32} {
+		rate := putLoad(t, srv, token, clients)
+		target := ""
+		if clients == 32 {
+			at32 = rate
+			target = fmt.Sprintf("≥ 0.5× raw best (%.2f×)", rate/best)
+		}
+		add(fmt.Sprintf("status changes/s through PUT, %d clients", clients), fmt.Sprintf("%.0f /s", rate), target)
+	}
+	_ = at32
+
+	// (2) GET /smartcards/{id} against a bare net/http server.
+	id := perfCard(7).String()
+	_, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+id, "")
+	ours := getLoad(t, srv.base+"/CertificateManagement/api/v1.0/smartcards/"+id, token, func() { anon, file = rss(t, srv) })
+	add("RssAnon under GET load, 100k cards", mb(anon), "< 30 MB")
+	bare := exec.Command(os.Args[0])
+	bare.Env = append(os.Environ(), "CARDSTOP_BARE_SERVER_BODY="+body)
+	out, _ := bare.StdoutPipe()
+	if err := bare.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { bare.Process.Kill(); bare.Wait() }()
+	addr, _ := bufio.NewReader(out).ReadString('\n')
+	theirs := getLoad(t, "http://"+strings.TrimSpace(addr)+"/", "", nil)
+	add("GET /smartcards/{id}, 32 clients", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", ours.rate, ms(ours.p50), ms(ours.p99)),
+		fmt.Sprintf("≥ 0.5× bare (%.2f×), p99 ≤ 2× bare (%.2f×)", ours.rate/theirs.rate, float64(ours.p99)/float64(theirs.p99)))
+	add("bare net/http, same bytes, 32 clients", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", theirs.rate, ms(theirs.p50), ms(theirs.p99)), "")
+	srv.stop(t)
+
+	// (3) search and list with 100k cards, in the store itself.
+	st, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := storage.CardSuspended
+	for _, q := range []struct {
+		name string
+		run  func() error
+	}{
+		{"search by serial part, a page of 50", func() error { _, _, err := st.SearchCards(storage.CardSearch{Text: "0001a"}); return err }},
+		{"search by status (Suspended), a page of 50", func() error {
+			_, _, err := st.SearchCards(storage.CardSearch{Status: &active})
+			return err
+		}},
+		{"list by assigned user", func() error { _, err := st.Cards(storage.CardFilter{AssignedUser: perfUser(3)}); return err }},
+		{"list a page of 50", func() error { _, _, err := st.SearchCards(storage.CardSearch{Offset: 50_000}); return err }},
+		{"find by card id (cardid)", func() error { _, err := st.CardBySerial(perfSerial(4242)); return err }},
+	} {
+		var d []time.Duration
+		for range 21 {
+			s := time.Now()
+			if err := q.run(); err != nil {
+				t.Fatal(err)
+			}
+			d = append(d, time.Since(s))
+		}
+		add(q.name+", median of 21", ms(median(d)), "< 5 ms")
+	}
+	st.Close()
+
+	// Binary sizes.
+	for _, b := range []string{"bin/cardstop", "bin/cardstop-linux-arm64"} {
+		if info, err := os.Stat(filepath.Join("..", "..", b)); err == nil {
+			add("binary "+b+" (stripped)", mb(uint64(info.Size())), map[bool]string{true: "< 25 MB"}[strings.Contains(b, "arm64")])
+		}
+	}
+	// (5) the station, from its benchmarks (make bench runs them with pcscd).
+	for _, l := range strings.Split(os.Getenv("CARDSTOP_STATION_BENCH"), "\n") {
+		if f := strings.Fields(l); len(f) > 3 {
+			for i := 2; i+1 < len(f); i += 2 {
+				add("station: "+f[i+1], f[i]+" ms", map[string]string{"insert-to-led-ms": "< 20 ms", "press-to-led-ms": "< 50 ms beyond fsync", "median-read-ms": "< 20 ms"}[f[i+1]])
+			}
+		}
+	}
+	writeReport(t, rows)
+}
+
+func perfCard(i int) guid.GUID {
+	return guid.GUID{0: byte(i >> 24), 1: byte(i >> 16), 2: byte(i >> 8), 3: byte(i), 6: 0x40, 8: 0x80}
+}
+func perfUser(i int) guid.GUID  { g := perfCard(i % 5000); g[15] = 0x55; return g }
+func perfSerial(i int) string   { return fmt.Sprintf("{%08x-5555-4555-8555-555555555555}", i) }
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+func mb(b uint64) string        { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
+
+// perfSeed fills dir with the cards and requests and returns a token.
+func perfSeed(t *testing.T, dir string) string {
+	st, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o := storage.Origin{Actor: "bench", Role: storage.RoleAdmin}
+	token, _, err := st.CreateToken(o, "bench", storage.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; b < perfCards; b += 10_000 {
+		var cards []storage.Smartcard
+		for i := b; i < b+10_000; i++ {
+			cards = append(cards, storage.Smartcard{Uuid: perfCard(i), SerialNumber: perfSerial(i), Status: storage.CardActive, Flags: 1,
+				AssignedUserUuid: perfUser(i), Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8", ProfileTemplateVersion: 46})
+		}
+		if err := st.ImportCards(o, cards); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return token
+}
+
+// rss reads the server's resident memory: anonymous, and the mapped file.
+func rss(t *testing.T, s *server) (anon, file uint64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && (f[0] == "RssAnon:" || f[0] == "RssFile:") {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			if f[0] == "RssAnon:" {
+				anon = kb << 10
+			} else {
+				file = kb << 10
+			}
+		}
+	}
+	return anon, file
+}
+
+// rawCeiling runs 32 writers on a bbolt file of 100k card-sized records,
+// each transaction like a status change: one record rewritten, one
+// appended, fsync'd.
+func rawCeiling(t *testing.T) map[string]float64 {
+	out := map[string]float64{}
+	for _, mode := range []string{"Update", "Batch (defaults)", "Batch (1 ms, size 32)"} {
+		db, err := bolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		val := []byte(strings.Repeat("x", 600))
+		db.Update(func(tx *bolt.Tx) error {
+			b, _ := tx.CreateBucketIfNotExists([]byte("cards"))
+			tx.CreateBucketIfNotExists([]byte("log"))
+			for i := range perfCards {
+				b.Put([]byte(perfCard(i).String()), val)
+			}
+			return nil
+		})
+		if mode == "Batch (1 ms, size 32)" {
+			db.MaxBatchDelay, db.MaxBatchSize = time.Millisecond, 32
+		}
+		var n atomic.Int64
+		var seq atomic.Uint64
+		deadline := time.Now().Add(perfPhase)
+		var wg sync.WaitGroup
+		for w := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; time.Now().Before(deadline); i += 32 {
+					fn := func(tx *bolt.Tx) error {
+						if err := tx.Bucket([]byte("cards")).Put([]byte(perfCard(i%perfCards).String()), val); err != nil {
+							return err
+						}
+						return tx.Bucket([]byte("log")).Put(strconv.AppendUint(nil, seq.Add(1), 10), val[:300])
+					}
+					if mode == "Update" {
+						db.Update(fn)
+					} else {
+						db.Batch(fn)
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		db.Close()
+		out[mode] = float64(n.Load()) / perfPhase.Seconds()
+	}
+	return out
+}
+
+// putLoad toggles cards between Active and Suspended through PUT, each
+// client on 50 cards of its own with their requests made beforehand, and
+// returns the acknowledged changes a second.
+func putLoad(t *testing.T, s *server, token string, clients int) float64 {
+	var n atomic.Int64
+	var wg, setup sync.WaitGroup
+	ready := make(chan struct{})
+	var deadline time.Time
+	setup.Add(clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			type target struct {
+				path      string
+				suspended bool
+			}
+			var mine []target
+			for k := range 50 {
+				card := perfCard(clients*10_000 + c*50 + k).String()
+				_, body := perfDo(client, s.base, token, "POST", "/CertificateManagement/api/v1.0/requests", `{"type":"SuspendOrReinstate","smartcard":"`+card+`"}`)
+				var uri string
+				_ = json.Unmarshal([]byte(body), &uri)
+				mine = append(mine, target{path: "/CertificateManagement/" + uri + "/smartcards/" + card})
+			}
+			setup.Done()
+			<-ready
+			for k := 0; time.Now().Before(deadline); k++ {
+				tg := &mine[k%len(mine)]
+				to := "Suspended"
+				if tg.suspended {
+					to = "Active"
+				}
+				if code, _ := perfDo(client, s.base, token, "PUT", tg.path, `{"status":"`+to+`"}`); code == 200 {
+					tg.suspended = !tg.suspended
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	setup.Wait()
+	deadline = time.Now().Add(perfPhase)
+	close(ready)
+	wg.Wait()
+	return float64(n.Load()) / perfPhase.Seconds()
+}
+
+func perfDo(client *http.Client, base, token, method, path, body string) (int, string) {
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type loadResult struct {
+	rate     float64
+	p50, p99 time.Duration
+}
+
+// getLoad sends GETs from 32 clients for one phase; during calls midway.
+func getLoad(t *testing.T, url, token string, during func()) loadResult {
+	var mu sync.Mutex
+	var lat []time.Duration
+	deadline := time.Now().Add(perfPhase)
+	var wg sync.WaitGroup
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				s := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, time.Since(s))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	if during != nil {
+		time.Sleep(perfPhase / 2)
+		during()
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return loadResult{rate: float64(len(lat)) / perfPhase.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
+}
+
+func median(d []time.Duration) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+func writeReport(t *testing.T, rows []perfRow) {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	fmt.Fprintf(&b, "# Performance\n\nMeasured by `make bench` on %s: %s, %d cores, %s, %s.\n"+
+		"Every comparison was measured in the same run on the same machine; all traffic went to 127.0.0.1.\n\n",
+		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), cpu, runtime.Version())
+	b.WriteString("| What | Measured | Target (ratio) |\n|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.name, r.value, r.target)
+	}
+	fmt.Println(b.String())
+	if p := os.Getenv("CARDSTOP_PERF_REPORT"); p != "" {
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
