@@ -198,14 +198,33 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// check runs the consistency check on the database file, read-only. Exit
+// check runs the consistency check on the database file, read-only, or
+// on a database image read from stdin (FILE -, as serve streams it). Exit
 // status 1 and the problem on stderr when it is damaged.
-func check(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("check", "", stderr, "cardstop check --data-dir ./var")
-	if err := c.parse(args, 0); err != nil {
+func check(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := newCommand("check", "[-]", stderr, "cardstop check --data-dir ./var")
+	if err := c.parse(args, -1); err != nil {
 		return err
 	}
 	path := filepath.Join(*c.dataDir, storage.FileName)
+	switch {
+	case c.fs.NArg() == 1 && c.fs.Arg(0) == "-":
+		tmp, err := os.CreateTemp("", "cardstop-check-*.db")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		_, err = io.Copy(tmp, stdin)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("read the database image: %w", err)
+		}
+		path = tmp.Name()
+	case c.fs.NArg() > 0:
+		return fmt.Errorf("%w: check takes no file but - (an image on stdin)", errUsage)
+	}
 	if err := storage.CheckFile(path); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cardstop/cardstop/storage"
 )
@@ -60,7 +61,14 @@ func TestDamagedDatabase(t *testing.T) {
 		t.Fatal("cardstop check passed a damaged file")
 	}
 	srv := startServer(t, dir)
-	code, body := srv.call(t, token, "GET", "/readyz", "")
+	// The check runs beside serving: wait for its verdict.
+	var code int
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, body = srv.call(t, token, "GET", "/readyz", ""); code == 503 {
+			break
+		}
+	}
 	if code != 503 || !strings.Contains(body, `"database":"damaged`) {
 		t.Fatalf("readyz of a damaged database: %d %s", code, body)
 	}

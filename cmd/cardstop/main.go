@@ -106,7 +106,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "export":
 		return exportCards(rest, stdout, stderr)
 	case "check":
-		return check(rest, stdout, stderr)
+		return check(rest, stdin, stdout, stderr)
 	case "backup":
 		return backup(rest, stdout, stderr)
 	case "restore":

@@ -165,10 +165,13 @@ func TestPerformance(t *testing.T) {
 		}
 	}
 	// (5) the station, from its benchmarks (make bench runs them with pcscd).
+	targets := map[string]string{"insert-to-led-ms": "< 20 ms", "press-to-led-ms": "< 50 ms beyond fsync (commit-ms)",
+		"median-read-ms": "< 20 ms", "median-detect-ms": "pcscd's 400 ms poll"}
 	for _, l := range strings.Split(os.Getenv("CARDSTOP_STATION_BENCH"), "\n") {
-		if f := strings.Fields(l); len(f) > 3 {
-			for i := 2; i+1 < len(f); i += 2 {
-				add("station: "+f[i+1], f[i]+" ms", map[string]string{"insert-to-led-ms": "< 20 ms", "press-to-led-ms": "< 50 ms beyond fsync", "median-read-ms": "< 20 ms"}[f[i+1]])
+		f := strings.Fields(l)
+		for i := 2; i+1 < len(f); i += 2 {
+			if strings.HasSuffix(f[i+1], "-ms") {
+				add("station: "+f[i+1], f[i]+" ms", targets[f[i+1]])
 			}
 		}
 	}
@@ -301,7 +304,7 @@ func putLoad(t *testing.T, s *server, token string, clients int) float64 {
 			}
 			var mine []target
 			for k := range 50 {
-				card := perfCard(clients*10_000 + c*50 + k).String()
+				card := perfCard(clients*1000 + c*50 + k).String() // a card set of its own for each level
 				_, body := perfDo(client, s.base, token, "POST", "/CertificateManagement/api/v1.0/requests", `{"type":"SuspendOrReinstate","smartcard":"`+card+`"}`)
 				var uri string
 				_ = json.Unmarshal([]byte(body), &uri)

@@ -77,15 +77,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		scheme = "https"
 		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
 	}
-	damaged := startupCheck(ctx, filepath.Join(*c.dataDir, storage.FileName), log)
 	st, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if damaged != "" {
-		st.RefuseChanges(damaged)
-	}
+	checkDone := make(chan struct{})
+	go func() { defer close(checkDone); startupCheck(ctx, st, log) }()
+	defer func() { <-checkDone }() // before the database closes
 
 	opt, stopStation, err := sf.startStation(ctx, st, log)
 	if err != nil {
@@ -126,39 +125,37 @@ func isLoopback(a net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-// checkBound is how long the start-up check may take before serving
-// starts without it.
-const checkBound = 30 * time.Second
-
-// startupCheck runs `cardstop check` on the database in a child process,
-// since bbolt's check panics on some damaged pages. It returns why the
-// file is damaged, or "" when it passed (or does not exist yet, or took
-// too long: then that is logged).
-func startupCheck(ctx context.Context, path string, log *slog.Logger) string {
-	if _, err := os.Stat(path); err != nil {
-		return ""
-	}
+// startupCheck checks the database beside serving: a consistent snapshot
+// is streamed to `cardstop check -` in a child process, since bbolt's
+// check panics on some damaged pages. When the check fails, the store
+// refuses every change from then on.
+func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	self, err := os.Executable()
 	if err != nil {
 		log.Warn("the database check cannot run", "err", err)
-		return ""
+		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, checkBound)
-	defer cancel()
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, self, "check", "--data-dir", filepath.Dir(path), "--config", "").CombinedOutput()
+	pr, pw := io.Pipe()
+	cmd := exec.CommandContext(ctx, self, "check", "--config", "", "-")
+	cmd.Stdin = pr
+	go func() {
+		_, err := st.Backup(pw)
+		pw.CloseWithError(err)
+	}()
+	out, err := cmd.CombinedOutput()
+	pr.Close()
 	switch {
 	case ctx.Err() != nil:
-		log.Warn("the database check took too long; serving without it", "after", checkBound)
-		return ""
+		return
 	case err != nil:
 		why := strings.TrimSpace(string(out))
 		if i := strings.Index(why, "\n"); i > 0 {
 			why = why[:i] // a panic's first line is enough
 		}
+		st.RefuseChanges(why)
 		log.Error("THE DATABASE FAILED ITS CHECK: changes are refused; take a backup and restore a good one (cardstop restore)", "problem", why)
-		return why
+		return
 	}
 	log.Info("database check passed", "took", time.Since(start).Round(time.Millisecond))
-	return ""
 }
