@@ -141,33 +141,46 @@ func userKey(c Smartcard) []byte   { return append(c.AssignedUserUuid[:], c.Uuid
 func statusKey(c Smartcard) []byte { return append([]byte{byte(c.Status)}, c.Uuid[:]...) }
 
 // putCard stores c and keeps the indexes in step with it. old is the stored
-// record c replaces, or nil for a new card.
+// record c replaces, or nil for a new card. Index entries that do not
+// change are not rewritten: every page spared is a page not written at
+// the commit.
 func putCard(tx *bolt.Tx, old *Smartcard, c Smartcard) error {
 	bySerial, byUser, byStatus := tx.Bucket(bucketCardsSerial), tx.Bucket(bucketCardsUser), tx.Bucket(bucketCardsStatus)
-	if old != nil {
-		for _, del := range []struct {
-			b   *bolt.Bucket
-			key []byte
-		}{{bySerial, []byte(NormalizeSerial(old.SerialNumber))}, {byUser, userKey(*old)}, {byStatus, statusKey(*old)}} {
-			if err := del.b.Delete(del.key); err != nil {
+	serial := []byte(NormalizeSerial(c.SerialNumber))
+	if old == nil || NormalizeSerial(old.SerialNumber) != string(serial) {
+		if old != nil {
+			if err := bySerial.Delete([]byte(NormalizeSerial(old.SerialNumber))); err != nil {
+				return err
+			}
+		}
+		if other := bySerial.Get(serial); other != nil && guid.GUID(other) != c.Uuid {
+			return refuse(ErrConflict, "smartcard %s already has the serial number %q", guid.GUID(other), c.SerialNumber)
+		}
+		if err := bySerial.Put(serial, c.Uuid[:]); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.AssignedUserUuid != c.AssignedUserUuid {
+		if old != nil && !old.AssignedUserUuid.IsNil() {
+			if err := byUser.Delete(userKey(*old)); err != nil {
+				return err
+			}
+		}
+		if !c.AssignedUserUuid.IsNil() {
+			if err := byUser.Put(userKey(c), nil); err != nil {
 				return err
 			}
 		}
 	}
-	serial := []byte(NormalizeSerial(c.SerialNumber))
-	if other := bySerial.Get(serial); other != nil && guid.GUID(other) != c.Uuid {
-		return refuse(ErrConflict, "smartcard %s already has the serial number %q", guid.GUID(other), c.SerialNumber)
-	}
-	if err := bySerial.Put(serial, c.Uuid[:]); err != nil {
-		return err
-	}
-	if !c.AssignedUserUuid.IsNil() {
-		if err := byUser.Put(userKey(c), nil); err != nil {
+	if old == nil || old.Status != c.Status {
+		if old != nil {
+			if err := byStatus.Delete(statusKey(*old)); err != nil {
+				return err
+			}
+		}
+		if err := byStatus.Put(statusKey(c), nil); err != nil {
 			return err
 		}
-	}
-	if err := byStatus.Put(statusKey(c), nil); err != nil {
-		return err
 	}
 	return putJSON(tx.Bucket(bucketCards), c.Uuid[:], c)
 }

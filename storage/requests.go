@@ -241,12 +241,14 @@ func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStat
 		if err := putCard(tx, &old, card); err != nil {
 			return err
 		}
-		r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = RequestExecuting, cardID, cardID
-		if r.TargetUserUuid.IsNil() {
-			r.TargetUserUuid = card.AssignedUserUuid
-		}
-		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
-			return err
+		if r.Status != RequestExecuting || r.NewSmartcardUuid != cardID {
+			r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = RequestExecuting, cardID, cardID
+			if r.TargetUserUuid.IsNil() {
+				r.TargetUserUuid = card.AssignedUserUuid
+			}
+			if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
+				return err
+			}
 		}
 		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cardID, RequestUuid: r.Uuid,
 			OldStatus: old.Status.String(), NewStatus: to.String(), Reason: r.RequestType.String(), Comment: r.Comment})

@@ -92,6 +92,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	// A change waits at most this long for others to share its commit.
 	db.MaxBatchDelay = time.Millisecond
+	db.MaxBatchSize = 32
 	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault}
 	if err := s.init(); err != nil {
 		db.Close()

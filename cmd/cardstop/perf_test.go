@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	bin "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -232,8 +233,9 @@ func rss(t *testing.T, s *server) (anon, file uint64) {
 }
 
 // rawCeiling runs 32 writers on a bbolt file of 100k card-sized records,
-// each transaction like a status change: one record rewritten, one
-// appended, fsync'd.
+// each transaction the size of a status change: the card record
+// rewritten, its status index entry moved, an audit record appended and
+// indexed by card; fsync'd.
 func rawCeiling(t *testing.T) map[string]float64 {
 	out := map[string]float64{}
 	for _, mode := range []string{"Update", "Batch (defaults)", "Batch (1 ms, size 32)"} {
@@ -244,9 +246,13 @@ func rawCeiling(t *testing.T) map[string]float64 {
 		val := []byte(strings.Repeat("x", 600))
 		db.Update(func(tx *bolt.Tx) error {
 			b, _ := tx.CreateBucketIfNotExists([]byte("cards"))
+			st, _ := tx.CreateBucketIfNotExists([]byte("status"))
 			tx.CreateBucketIfNotExists([]byte("log"))
+			tx.CreateBucketIfNotExists([]byte("logcard"))
 			for i := range perfCards {
-				b.Put([]byte(perfCard(i).String()), val)
+				id := perfCard(i)
+				b.Put(id[:], val)
+				st.Put(append([]byte{3}, id[:]...), nil)
 			}
 			return nil
 		})
@@ -262,11 +268,24 @@ func rawCeiling(t *testing.T) map[string]float64 {
 			go func() {
 				defer wg.Done()
 				for i := w; time.Now().Before(deadline); i += 32 {
+					id := perfCard(i % perfCards)
+					from, to := byte(3+(i/perfCards)%2), byte(3+(i/perfCards+1)%2)
 					fn := func(tx *bolt.Tx) error {
-						if err := tx.Bucket([]byte("cards")).Put([]byte(perfCard(i%perfCards).String()), val); err != nil {
+						if err := tx.Bucket([]byte("cards")).Put(id[:], val); err != nil {
 							return err
 						}
-						return tx.Bucket([]byte("log")).Put(strconv.AppendUint(nil, seq.Add(1), 10), val[:300])
+						st := tx.Bucket([]byte("status"))
+						if err := st.Delete(append([]byte{from}, id[:]...)); err != nil {
+							return err
+						}
+						if err := st.Put(append([]byte{to}, id[:]...), nil); err != nil {
+							return err
+						}
+						key := bin.BigEndian.AppendUint64(nil, seq.Add(1))
+						if err := tx.Bucket([]byte("log")).Put(key, val[:400]); err != nil {
+							return err
+						}
+						return tx.Bucket([]byte("logcard")).Put(append(id[:], key...), nil)
 					}
 					if mode == "Update" {
 						db.Update(fn)

@@ -1,0 +1,54 @@
+package storage_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// BenchmarkStatusChange measures the durable status change transaction
+// (request check, card and index update, audit event, fsync) with 32
+// concurrent writers sharing commits, on a file of 10,000 cards.
+func BenchmarkStatusChange(b *testing.B) {
+	s, err := storage.Open(b.TempDir(), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 10_000
+	cards := make([]storage.Smartcard, n)
+	for i := range cards {
+		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: storage.CardActive}
+	}
+	if err := s.ImportCards(admin, cards); err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]guid.GUID, n)
+	for i, c := range cards {
+		r, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeSuspendOrReinstate, Smartcard: c.Uuid})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = r.Uuid
+	}
+	var next atomic.Int64
+	b.SetParallelism(16) // 32 writers on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := int(next.Add(1))
+			i := k % n
+			to := storage.CardSuspended
+			if (k/n)%2 == 1 {
+				to = storage.CardActive
+			}
+			if _, err := s.ExecuteCardStatus(admin, reqs[i], cards[i].Uuid, to); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
