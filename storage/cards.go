@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -279,8 +280,12 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 			}
 			return nil
 		}
+		needle := []byte(text)
+		uuidLike := len(text) <= 36 && strings.Trim(text, "0123456789abcdef-") == ""
+		var buf [36]byte
 		return tx.Bucket(bucketCardsSerial).ForEach(func(serial, id []byte) error {
-			if text != "" && !strings.Contains(string(serial), text) && !strings.HasPrefix(guid.GUID(id).String(), text) {
+			if len(needle) > 0 && !bytes.Contains(serial, needle) &&
+				!(uuidLike && bytes.HasPrefix(guid.GUID(id).Append(buf[:0]), needle)) {
 				return nil
 			}
 			if q.Status != nil {

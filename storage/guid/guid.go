@@ -64,23 +64,32 @@ func clip(s string) string {
 // String prints the canonical form: lowercase, hyphenated, no braces.
 func (g GUID) String() string {
 	var b [36]byte
-	hex.Encode(b[0:8], g[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], g[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], g[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], g[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], g[10:16])
-	return string(b[:])
+	return string(g.Append(b[:0]))
+}
+
+// Append appends the canonical form to b, without allocating when b
+// has room: for hot loops over many ids.
+func (g GUID) Append(b []byte) []byte {
+	n := len(b)
+	b = append(b, make([]byte, 36)...)
+	out := b[n:]
+	hex.Encode(out[0:8], g[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], g[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], g[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], g[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], g[10:16])
+	return b
 }
 
 // IsNil reports whether g is the all-zero GUID.
 func (g GUID) IsNil() bool { return g == Nil }
 
 // MarshalText prints the canonical form, so JSON shows a string.
-func (g GUID) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+func (g GUID) MarshalText() ([]byte, error) { return g.Append(nil), nil }
 
 // UnmarshalText accepts what Parse accepts.
 func (g *GUID) UnmarshalText(b []byte) error {
