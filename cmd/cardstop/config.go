@@ -120,3 +120,33 @@ func readConfig(file string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// configPrint shows the effective configuration of serve, each value with
+// where it came from. No option holds a secret (the TLS key is a path).
+func configPrint(args []string, stdout, stderr io.Writer) error {
+	c, _ := serveCommand(stderr)
+	c.fs.Init("cardstop config print", c.fs.ErrorHandling())
+	if err := c.parse(args, 0); err != nil {
+		return err
+	}
+	var names []string
+	c.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	fmt.Fprintf(stdout, "# the configuration cardstop serve would run with (flags > environment > file > defaults)\n")
+	for _, name := range names {
+		if name == "config" {
+			continue
+		}
+		f := c.fs.Lookup(name)
+		value := f.Value.String()
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
+			fmt.Fprintf(stdout, "%s = %s", name, value)
+		} else if _, err := strconv.Atoi(value); err == nil {
+			fmt.Fprintf(stdout, "%s = %s", name, value)
+		} else {
+			fmt.Fprintf(stdout, "%s = %q", name, value)
+		}
+		fmt.Fprintf(stdout, "  # %s\n", c.sources[name])
+	}
+	return nil
+}

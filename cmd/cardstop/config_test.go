@@ -102,3 +102,28 @@ func FuzzReadConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigPrint(t *testing.T) {
+	file := writeFile(t, "listen = \"127.0.0.1:9000\"\nconfirm-window = \"5s\"\n")
+	var out, errb strings.Builder
+	t.Setenv("CARDSTOP_PANEL", "simulated")
+	if err := configPrint([]string{"--config", file, "--reader", "ACS"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`listen = "127.0.0.1:9000"  # file ` + file,
+		`confirm-window = "5s"  # file ` + file,
+		`panel = "simulated"  # env CARDSTOP_PANEL`,
+		`reader = "ACS"  # flag`,
+		`status-changes-per-minute = 60  # default`,
+		`insecure-http = false  # default`,
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("config print lacks %q:\n%s", want, out.String())
+		}
+	}
+	// What it prints is itself a valid configuration file.
+	if _, err := readConfig(writeFile(t, out.String())); err != nil {
+		t.Fatalf("the printed configuration does not read back: %v", err)
+	}
+}

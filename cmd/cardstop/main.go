@@ -29,6 +29,7 @@ commands:
   export                             print every card as a JSON array (import reads it back)
   reader list                        list the readers pcscd knows
   reader watch [--reader S] [--json] print what happens at a reader (a diagnostic)
+  config print                       the effective configuration, each value with its source
   check                              check the database file (read-only; also done at each start)
   backup FILE                        write a consistent copy of the database (- for stdout)
   restore FILE                       check a backup and put it in place (server stopped)
@@ -105,6 +106,11 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return importCards(rest, stdin, stdout, stderr)
 	case "export":
 		return exportCards(rest, stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "print" {
+			return fmt.Errorf("%w: config needs print", errUsage)
+		}
+		return configPrint(rest[1:], stdout, stderr)
 	case "check":
 		return check(rest, stdin, stdout, stderr)
 	case "backup":

@@ -144,7 +144,7 @@ func startServer(t *testing.T, dir string, extra ...string) *server {
 	s := &server{cmd: cmd}
 	t.Cleanup(func() { s.stop(t) })
 	lines := bufio.NewScanner(stderr)
-	url := regexp.MustCompile(`url=(https?://[0-9.:\[\]]+)`)
+	url := regexp.MustCompile(`"url":"(https?://[0-9.:\[\]]+)`) // serve logs JSON when stderr is no terminal
 	for lines.Scan() {
 		if m := url.FindStringSubmatch(lines.Text()); m != nil {
 			s.base = m[1]

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/web"
 	"github.com/cardstop/cardstop/web/tlscert"
@@ -51,7 +53,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(stderr)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -158,4 +160,13 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 		return
 	}
 	log.Info("database check passed", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// newLogger writes text for a person at a terminal and JSON Lines for a
+// log collector otherwise. No secret is ever passed to it.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
 }
