@@ -3,6 +3,8 @@ package storage
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,6 +36,48 @@ func StationActor(name string) (string, guid.GUID) {
 	return "station:" + name, g
 }
 
+// ChangeKey counts committed status changes by the new status and the
+// kind of actor: token, user, station or cli.
+type ChangeKey struct {
+	Status    CardStatus
+	ActorKind string
+}
+
+// changes counts the status changes committed since the store opened.
+type changeCounter struct {
+	mu sync.Mutex
+	n  map[ChangeKey]uint64
+}
+
+func (c *changeCounter) add(o Origin, to CardStatus) {
+	kind, _, _ := strings.Cut(o.Actor, ":")
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[ChangeKey]uint64{}
+	}
+	c.n[ChangeKey{to, kind}]++
+	c.mu.Unlock()
+}
+
+// ChangeCounts returns how many status changes were committed since the
+// store was opened, by new status and kind of actor, for the metrics.
+func (s *Store) ChangeCounts() map[ChangeKey]uint64 {
+	s.changes.mu.Lock()
+	defer s.changes.mu.Unlock()
+	out := make(map[ChangeKey]uint64, len(s.changes.n))
+	for k, v := range s.changes.n {
+		out[k] = v
+	}
+	return out
+}
+
+// Size is the database file's size in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
 // Change is a change of a card's status made and completed at once, by a
 // person on the page or at the walk-up station: it is recorded as a
 // completed request of its type, like a MIM CM client's three calls.
@@ -63,12 +107,15 @@ func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, err
 		return Smartcard{}, err
 	}
 	var card Smartcard
+	changed := false
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
+		changed = false
 		card, err = getCard(tx, cardID)
 		if err != nil || card.Status == c.To {
 			return err
 		}
+		changed = true
 		if err := CheckTransition(card.Status, c.To, o.Role); err != nil {
 			return err
 		}
@@ -108,6 +155,9 @@ func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, err
 	})
 	if err != nil {
 		return Smartcard{}, fmt.Errorf("change smartcard status: %w", err)
+	}
+	if changed {
+		s.changes.add(o, c.To)
 	}
 	return card, nil
 }

@@ -207,7 +207,9 @@ func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStat
 		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
 	}
 	var card Smartcard
+	changed := false
 	err := s.update(func(tx *bolt.Tx) error {
+		changed = false
 		r, err := getRequest(tx, reqID)
 		if err != nil {
 			return err
@@ -234,6 +236,7 @@ func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStat
 		if err := CheckTransition(card.Status, to, o.Role); err != nil {
 			return err
 		}
+		changed = true
 		old := card
 		card.PreviousStatus, card.Status = old.Status, to
 		card.StatusChanged, card.StatusChangedBy = s.now(), o.Actor
@@ -255,6 +258,9 @@ func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStat
 	})
 	if err != nil {
 		return Smartcard{}, fmt.Errorf("set smartcard status: %w", err)
+	}
+	if changed {
+		s.changes.add(o, to)
 	}
 	return card, nil
 }

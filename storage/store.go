@@ -65,6 +65,7 @@ type Store struct {
 	now     func() time.Time
 	fault   func() error
 	damaged atomic.Pointer[string] // why changes are refused, once the file failed its check
+	changes changeCounter
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when

@@ -32,6 +32,8 @@ type Store interface {
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
 	Damaged() string
+	ChangeCounts() map[storage.ChangeKey]uint64
+	Size() int64
 	Backup(w io.Writer) (int64, error)
 
 	// For the pages.
@@ -77,6 +79,7 @@ type Server struct {
 	limiter *authLimiter // failed API tokens
 	signins *authLimiter // failed sign-ins on the page
 	changes *changeLimiter
+	metrics *metrics
 }
 
 // MaxBody is the largest request body the API reads.
@@ -93,8 +96,10 @@ func New(store Store, opt Options) *Server {
 	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(),
 		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now),
 		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
+	s.metrics = newMetrics(s)
 	s.routeMIMCM()
 	s.routeStation()
+	s.routeMetrics()
 	s.routePages()
 	return s
 }
@@ -163,7 +168,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Correlation-Id", corr.String())
 	sw := &statusWriter{ResponseWriter: w}
-	defer func() { s.logStatus(r, sw.code, sw.actor) }()
+	start := time.Now()
+	var route string
+	defer func() {
+		s.logStatus(r, sw.code, sw.actor)
+		s.metrics.observe(route, sw.code, time.Since(start))
+	}()
 
 	routed := r.Clone(r.Context())
 	routed.URL.Path = strings.ToLower(r.URL.Path)
@@ -177,6 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
+		route = pattern
 		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
 		return
 	}
@@ -208,7 +219,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // isAPI tells the JSON API's paths (lowercased) from the pages'.
 func isAPI(path string) bool {
 	return strings.HasPrefix(path, "/certificatemanagement/") || strings.HasPrefix(path, "/api/") ||
-		path == "/healthz" || path == "/readyz"
+		path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // headerProbe captures what the mux's fallback handler would answer.

@@ -104,6 +104,7 @@ type Station struct {
 
 	mu     sync.Mutex
 	status Status
+	events map[string]uint64 // reader events seen, by kind ("read-error" for unreadable cards)
 
 	// Only Run's goroutine touches these.
 	card     *storage.Smartcard
@@ -180,7 +181,28 @@ func (s *Station) state() State {
 	return s.status.State
 }
 
+// EventCounts returns how many reader events the station has seen, by
+// kind, for the metrics.
+func (s *Station) EventCounts() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]uint64, len(s.events))
+	for k, v := range s.events {
+		out[k] = v
+	}
+	return out
+}
+
 func (s *Station) onEvent(e reader.Event) {
+	s.mu.Lock()
+	if s.events == nil {
+		s.events = map[string]uint64{}
+	}
+	s.events[string(e.Kind)]++
+	if e.Err != "" {
+		s.events["read-error"]++
+	}
+	s.mu.Unlock()
 	switch e.Kind {
 	case reader.ReaderAppeared:
 		s.mu.Lock()

@@ -1,0 +1,104 @@
+package web
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cardstop/cardstop/device/station"
+)
+
+// metrics are the service's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// eventCounter is a station that counts its reader events.
+type eventCounter interface {
+	EventCounts() map[string]uint64
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cardstop_http_requests_total",
+			Help: "HTTP requests by route pattern and status code."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cardstop_http_request_duration_seconds",
+			Help: "HTTP request latency by route pattern.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
+			[]string{"route"}),
+	}
+	m.registry.MustRegister(m.requests, m.latency, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &stateCollector{s: s})
+	return m
+}
+
+// observe records one answered request; route is the mux pattern, so the
+// labels stay few whatever clients send.
+func (m *metrics) observe(route string, code int, took time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+func (s *Server) routeMetrics() {
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+}
+
+var (
+	descChanges = prometheus.NewDesc("cardstop_status_changes_total",
+		"Card status changes committed since start, by new status and kind of actor (token, user, station, cli).",
+		[]string{"status", "actor_kind"}, nil)
+	descState = prometheus.NewDesc("cardstop_station_state",
+		"1 for the walk-up station's current state.", []string{"state"}, nil)
+	descReader = prometheus.NewDesc("cardstop_reader_events_total",
+		"Reader events the station saw, by kind; read-error counts cards that could not be read.", []string{"kind"}, nil)
+	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database file.", nil, nil)
+	descDamaged = prometheus.NewDesc("cardstop_database_damaged",
+		"1 when the database failed its check and changes are refused.", nil, nil)
+)
+
+// stateCollector reads the store's and the station's own counts at each
+// scrape, so every path that changes a card is counted in one place.
+type stateCollector struct{ s *Server }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descChanges, descState, descReader, descDBSize, descDamaged} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	for k, n := range c.s.store.ChangeCounts() {
+		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(n), k.Status.String(), k.ActorKind)
+	}
+	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.store.Size()))
+	damaged := 0.0
+	if c.s.store.Damaged() != "" {
+		damaged = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged)
+	if c.s.opt.Station == nil {
+		return
+	}
+	current := c.s.opt.Station.Status().State
+	for _, st := range []station.State{station.NoReader, station.Ready, station.Reading, station.Confirm, station.Disabled,
+		station.NothingToDo, station.UnknownCard, station.TimedOut, station.Error} {
+		v := 0.0
+		if st == current {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, string(st))
+	}
+	if ec, ok := c.s.opt.Station.(eventCounter); ok {
+		for kind, n := range ec.EventCounts() {
+			ch <- prometheus.MustNewConstMetric(descReader, prometheus.CounterValue, float64(n), kind)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
+)
+
+type countingStation struct{ fakeStation }
+
+func (countingStation) EventCounts() map[string]uint64 { return map[string]uint64{"inserted": 3, "read-error": 1} }
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	stn := countingStation{fakeStation{station.Status{State: station.Ready}}}
+	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Station: stn})
+	req := e.createRequest(storage.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	if rec := e.do(storage.RoleOperator, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"Disabled"}`); rec.Code != 200 {
+		t.Fatal(rec.Body)
+	}
+	e.do(storage.RoleNone, "GET", api+"/smartcards", "")
+	e.do(storage.RoleNone, "GET", "/no/such/thing", "")
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`cardstop_status_changes_total{actor_kind="token",status="Disabled"} 1`,
+		`cardstop_http_requests_total{code="200",route="PUT /certificatemanagement/api/v1.0/requests/{reqid}/smartcards/{scid}"} 1`,
+		`cardstop_http_requests_total{code="401",route="GET /certificatemanagement/api/v1.0/smartcards"} 1`,
+		`cardstop_http_requests_total{code="404",route="unmatched"} 1`,
+		`cardstop_http_request_duration_seconds_bucket{route="POST /certificatemanagement/api/v1.0/requests",le="+Inf"} 1`,
+		`cardstop_station_state{state="ready"} 1`,
+		`cardstop_station_state{state="confirm"} 0`,
+		`cardstop_reader_events_total{kind="read-error"} 1`,
+		`cardstop_database_damaged 0`,
+		"cardstop_database_size_bytes ",
+		"go_goroutines ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if rec.Code != 200 || strings.Contains(body, "cst_") {
+		t.Fatalf("/metrics: %d, or a secret in it", rec.Code)
+	}
+}
