@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cardstop
 # Debian packages the build and tests need; installed when missing.
-APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium
+APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium systemd
 # Front-end files from the npm registry, pinned by sha256: htmx is vendored
 # (committed); axe-core is only fetched for the accessibility tests.
 HTMX_VERSION := 2.0.11
@@ -27,7 +27,7 @@ PCSCD_DIR := $(CURDIR)/bin/pcscd
 
 CYCLES    ?= 100
 
-.PHONY: help run build test test-pcsc test-crash bench vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
+.PHONY: help run build test test-pcsc test-crash bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -38,6 +38,10 @@ help:
 	@echo "make generate - templ code (commit it); make screenshots - renew docs/screenshots"
 	@echo "make test-crash CYCLES=100 - the crash harness with more kills"
 	@echo "make bench  - measure against this machine's limits; writes docs/PERFORMANCE.md"
+	@echo "make cross | test-cross - arm64/armv7 binaries, run under qemu"
+	@echo "make image [BOARD=rpi4_64|rpi3_64] - SD card image (needs network); docs/FIRMWARE.md"
+	@echo "make check-buildroot BUILDROOT=<dir> - offline checks of buildroot/"
+	@echo "make deb    - .deb packages for amd64, arm64, armhf"
 	@echo "make fmt | vet | clean"
 
 # deps installs the Debian packages that are missing, once.
@@ -120,6 +124,28 @@ bench: build
 	CARDSTOP_PERF=1 CARDSTOP_PERF_REPORT=$(CURDIR)/docs/PERFORMANCE.md CARDSTOP_STATION_BENCH="$$station" \
 		$(GO) test -count=1 -run '^TestPerformance$$' -timeout 20m -v ./cmd/cardstop/ | grep -v '^=== RUN'
 
+# deb builds .deb packages for amd64, arm64 and armhf (Raspberry Pi OS and
+# Debian) with nfpm, taken from the Go module proxy at a pinned version
+# (2.41.0: newer ones need modules the proxy does not serve).
+NFPM        := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.41.0
+# Debian versions start with a digit: 0.0.0+g<commit> until releases are tagged.
+DEB_VERSION ?= 0.0.0+g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEB_DIR     := bin/deb
+
+deb: build cross
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/stage
+	@for a in amd64:bin/cardstop arm64:bin/cardstop-linux-arm64 armhf:bin/cardstop-linux-armv7; do \
+		cp $${a#*:} $(DEB_DIR)/stage/cardstop && \
+		DEB_ARCH=$${a%%:*} DEB_VERSION=$(DEB_VERSION) \
+			$(NFPM) package --packager deb --config buildroot/deb/nfpm.yaml --target $(DEB_DIR)/ || exit 1; \
+	done; rm -rf $(DEB_DIR)/stage
+	@ls -l $(DEB_DIR)
+
+# test-deb inspects the packages: fields, files, conffile, architecture,
+# and systemd-analyze verify on the unit.
+test-deb: deb
+	CARDSTOP_DEB_DIR=$(CURDIR)/$(DEB_DIR) $(GO) test -count=1 -run '^TestDebPackages$$' ./cmd/cardstop/
+
 # screenshots renews docs/screenshots from the browser test.
 screenshots: deps $(AXE)
 	CARDSTOP_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowserDisableFlow ./web/
@@ -141,6 +167,8 @@ test: deps fmt-check vet check-generated check-htmx $(AXE)
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/device/station$$' -e '/cmd/cardstop$$')
 	@$(MAKE) --no-print-directory test-pcsc
+	@$(MAKE) --no-print-directory test-cross
+	@$(MAKE) --no-print-directory test-deb
 
 # test-pcsc runs the PC/SC tests against a real pcscd: a running one is
 # reused (and never stopped); otherwise one is started, its PID recorded in
@@ -154,7 +182,8 @@ test-pcsc: deps
 		echo "started pcscd $$(cat $$pidfile) (log: $(PCSCD_DIR)/pcscd.log)"; \
 	fi; \
 	trap 'if [ -n "$$started" ] && [ -s $$pidfile ]; then kill -TERM $$(cat $$pidfile) 2>/dev/null || true; rm -f $$pidfile; fi' EXIT; \
-	CARDSTOP_PCSCD_PIDFILE=$${started:+$$pidfile} $(GO) test -race -count=1 -p 1 $(PCSC_PKGS)
+	CARDSTOP_PCSCD_PIDFILE=$${started:+$$pidfile} $(GO) test -race -count=1 -p 1 $(PCSC_PKGS) && \
+	CARDSTOP_PCSCD_PIDFILE=$${started:+$$pidfile} $(MAKE) --no-print-directory test-cross-pcsc
 
 # fuzz runs every fuzz target in turn; their seed corpora also run in `make test`.
 fuzz: deps
@@ -167,3 +196,5 @@ fuzz: deps
 
 clean:
 	rm -rf bin
+
+include buildroot/firmware.mk

@@ -1,5 +1,5 @@
 # Firmware and cross builds, included by the top-level Makefile (after its
-# variables: GO, SUDO, LDFLAGS, VERSION). Every target does its own set-up.
+# variables: GO, SUDO, LDFLAGS). Every target does its own set-up.
 #
 #   make cross            bin/cardstop-linux-arm64 and bin/cardstop-linux-armv7 (cgo, PC/SC)
 #   make test-cross       cross, then both run under qemu; shellcheck of buildroot/
@@ -39,6 +39,9 @@ CROSS_ARMV7    := CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnuea
 	PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=/usr/lib/arm-linux-gnueabihf/pkgconfig:/usr/share/pkgconfig
 CROSS_BIN_ARM64 := bin/cardstop-linux-arm64
 CROSS_BIN_ARMV7 := bin/cardstop-linux-armv7
+# The version the binaries are stamped with, taken from LDFLAGS (expanded
+# once), not from a new `git describe` that a commit meanwhile would change.
+CROSS_VERSION   = $(patsubst main.version=%,%,$(filter main.version=%,$(LDFLAGS)))
 
 # What Buildroot needs on the build machine (its support/dependencies), and
 # what the offline checks need besides.
@@ -49,10 +52,16 @@ CHECK_BUILDROOT_APT_PKGS := build-essential file wget cpio unzip rsync bc perl p
 	fdisk openssl gcc pkg-config libpcsclite-dev util-linux
 
 # apt-install installs the Debian packages of $(1) that are missing, with
-# apt-get as root or through sudo. A failed index (a mirror being synced)
-# does not stop it: the install then fails only if a package is not found.
+# apt-get as root or through sudo. A name without an architecture is looked
+# up for the native one first: once libpcsclite-dev:arm64 is installed too,
+# a bare "dpkg -s libpcsclite-dev" fails as ambiguous. A failed index (a
+# mirror being synced) does not stop it: the install then fails only if a
+# package is not found.
 define apt-install
-missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+arch=$$(dpkg --print-architecture); missing=""; for p in $(1); do \
+	dpkg-query -W -f='$${db:Status-Status}' "$$p:$$arch" 2>/dev/null | grep -qx installed || \
+	dpkg-query -W -f='$${db:Status-Status}' "$$p" 2>/dev/null | grep -qx installed || missing="$$missing $$p"; \
+done; \
 if [ -n "$$missing" ]; then \
 	echo "installing:$$missing"; \
 	$(SUDO) apt-get update -qq || echo "apt-get update reported errors (above); installing from the indexes it has" >&2; \
@@ -62,17 +71,14 @@ endef
 
 .PHONY: cross cross-deps test-cross test-cross-pcsc shellcheck-buildroot image image-deps check-buildroot
 
-# cross-deps adds the arm64 and armhf architectures to dpkg when a package
-# for them is missing, then installs what is missing.
+# cross-deps adds the arm64 and armhf architectures to dpkg (once), then
+# installs what is missing.
 cross-deps:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is needed; $(GO) was not found" >&2; exit 1; }
-	@missing=""; for p in $(CROSS_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		for a in arm64 armhf; do \
-			dpkg --print-foreign-architectures | grep -qx $$a || $(SUDO) dpkg --add-architecture $$a || exit 1; \
-		done; \
-		$(call apt-install,$(CROSS_APT_PKGS)); \
-	fi
+	@for a in arm64 armhf; do \
+		dpkg --print-foreign-architectures | grep -qx $$a || $(SUDO) dpkg --add-architecture $$a || exit 1; \
+	done; \
+	$(call apt-install,$(CROSS_APT_PKGS))
 
 cross: cross-deps
 	$(CROSS_ARM64) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(CROSS_BIN_ARM64) ./cmd/cardstop
@@ -88,7 +94,7 @@ test-cross: cross shellcheck-buildroot
 	@for t in "qemu-aarch64 $(CROSS_BIN_ARM64)" "qemu-arm $(CROSS_BIN_ARMV7)"; do \
 		out=$$($$t version) || { echo "$$t version failed" >&2; exit 1; }; \
 		echo "$$t version: $$out"; \
-		[ "$$out" = "cardstop $(VERSION)" ] || { echo "expected: cardstop $(VERSION)" >&2; exit 1; }; \
+		[ "$$out" = "cardstop $(CROSS_VERSION)" ] || { echo "expected: cardstop $(CROSS_VERSION)" >&2; exit 1; }; \
 	done
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	qemu-aarch64 $(CROSS_BIN_ARM64) token list --config buildroot/board/cardstop/rootfs-overlay/etc/cardstop/cardstop.toml --data-dir "$$tmp" >/dev/null || \
@@ -138,7 +144,8 @@ $(BUILDROOT_SRC)/.cardstop-checked: $(BUILDROOT_HASH)
 # image builds output/<BOARD>/images/sdcard.img. It needs the network: the
 # Go modules for vendor/, the Buildroot release, and every source Buildroot
 # downloads (toolchain, kernel, firmware, packages; hash-checked). The first
-# build takes about an hour on 2 cores. vendor/ is made for the build and
+# build compiles everything (expect an hour or more; not measured yet).
+# vendor/ is made for the build and
 # removed afterwards when it was not there before (with a vendor/ directory,
 # plain `go build` in the repository would use it).
 # Root's console password: output/<BOARD>/root-password, made with 20 random

@@ -10,7 +10,8 @@
 # directory (removed at the end); BUILDROOT_DIR is not written to.
 #
 # Checks, in order:
-#   1. utils/check-package on every file of the tree (shellcheck included);
+#   1. utils/check-package on every file of the BR2_EXTERNAL tree
+#      (shellcheck included);
 #   2. every BR2_ symbol used in Config.in, the .mk files and the defconfigs
 #      is defined somewhere (kconfig drops unknown ones silently);
 # and for each defconfig:
@@ -49,6 +50,9 @@ fi
 BR="$(cd "$1" && pwd)"
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 EXT="$REPO/buildroot"
+# What Buildroot reads of the tree, and the scripts that belong with it.
+EXT_PARTS=("$EXT/external.desc" "$EXT/external.mk" "$EXT/Config.in"
+	"$EXT/buildroot.hash" "$EXT/configs" "$EXT/package" "$EXT/board" "$EXT/scripts")
 GO="${GO:-go}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cardstop-check-buildroot.XXXXXX")"
 CREATED_VENDOR=
@@ -100,7 +104,10 @@ t0=$(now)
 echo "== 1. check-package"
 (
 	cd "$REPO"
-	mapfile -t files < <(find buildroot -type f ! -name '*.md' | sort)
+	# The BR2_EXTERNAL tree only: firmware.mk is a fragment of the top-level
+	# Makefile (check-package's .mk rules do not apply to it), and other
+	# directories under buildroot/ are not Buildroot's.
+	mapfile -t files < <(find "${EXT_PARTS[@]#"$REPO"/}" -type f ! -name '*.md' | sort)
 	"$PYTHON" "$BR/utils/check-package" -b "${files[@]}"
 ) || die "check-package found problems (above)"
 echo "   ok ($(took "$t0"))"
@@ -111,7 +118,7 @@ echo "== 2. BR2_ symbols used but not defined"
 grep -rhoE '^[[:space:]]*(menu)?config[[:space:]]+BR2_[A-Za-z0-9_]+' \
 	--include='Config.in*' "$BR" "$EXT" |
 	awk '{ print $2 }' | sort -u > "$WORK/defined"
-find "$EXT" \( -name 'Config.in' -o -name '*.mk' -o -name '*_defconfig' \) \
+find "${EXT_PARTS[@]}" \( -name 'Config.in' -o -name '*.mk' -o -name '*_defconfig' \) \
 	-type f -print0 |
 	xargs -0 grep -ohE 'BR2_[A-Za-z0-9_]+' |
 	grep -v '^BR2_EXTERNAL' | sort -u > "$WORK/used"
