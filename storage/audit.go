@@ -56,6 +56,9 @@ type Event struct {
 	Comment       string    `json:",omitempty"`
 	CorrelationId guid.GUID `json:",omitzero"`
 	Evidence      *Evidence `json:",omitempty"` // walk-up disables only
+	// ClockUnsynced marks an event dated before the clock was synchronised
+	// since boot: its Time may be off.
+	ClockUnsynced bool `json:",omitempty"`
 	PrevHash      string
 	Hash          string `json:",omitempty"`
 }
@@ -91,6 +94,7 @@ func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
 	}
 	e.Seq++
 	e.Time = s.now()
+	e.ClockUnsynced = !s.clockSynced()
 	e.Actor, e.Source, e.CorrelationId = o.Actor, o.Source, o.CorrelationID
 	e.Hash = e.ComputeHash()
 	if !e.CardUuid.IsNil() {

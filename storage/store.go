@@ -53,6 +53,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now is the clock for record and audit times. Nil means time.Now.
 	Now func() time.Time
+	// ClockSynced says whether the system clock has been synchronised
+	// since boot; events made before are marked. Nil: always.
+	ClockSynced func() bool
 	// InjectFault, when set, is called after each write transaction's work
 	// and before its commit; an error it returns aborts the transaction as
 	// a failed commit would. FOR TESTS ONLY: NEVER SET IT IN THE SERVICE.
@@ -61,11 +64,12 @@ type Options struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db      *bolt.DB
-	now     func() time.Time
-	fault   func() error
-	damaged atomic.Pointer[string] // why changes are refused, once the file failed its check
-	changes changeCounter
+	db          *bolt.DB
+	now         func() time.Time
+	fault       func() error
+	clockSynced func() bool
+	damaged     atomic.Pointer[string] // why changes are refused, once the file failed its check
+	changes     changeCounter
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
@@ -94,7 +98,10 @@ func Open(dir string, opt Options) (*Store, error) {
 	// A change waits at most this long for others to share its commit.
 	db.MaxBatchDelay = time.Millisecond
 	db.MaxBatchSize = 32
-	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault}
+	if opt.ClockSynced == nil {
+		opt.ClockSynced = func() bool { return true }
+	}
+	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -286,7 +293,7 @@ func withFile(path string, fn func(s *Store) error) error {
 		return nil
 	})
 	if err == nil {
-		err = fn(&Store{db: db, now: time.Now})
+		err = fn(&Store{db: db, now: time.Now, clockSynced: func() bool { return true }})
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -93,7 +93,12 @@ func (e *env) anonymise(body []byte, reqID, corrID string) []byte {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	pairs := []string{reqID, "REQUEST-UUID", corrID, "CORRELATION-ID"}
+	var pairs []string
+	for _, p := range [][2]string{{reqID, "REQUEST-UUID"}, {corrID, "CORRELATION-ID"}} {
+		if p[0] != "" { // an empty old string would match between every byte
+			pairs = append(pairs, p[0], p[1])
+		}
+	}
 	for _, tk := range tokens {
 		pairs = append(pairs, tk.Uuid.String(), strings.ToUpper(tk.Name)+"-TOKEN-UUID")
 	}

@@ -13,7 +13,9 @@ import (
 
 type countingStation struct{ fakeStation }
 
-func (countingStation) EventCounts() map[string]uint64 { return map[string]uint64{"inserted": 3, "read-error": 1} }
+func (countingStation) EventCounts() map[string]uint64 {
+	return map[string]uint64{"inserted": 3, "read-error": 1}
+}
 
 func TestMetrics(t *testing.T) {
 	e := newEnv(t)

@@ -65,6 +65,9 @@ type Options struct {
 	// StatusChangesPerMinute limits the card status changes one identity
 	// (token or user) may make through the API and the pages; 0: no limit.
 	StatusChangesPerMinute int
+	// ClockSynced reports whether the clock was synchronised since boot,
+	// for /readyz; nil: it is not asked.
+	ClockSynced func() bool
 	// AllowedHosts are the Host header values the pages answer to
 	// (DefaultAllowedHosts); empty allows any, for tests only.
 	AllowedHosts []string
@@ -100,6 +103,7 @@ func New(store Store, opt Options) *Server {
 	s.routeMIMCM()
 	s.routeStation()
 	s.routeMetrics()
+	s.routeOpenAPI()
 	s.routePages()
 	return s
 }

@@ -54,13 +54,17 @@ type readiness struct {
 	Reader   string `json:"reader"`
 	Panel    string `json:"panel"`
 	Station  string `json:"station,omitempty"`
+	Clock    string `json:"clock"`
 }
 
 // ready answers /readyz without authentication: 200 when the database
 // answers, 503 when it does not; reader and panel are reported, but the
 // API works without them.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	rd := readiness{Database: "ok", Reader: "none", Panel: s.opt.Panel}
+	rd := readiness{Database: "ok", Reader: "none", Panel: s.opt.Panel, Clock: "synchronised"}
+	if s.opt.ClockSynced != nil && !s.opt.ClockSynced() {
+		rd.Clock = "not synchronised since boot"
+	}
 	if rd.Panel == "" {
 		rd.Panel = "none"
 	}

@@ -44,8 +44,8 @@ func TestStationRoutes(t *testing.T) {
 		{"no simulated button on real GPIO", gpioPanel, storage.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
 		{"press with GET", simulated, storage.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
 		{"healthz", none, storage.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
-		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm"}`},
-		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none"}`},
+		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
+		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/guid"
 )
@@ -81,7 +82,7 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 
 // open opens the database, failing fast when a server holds it.
 func (c command) open() (*storage.Store, error) {
-	st, err := storage.Open(*c.dataDir, storage.Options{})
+	st, err := storage.Open(*c.dataDir, storage.Options{ClockSynced: clock.Synced})
 	if err != nil {
 		return nil, err
 	}

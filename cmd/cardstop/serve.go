@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/web"
 	"github.com/cardstop/cardstop/web/tlscert"
@@ -95,6 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopStation() // before the database closes: LEDs off, no write in flight
 	opt.Logger = log
 	opt.StatusChangesPerMinute = *so.changes
+	opt.ClockSynced = clock.Synced
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
 	srv := &http.Server{
 		Handler:           web.New(st, opt),
