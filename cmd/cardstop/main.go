@@ -77,6 +77,12 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
 	cmd, rest := args[0], args[1:]
+	// The command groups' help is the overview, which lists their verbs.
+	if groups := map[string]bool{"token": true, "user": true, "reader": true, "audit": true, "tls": true, "config": true}; groups[cmd] &&
+		len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, stderr)

@@ -367,3 +367,22 @@ func TestBackupRestoreAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestHelp: every command and command group answers --help with its usage
+// and an example, and exits 0.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"serve", "--help"}, {"token", "--help"}, {"token", "create", "--help"}, {"token", "list", "--help"},
+		{"token", "revoke", "--help"}, {"user", "--help"}, {"user", "add", "--help"}, {"user", "passwd", "--help"},
+		{"user", "list", "--help"}, {"user", "remove", "--help"}, {"import", "--help"}, {"export", "--help"},
+		{"reader", "--help"}, {"reader", "list", "--help"}, {"reader", "watch", "--help"}, {"check", "--help"},
+		{"backup", "--help"}, {"restore", "--help"}, {"audit", "--help"}, {"audit", "export", "--help"},
+		{"audit", "verify", "--help"}, {"tls", "--help"}, {"tls", "fingerprint", "--help"}, {"config", "--help"},
+		{"config", "print", "--help"},
+	} {
+		code, out, stderr := cardstop(t, "", args...)
+		if code != 0 || !strings.Contains(out+stderr, "usage") || !strings.Contains(out+stderr, "example") {
+			t.Errorf("cardstop %s: exit %d\n%s%s", strings.Join(args, " "), code, out, stderr)
+		}
+	}
+}

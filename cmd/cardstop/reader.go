@@ -29,6 +29,9 @@ func readerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 func readerList(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cardstop reader list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: cardstop reader list\n\nLists the readers pcscd knows, one a line.\n\nexample:\n  cardstop reader list")
+	}
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
