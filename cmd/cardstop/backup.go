@@ -18,25 +18,19 @@ import (
 // takes a good one's name.
 func backup(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("backup", "FILE", stderr, "cardstop backup --data-dir ./var /media/usb/cardstop-backup.db")
-	if err := c.parse(args, 1); err != nil {
-		return err
-	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	dest := c.fs.Arg(0)
-	if dest == "-" {
-		_, err := st.Backup(stdout)
-		return err
-	}
-	n, err := writeAtomically(dest, 0o600, func(w io.Writer) error { _, err := st.Backup(w); return err })
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", dest, n)
-	return nil
+	return c.withStore(args, 1, func(st *storage.Store) error {
+		dest := c.fs.Arg(0)
+		if dest == "-" {
+			_, err := st.Backup(stdout)
+			return err
+		}
+		n, err := writeAtomically(dest, 0o600, func(w io.Writer) error { _, err := st.Backup(w); return err })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", dest, n)
+		return nil
+	})
 }
 
 // writeAtomically writes a file through a temporary one, fsync'd, renamed.
@@ -123,26 +117,20 @@ func auditCommand(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "export":
 		c := newCommand("audit export", "", stderr, "cardstop audit export --data-dir ./var > audit.jsonl")
-		if err := c.parse(args[1:], 0); err != nil {
-			return err
-		}
-		st, err := c.open()
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		events, err := st.Events(0, 0)
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriter(stdout)
-		enc := json.NewEncoder(w)
-		for _, e := range events {
-			if err := enc.Encode(e); err != nil {
+		return c.withStore(args[1:], 0, func(st *storage.Store) error {
+			events, err := st.Events(0, 0)
+			if err != nil {
 				return err
 			}
-		}
-		return w.Flush()
+			w := bufio.NewWriter(stdout)
+			enc := json.NewEncoder(w)
+			for _, e := range events {
+				if err := enc.Encode(e); err != nil {
+					return err
+				}
+			}
+			return w.Flush()
+		})
 	case "verify":
 		return auditVerify(args[1:], stdout, stderr)
 	}

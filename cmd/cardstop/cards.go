@@ -46,25 +46,19 @@ func importCards(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 
 func exportCards(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("export", "", stderr, "cardstop export --data-dir ./var > cards.json")
-	if err := c.parse(args, 0); err != nil {
-		return err
-	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	cards, err := st.Cards(storage.CardFilter{})
-	if err != nil {
-		return err
-	}
-	out := make([]wire.Smartcard, len(cards))
-	for i, card := range cards {
-		out[i] = wire.SmartcardFrom(card)
-	}
-	w := bufio.NewWriter(stdout)
-	if err := wire.WriteSmartcards(w, out); err != nil {
-		return err
-	}
-	return w.Flush()
+	return c.withStore(args, 0, func(st *storage.Store) error {
+		cards, err := st.Cards(storage.CardFilter{})
+		if err != nil {
+			return err
+		}
+		out := make([]wire.Smartcard, len(cards))
+		for i, card := range cards {
+			out[i] = wire.SmartcardFrom(card)
+		}
+		w := bufio.NewWriter(stdout)
+		if err := wire.WriteSmartcards(w, out); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
 }

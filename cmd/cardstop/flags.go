@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"text/tabwriter"
 
 	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/storage"
@@ -78,6 +79,29 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 		return fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, fs.Name(), nargs, fs.NArg())
 	}
 	return nil
+}
+
+// withStore parses the flags, opens the database and runs fn with it.
+func (c *command) withStore(args []string, nargs int, fn func(st *storage.Store) error) error {
+	if err := c.parse(args, nargs); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
+// printNamed lists names with their role and creation time: tokens, users.
+func printNamed(w io.Writer, rows [][3]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r[0], r[1], r[2])
+	}
+	return tw.Flush()
 }
 
 // open opens the database, failing fast when a server holds it.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
@@ -41,39 +40,26 @@ func tokenCreate(args []string, stdout, stderr io.Writer) error {
 
 func tokenList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token list", "", stderr, "cardstop token list --data-dir ./var")
-	if err := c.parse(args, 0); err != nil {
-		return err
-	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tokens, err := st.Tokens()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
-	for _, t := range tokens {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Role, t.Created.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return c.withStore(args, 0, func(st *storage.Store) error {
+		tokens, err := st.Tokens()
+		if err != nil {
+			return err
+		}
+		rows := make([][3]string, len(tokens))
+		for i, t := range tokens {
+			rows[i] = [3]string{t.Name, t.Role.String(), t.Created.Format(time.RFC3339)}
+		}
+		return printNamed(stdout, rows)
+	})
 }
 
 func tokenRevoke(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token revoke", "NAME", stderr, "cardstop token revoke --data-dir ./var soc-script")
-	if err := c.parse(args, 1); err != nil {
-		return err
-	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RevokeToken(cliOrigin(), c.fs.Arg(0)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "revoked token %q\n", c.fs.Arg(0))
-	return nil
+	return c.withStore(args, 1, func(st *storage.Store) error {
+		if err := st.RevokeToken(cliOrigin(), c.fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked token %q\n", c.fs.Arg(0))
+		return nil
+	})
 }

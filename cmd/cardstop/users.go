@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
@@ -109,39 +108,26 @@ func userPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 
 func userList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user list", "", stderr, "cardstop user list --data-dir ./var")
-	if err := c.parse(args, 0); err != nil {
-		return err
-	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.Users()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return c.withStore(args, 0, func(st *storage.Store) error {
+		users, err := st.Users()
+		if err != nil {
+			return err
+		}
+		rows := make([][3]string, len(users))
+		for i, u := range users {
+			rows[i] = [3]string{u.Name, u.Role.String(), u.Created.Format(time.RFC3339)}
+		}
+		return printNamed(stdout, rows)
+	})
 }
 
 func userRemove(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user remove", "NAME", stderr, "cardstop user remove --data-dir ./var alice")
-	if err := c.parse(args, 1); err != nil {
-		return err
-	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RemoveUser(cliOrigin(), c.fs.Arg(0)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed user %q; its sessions have ended\n", c.fs.Arg(0))
-	return nil
+	return c.withStore(args, 1, func(st *storage.Store) error {
+		if err := st.RemoveUser(cliOrigin(), c.fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed user %q; its sessions have ended\n", c.fs.Arg(0))
+		return nil
+	})
 }
