@@ -1,0 +1,76 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/guid"
+)
+
+// BenchmarkPutStatus is the whole status change through the handler:
+// authentication, the body, the durable transaction and the answer, with
+// 32 concurrent clients. Profile it with -cpuprofile to see where a
+// change's time goes (docs/PERFORMANCE.md).
+func BenchmarkPutStatus(b *testing.B) {
+	st, err := storage.Open(b.TempDir(), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	admin := storage.Origin{Actor: "bench", Role: storage.RoleAdmin}
+	token, _, _ := st.CreateToken(admin, "bench", storage.RoleAdmin)
+	const n = 3200
+	cards := make([]storage.Smartcard, n)
+	for i := range cards {
+		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: storage.CardActive}
+	}
+	if err := st.ImportCards(admin, cards); err != nil {
+		b.Fatal(err)
+	}
+	paths := make([]string, n)
+	var wg sync.WaitGroup
+	for w := range 32 { // concurrent, so that the requests share commits
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 32 {
+				r, err := st.CreateRequest(admin, storage.NewRequest{Type: storage.TypeSuspendOrReinstate, Smartcard: cards[i].Uuid})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				paths[i] = api + "/requests/" + r.Uuid.String() + "/smartcards/" + cards[i].Uuid.String()
+			}
+		}()
+	}
+	wg.Wait()
+	srv := New(st, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	var next atomic.Int64
+	b.SetParallelism(16) // 32 clients on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := int(next.Add(1))
+			to := `{"status":"Suspended"}`
+			if (k/n)%2 == 1 {
+				to = `{"status":"Active"}`
+			}
+			req := httptest.NewRequest("PUT", paths[k%n], strings.NewReader(to))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Errorf("%d %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+}
