@@ -201,11 +201,16 @@ func getUser(tx *bolt.Tx, name string) (User, error) {
 }
 
 func endSessions(tx *bolt.Tx, name string) error {
+	return deleteSessions(tx, func(sess Session) bool { return sess.User == name })
+}
+
+// deleteSessions deletes the sessions that match, and any it cannot read.
+func deleteSessions(tx *bolt.Tx, match func(Session) bool) error {
 	b := tx.Bucket(bucketSessions)
 	var gone [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		var sess Session
-		if json.Unmarshal(v, &sess) != nil || sess.User == name {
+		if json.Unmarshal(v, &sess) != nil || match(sess) {
 			gone = append(gone, k)
 		}
 		return nil
@@ -216,6 +221,14 @@ func endSessions(tx *bolt.Tx, name string) error {
 		}
 	}
 	return err
+}
+
+// purgeSessions deletes the sessions past their limits: browsers drop the
+// cookie when the session ends, so most are never shown again.
+func purgeSessions(tx *bolt.Tx, now time.Time) error {
+	return deleteSessions(tx, func(sess Session) bool {
+		return now.Sub(sess.LastSeen) > SessionIdle || now.Sub(sess.Created) > SessionAbsolute
+	})
 }
 
 // SignIn checks a name and password and starts a session; it returns the
@@ -241,6 +254,9 @@ func (s *Store) SignIn(o Origin, name, password string) (string, User, error) {
 	now := s.now()
 	o.Actor, o.ActorUuid, o.Role = "user:"+name, u.Uuid, u.Role
 	err = s.update(func(tx *bolt.Tx) error {
+		if err := purgeSessions(tx, now); err != nil {
+			return err
+		}
 		if err := putJSON(tx.Bucket(bucketSessions), hashSecret(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
 			return err
 		}
@@ -277,7 +293,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if expired || touch {
+	if (expired || touch) && s.Damaged() == "" { // a damaged file is read, never written
 		err = s.update(func(tx *bolt.Tx) error {
 			if expired {
 				return tx.Bucket(bucketSessions).Delete(key)
@@ -288,9 +304,9 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		if err != nil {
 			return User{}, fmt.Errorf("session: %w", err)
 		}
-		if expired {
-			return User{}, refuse(ErrNotFound, "the session has expired")
-		}
+	}
+	if expired {
+		return User{}, refuse(ErrNotFound, "the session has expired")
 	}
 	u.Password = ""
 	return u, nil

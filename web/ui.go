@@ -101,12 +101,14 @@ func (s *Server) guard(h http.Handler) http.Handler {
 func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
 	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(r)
+		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, storage.ErrNotFound) {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
 		if err != nil {
-			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/signin?next="+r.URL.EscapedPath(), http.StatusSeeOther)
-			} else {
-				http.Redirect(w, r, "/signin", http.StatusSeeOther)
-			}
+			s.log.ErrorContext(r.Context(), "session", "correlation_id", correlationID(r.Context()).String(), "err", err)
+			s.render(w, r, http.StatusInternalServerError, page.Message(nil, "Not done",
+				"The session could not be read. Correlation id: "+correlationID(r.Context()).String()))
 			return
 		}
 		sess := &page.Session{Name: u.Name, Role: u.Role}
@@ -199,11 +201,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(storage.SessionAbsolute / time.Second)})
-	next := r.URL.Query().Get("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		next = "/cards"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, "/cards", http.StatusSeeOther)
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o storage.Origin) error {

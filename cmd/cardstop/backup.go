@@ -63,12 +63,17 @@ func writeAtomically(path string, mode os.FileMode, write func(io.Writer) error)
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return 0, err
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err == nil {
-		err = d.Sync()
-		d.Close()
+	return info.Size(), syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a directory's entries (a rename, a new file) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	return info.Size(), err
+	defer d.Close()
+	return d.Sync()
 }
 
 // restore puts a backup in place of the database: it checks the backup
@@ -104,6 +109,9 @@ func restore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := os.Rename(staged, db); err != nil {
+		return err
+	}
+	if err := syncDir(*c.dataDir); err != nil { // the rename itself must survive a power cut
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s; the database before is kept as %s\n", src, old)
@@ -188,7 +196,8 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 
 // check runs the consistency check on the database file, read-only, or
 // on a database image read from stdin (FILE -, as serve streams it). Exit
-// status 1 and the problem on stderr when it is damaged.
+// status 3 and the problem on stderr when it is damaged; 1 when the check
+// could not run.
 func check(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("check", "[-]", stderr, "cardstop check --data-dir ./var")
 	if err := c.parse(args, -1); err != nil {
@@ -214,7 +223,7 @@ func check(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: check takes no file but - (an image on stdin)", errUsage)
 	}
 	if err := storage.CheckFile(path); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errDamaged, err)
 	}
 	fmt.Fprintf(stdout, "ok: %s passed the consistency check\n", path)
 	return nil

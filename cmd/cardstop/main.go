@@ -50,6 +50,10 @@ examples:
 // errUsage marks a mistake in the command line; it exits with status 2.
 var errUsage = errors.New("usage")
 
+// errDamaged marks a database that failed its check; it exits with status
+// 3, so that serve can tell it from a check that could not run.
+var errDamaged = errors.New("the database is damaged")
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,6 +69,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "cardstop:", err)
 		return 2
+	case errors.Is(err, errDamaged):
+		fmt.Fprintln(stderr, "cardstop:", err)
+		return 3
 	default:
 		fmt.Fprintln(stderr, "cardstop:", err)
 		return 1

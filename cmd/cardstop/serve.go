@@ -140,17 +140,30 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 		return
 	}
 	start := time.Now()
+	// The child copies the image here; removed even when the child is killed.
+	tmp, err := os.MkdirTemp("", "cardstop-check-")
+	if err != nil {
+		log.Warn("the database check cannot run", "err", err)
+		return
+	}
+	defer os.RemoveAll(tmp)
 	pr, pw := io.Pipe()
 	cmd := exec.CommandContext(ctx, self, "check", "--config", "", "-")
 	cmd.Stdin = pr
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	go func() {
 		_, err := st.Backup(pw)
 		pw.CloseWithError(err)
 	}()
 	out, err := cmd.CombinedOutput()
 	pr.Close()
+	var exit *exec.ExitError
+	damaged := errors.As(err, &exit) && (exit.ExitCode() == 3 || strings.Contains(string(out), "panic:"))
 	switch {
 	case ctx.Err() != nil:
+		return
+	case err != nil && !damaged:
+		log.Warn("the database check could not run; serving without it", "err", err, "output", strings.TrimSpace(string(out)))
 		return
 	case err != nil:
 		why := strings.TrimSpace(string(out))

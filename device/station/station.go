@@ -110,6 +110,9 @@ type Station struct {
 	card     *storage.Smartcard
 	inserted reader.Event
 	timer    *time.Timer
+	// window is when presses count: from the moment the LEDs asked for
+	// one until the deadline.
+	windowFrom, windowTo time.Time
 }
 
 // New returns a station in the no-reader state, its LEDs showing it.
@@ -165,6 +168,19 @@ func (s *Station) Run(ctx context.Context, events <-chan reader.Event, presses <
 			}
 			s.onEvent(e)
 		case at := <-presses:
+			// A removal or loss that came in as well goes first: a card
+			// pulled out before the press is handled changes nothing.
+			for pending := true; pending; {
+				select {
+				case e, ok := <-events:
+					if !ok {
+						return errors.New("the reader's events ended")
+					}
+					s.onEvent(e)
+				default:
+					pending = false
+				}
+			}
 			s.onPress(at)
 		case <-s.timer.C:
 			if s.state() == Confirm {
@@ -259,7 +275,9 @@ func (s *Station) onInserted(e reader.Event) {
 	}
 	s.card = &card
 	s.set(Confirm, fmt.Sprintf("this card is %s: press the button within %s to disable it", card.Status, s.cfg.ConfirmWindow), seen)
-	deadline := time.Now().Add(s.cfg.ConfirmWindow)
+	s.windowFrom = time.Now()
+	deadline := s.windowFrom.Add(s.cfg.ConfirmWindow)
+	s.windowTo = deadline
 	s.mu.Lock()
 	s.status.Deadline = &deadline
 	s.mu.Unlock()
@@ -267,8 +285,8 @@ func (s *Station) onInserted(e reader.Event) {
 }
 
 func (s *Station) onPress(at time.Time) {
-	if s.state() != Confirm || s.card == nil {
-		return // a press outside the confirm window does nothing
+	if s.state() != Confirm || s.card == nil || at.Before(s.windowFrom) || at.After(s.windowTo) {
+		return // a press outside the confirm window does nothing, even one that waited in line
 	}
 	s.timer.Stop()
 	card, seen := *s.card, s.Status().Card

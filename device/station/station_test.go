@@ -374,3 +374,29 @@ func TestLookupFailure(t *testing.T) {
 		<-r.done
 	})
 }
+
+// TestPressOutsideItsWindow: a press made before the LEDs asked for one
+// (say, while the card was being looked up) or after the window closed
+// does not disable, even when it is handled during the confirm state.
+func TestPressOutsideItsWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		before := r.changes()
+		r.insert(serialActive)
+		r.want(Confirm)
+		for _, at := range []time.Time{time.Now().Add(-time.Millisecond), time.Now().Add(10*time.Second + time.Millisecond)} {
+			r.presses <- at
+			synctest.Wait()
+			time.Sleep(2 * time.Millisecond)
+			synctest.Wait()
+			r.want(Confirm)
+		}
+		if r.changes() != before {
+			t.Fatal("a press outside its window disabled the card")
+		}
+		r.press()
+		r.want(Disabled)
+	})
+}
