@@ -119,7 +119,9 @@ func (s *Store) CreateRequest(o Origin, n NewRequest) (Request, error) {
 	if o.Role < least {
 		r.Status = RequestPending
 	}
+	base := r
 	err := s.update(func(tx *bolt.Tx) error {
+		r = base // the closure may run again, alone, when its batch fails
 		if !n.Smartcard.IsNil() {
 			card, err := getCard(tx, n.Smartcard)
 			if err != nil {
