@@ -117,20 +117,31 @@ func findAction(name string) (cardAction, error) {
 	return cardAction{}, &httpError{code: http.StatusNotFound, msg: "There is no action " + clipQ(name) + "."}
 }
 
-// actionPage is the one confirmation step before a change.
-func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+// actionTarget reads the action and the card a page path names.
+func (s *Server) actionTarget(r *http.Request) (cardAction, storage.Smartcard, error) {
 	a, err := findAction(r.PathValue("action"))
 	if err != nil {
-		return err
+		return a, storage.Smartcard{}, err
 	}
 	card, err := s.loadCard(r)
+	return a, card, err
+}
+
+// notAllowed says why a person may not take action a on card.
+func notAllowed(a cardAction, card storage.Smartcard, u *page.Session) string {
+	return "You cannot " + strings.ToLower(a.Label) + " this card: it is " + card.Status.String() + " and your role is " + u.Role.String() + "."
+}
+
+// actionPage is the one confirmation step before a change.
+func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+	a, card, err := s.actionTarget(r)
 	if err != nil {
 		return err
 	}
 	v := page.ActionView{Card: card, Action: a.Action, Reason: a.Reasons[0]}
 	code := http.StatusOK
 	if !a.allowed(card.Status, u.Role) {
-		v.Error, code = "You cannot "+strings.ToLower(a.Label)+" this card: it is "+card.Status.String()+" and your role is "+u.Role.String()+".", http.StatusConflict
+		v.Error, code = notAllowed(a, card, u), http.StatusConflict
 	}
 	s.render(w, r, code, page.ActionPage(u, v))
 	return nil
@@ -139,11 +150,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 // doAction carries an action out through the same rules as the REST API,
 // and on refusal shows the confirmation page again with the reason.
 func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
-	a, err := findAction(r.PathValue("action"))
-	if err != nil {
-		return err
-	}
-	card, err := s.loadCard(r)
+	a, card, err := s.actionTarget(r)
 	if err != nil {
 		return err
 	}
@@ -164,8 +171,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	case a.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
 		return refuse(http.StatusBadRequest, "The serial number you typed is not this card's. Nothing was changed.")
 	case !a.allowed(card.Status, u.Role) && card.Status != a.to:
-		return refuse(http.StatusConflict, "You cannot "+strings.ToLower(a.Label)+" this card: it is "+card.Status.String()+
-			" and your role is "+u.Role.String()+". Nothing was changed.")
+		return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
 	}
 	if err := s.allowChange(o.Actor); err != nil {
 		he := err.(*httpError)
