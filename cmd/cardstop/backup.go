@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
@@ -79,15 +83,12 @@ func syncDir(dir string) error {
 // restore puts a backup in place of the database: it checks the backup
 // first, refuses while a server holds the database, and keeps the old file
 // beside it.
-func restore(args []string, stdout, stderr io.Writer) error {
+func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("restore", "FILE", stderr, "cardstop restore --data-dir ./var /media/usb/cardstop-backup.db")
 	if err := c.parse(args, 1); err != nil {
 		return err
 	}
 	src := c.fs.Arg(0)
-	if err := storage.Verify(src); err != nil {
-		return fmt.Errorf("the backup cannot be used; nothing was changed: %w", err)
-	}
 	// Holding the database open proves no server uses it while it is replaced.
 	st, err := c.open()
 	if err != nil {
@@ -100,9 +101,15 @@ func restore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer in.Close()
+	// The copy that is checked is the copy that is put in place.
 	staged := db + ".restore"
 	if _, err := writeAtomically(staged, 0o600, func(w io.Writer) error { _, err := io.Copy(w, in); return err }); err != nil {
 		return err
+	}
+	if err := checkIsolated(ctx, staged, true); err != nil {
+		os.Remove(staged)
+		// Exit status 1: it is the backup that is damaged, not the database.
+		return fmt.Errorf("the backup %s cannot be used; nothing was changed: %s", src, strings.ReplaceAll(err.Error(), staged, src))
 	}
 	old := db + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 	if err := os.Link(db, old); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -198,7 +205,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 // on a database image read from stdin (FILE -, as serve streams it). Exit
 // status 3 and the problem on stderr when it is damaged; 1 when the check
 // could not run.
-func check(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func check(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("check", "[-]", stderr, "cardstop check --data-dir ./var")
 	if err := c.parse(args, -1); err != nil {
 		return err
@@ -222,9 +229,73 @@ func check(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case c.fs.NArg() > 0:
 		return fmt.Errorf("%w: check takes no file but - (an image on stdin)", errUsage)
 	}
-	if err := storage.CheckFile(path); err != nil {
-		return fmt.Errorf("%w: %v", errDamaged, err)
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	if err := checkIsolated(ctx, path, false); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "ok: %s passed the consistency check\n", path)
 	return nil
+}
+
+// checkIsolated checks the file at path (and its audit chain, with audit)
+// in a child process, `cardstop internal-check`: bbolt's check panics on
+// some damaged pages in a goroutine of its own, which ends the process
+// that runs it. A crash of the child is the file's damage; it is reported
+// as errDamaged, in one line, without the child's stack trace.
+func checkIsolated(ctx context.Context, path string, audit bool) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("the check cannot run: %w", err)
+	}
+	args := []string{"internal-check", path}
+	if audit {
+		args = append(args, "--audit")
+	}
+	var problem, crash bytes.Buffer
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stdout, cmd.Stderr = &problem, &crash
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exit) && exit.ExitCode() == 3:
+		return fmt.Errorf("%w: %s", errDamaged, strings.TrimSpace(problem.String()))
+	case errors.As(err, &exit) && exit.ExitCode() == 2 &&
+		(bytes.Contains(crash.Bytes(), []byte("panic: ")) || bytes.Contains(crash.Bytes(), []byte("fatal error: "))):
+		return fmt.Errorf("%w: the check stopped on a damaged page: %s", errDamaged, firstLine(crash.String()))
+	default:
+		return fmt.Errorf("the check could not run: %v: %s", err, firstLine(crash.String()))
+	}
+}
+
+// internalCheck is checkIsolated's child: `cardstop internal-check PATH
+// [--audit]`. It says a problem on stdout and exits 3; it may crash.
+func internalCheck(args []string, stdout io.Writer) error {
+	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && args[1] != "--audit") {
+		return fmt.Errorf("%w: internal-check PATH [--audit]", errUsage)
+	}
+	verify := storage.CheckFile
+	if len(args) == 2 {
+		verify = storage.Verify
+	}
+	err := verify(args[0])
+	switch {
+	case errors.Is(err, storage.ErrInUse):
+		return err
+	case err != nil:
+		fmt.Fprintln(stdout, err)
+		return fmt.Errorf("%w: %v", errDamaged, err)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

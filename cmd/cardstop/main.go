@@ -125,11 +125,13 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return configPrint(rest[1:], stdout, stderr)
 	case "check":
-		return check(rest, stdin, stdout, stderr)
+		return check(ctx, rest, stdin, stdout, stderr)
+	case "internal-check": // check's own child; not for people
+		return internalCheck(rest, stdout)
 	case "backup":
 		return backup(rest, stdout, stderr)
 	case "restore":
-		return restore(rest, stdout, stderr)
+		return restore(ctx, rest, stdout, stderr)
 	case "audit":
 		return auditCommand(rest, stdout, stderr)
 	case "version":

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,6 +130,26 @@ func TestUserCommands(t *testing.T) {
 type server struct {
 	cmd  *exec.Cmd
 	base string
+	log  logBuffer     // what serve logged, shown when the test fails
+	eof  chan struct{} // closed when serve's stderr is read to its end
+}
+
+// logBuffer collects a server's log while the test reads it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startServer(t *testing.T, dir string, extra ...string) *server {
@@ -141,9 +162,14 @@ func startServer(t *testing.T, dir string, extra ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd}
-	t.Cleanup(func() { s.stop(t) })
-	lines := bufio.NewScanner(stderr)
+	s := &server{cmd: cmd, eof: make(chan struct{})}
+	t.Cleanup(func() {
+		s.stop(t)
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", s.log.String())
+		}
+	})
+	lines := bufio.NewScanner(io.TeeReader(stderr, &s.log))
 	url := regexp.MustCompile(`"url":"(https?://[0-9.:\[\]]+)`) // serve logs JSON when stderr is no terminal
 	for lines.Scan() {
 		if m := url.FindStringSubmatch(lines.Text()); m != nil {
@@ -151,11 +177,27 @@ func startServer(t *testing.T, dir string, extra ...string) *server {
 			break
 		}
 	}
+	go func() { io.Copy(&s.log, stderr); close(s.eof) }()
 	if s.base == "" {
 		t.Fatal("the server did not say where it listens")
 	}
-	go io.Copy(io.Discard, stderr)
 	return s
+}
+
+// waitLog waits for a log line holding one of the words and returns it.
+func (s *server) waitLog(t *testing.T, limit time.Duration, words ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(s.log.String(), "\n") {
+			for _, w := range words {
+				if strings.Contains(line, w) {
+					return line
+				}
+			}
+		}
+	}
+	t.Fatalf("serve logged none of %q in %v", words, limit)
+	return ""
 }
 
 func (s *server) stop(t *testing.T) {
@@ -163,6 +205,7 @@ func (s *server) stop(t *testing.T) {
 		return
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.eof // Wait closes the pipe: read it to its end first
 	if err := s.cmd.Wait(); err != nil {
 		t.Errorf("serve did not stop cleanly on SIGTERM: %v", err)
 	}

@@ -130,9 +130,8 @@ func isLoopback(a net.Addr) bool {
 }
 
 // startupCheck checks the database beside serving: a consistent snapshot
-// is streamed to `cardstop check -` in a child process, since bbolt's
-// check panics on some damaged pages. When the check fails, the store
-// refuses every change from then on.
+// is streamed to `cardstop check -` in a child process. When the file is
+// damaged (exit status 3), the store refuses every change from then on.
 func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	self, err := os.Executable()
 	if err != nil {
@@ -158,23 +157,18 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	out, err := cmd.CombinedOutput()
 	pr.Close()
 	var exit *exec.ExitError
-	damaged := errors.As(err, &exit) && (exit.ExitCode() == 3 || strings.Contains(string(out), "panic:"))
+	why := strings.TrimPrefix(firstLine(string(out)), "cardstop: ")
 	switch {
 	case ctx.Err() != nil:
 		return
-	case err != nil && !damaged:
-		log.Warn("the database check could not run; serving without it", "err", err, "output", strings.TrimSpace(string(out)))
-		return
-	case err != nil:
-		why := strings.TrimSpace(string(out))
-		if i := strings.Index(why, "\n"); i > 0 {
-			why = why[:i] // a panic's first line is enough
-		}
+	case errors.As(err, &exit) && exit.ExitCode() == 3:
 		st.RefuseChanges(why)
 		log.Error("THE DATABASE FAILED ITS CHECK: changes are refused; take a backup and restore a good one (cardstop restore)", "problem", why)
-		return
+	case err != nil:
+		log.Warn("the database check could not run; serving without it", "err", err, "output", why)
+	default:
+		log.Info("database check passed", "took", time.Since(start).Round(time.Millisecond))
 	}
-	log.Info("database check passed", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // newLogger writes text for a person at a terminal and JSON Lines for a
