@@ -65,6 +65,7 @@ type Options struct {
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
 	db          *bolt.DB
+	commits     groupCommit
 	now         func() time.Time
 	fault       func() error
 	clockSynced func() bool
@@ -95,13 +96,10 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// A change waits at most this long for others to share its commit.
-	db.MaxBatchDelay = time.Millisecond
-	db.MaxBatchSize = 32
 	if opt.ClockSynced == nil {
 		opt.ClockSynced = func() bool { return true }
 	}
-	s := &Store{db: db, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced}
+	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -154,15 +152,15 @@ func (s *Store) init() error {
 
 // update runs a write transaction, unless the file is marked damaged. It
 // returns once the transaction is committed and fsync'd, or rolled back.
-// Concurrent writers share a commit (bbolt's Batch): one fsync for many
+// Concurrent writers share a commit (groupCommit): one fsync for many
 // changes. fn may therefore run more than once (alone, when another
-// change of its batch fails), so it keeps no state outside tx but what it
+// change of its group fails), so it keeps no state outside tx but what it
 // sets anew on each run.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	if why := s.damaged.Load(); why != nil {
 		return &Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.commits.do(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

@@ -1,0 +1,111 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxGroup bounds the changes one commit carries, and so its size.
+const maxGroup = 128
+
+// groupCommit commits concurrent changes together: while one commit is
+// being written and fsync'd, the changes that arrive wait in a queue, and
+// the next commit takes all of them. A lone change commits at once, with
+// no delay to wait for company; under load, each commit carries what
+// arrived during the one before. (bbolt's Batch instead closes a group on
+// a timer, so under load several small groups queue behind one commit,
+// each paying an fsync of its own.)
+//
+// There is no goroutine of its own: the caller that finds no commit in
+// progress leads, and when its commit is done it hands the lead to the
+// first caller still waiting.
+type groupCommit struct {
+	db      *bolt.DB
+	mu      sync.Mutex
+	queue   []*change
+	leading bool
+}
+
+type change struct {
+	fn   func(*bolt.Tx) error
+	done chan outcome // one outcome, or the lead handed over
+}
+
+type outcome struct {
+	err  error
+	lead bool // the receiver now commits the queue
+}
+
+// do runs fn in a write transaction shared with other changes, and
+// returns when that transaction is committed and fsync'd, or fn's error.
+// fn may run more than once: when another change of its group fails, the
+// group is rolled back and run again without it.
+func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
+	c := &change{fn: fn, done: make(chan outcome, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if g.leading {
+		g.mu.Unlock()
+		if o := <-c.done; !o.lead {
+			return o.err
+		}
+		g.mu.Lock()
+	}
+	g.leading = true
+	n := min(len(g.queue), maxGroup)
+	group := slices.Clone(g.queue[:n])
+	g.queue = slices.Delete(g.queue, 0, n)
+	g.mu.Unlock()
+
+	g.commit(group)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].done <- outcome{lead: true}
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	return (<-c.done).err // c was in the group: its outcome is there
+}
+
+// commit runs the group in one transaction and tells each change its
+// outcome. A change that fails is taken out and run alone (its failure may
+// have come from another change of the group), and the rest run again.
+func (g *groupCommit) commit(group []*change) {
+	for len(group) > 0 {
+		failed := -1
+		err := g.db.Update(func(tx *bolt.Tx) error {
+			for i, c := range group {
+				if err := call(c.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, c := range group {
+				c.done <- outcome{err: err}
+			}
+			return
+		}
+		c := group[failed]
+		group = slices.Delete(group, failed, failed+1)
+		c.done <- outcome{err: g.db.Update(func(tx *bolt.Tx) error { return call(c.fn, tx) })}
+	}
+}
+
+// call runs fn, turning a panic into an error: one change's bug must not
+// take the others of its group, or the lead, down with it.
+func call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in a change: %v", p)
+		}
+	}()
+	return fn(tx)
+}
