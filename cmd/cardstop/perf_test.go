@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	bin "encoding/binary"
 	"encoding/json"
@@ -36,6 +37,9 @@ import (
 const (
 	perfCards = 100_000
 	perfPhase = 3 * time.Second
+	// perfRounds is how often the measurements compared with a ceiling
+	// run in turn with it.
+	perfRounds = 3
 )
 
 // bareServer answers every request with the same bytes: the ceiling of
@@ -92,28 +96,28 @@ func TestPerformance(t *testing.T) {
 	add("RssAnon idle, 100k cards (mapped file: RssFile "+mb(file)+")", mb(anon), "< 20 MB")
 
 	// (1) durable status changes through PUT, against raw bbolt's best.
-	raw := rawCeiling(t)
-	for _, m := range []string{"Update", "Batch (defaults)", "Batch (1 ms, size 32)"} {
-		add("raw bbolt, 32 writers, "+m, fmt.Sprintf("%.0f tx/s", raw[m]), "")
+	// The tuned Batch is the best by far; it and the 32 PUT clients are
+	// measured in turn, perfRounds times, and the median ratio reported:
+	// this machine's disk and CPU are shared, and drift between phases.
+	update, defaults := rawRate(t, rawUpdate, 32), rawRate(t, rawBatch, 32)
+	add("raw bbolt, 32 writers, Update", fmt.Sprintf("%.0f tx/s", update), "")
+	add("raw bbolt, 32 writers, Batch (defaults)", fmt.Sprintf("%.0f tx/s", defaults), "")
+	for _, clients := range []int{1, 8} {
+		add(fmt.Sprintf("status changes/s through PUT, %d clients", clients), fmt.Sprintf("%.0f /s", putLoad(t, srv, token, clients, clients)), "")
 	}
-	best := max(raw["Update"], raw["Batch (defaults)"], raw["Batch (1 ms, size 32)"])
-	var at32 float64
-	for _, clients := range []int{1, 8, 32} {
-		rate := putLoad(t, srv, token, clients)
-		target := ""
-		if clients == 32 {
-			at32 = rate
-			target = fmt.Sprintf("≥ 0.5× raw best (%.2f×)", rate/best)
-		}
-		add(fmt.Sprintf("status changes/s through PUT, %d clients", clients), fmt.Sprintf("%.0f /s", rate), target)
+	var tuned, puts, putRatios []float64
+	for r := range perfRounds {
+		raw := rawRate(t, rawBatchTuned, 32)
+		rate := putLoad(t, srv, token, 32, 32+r) // fresh cards each round: every PUT is a change
+		tuned, puts, putRatios = append(tuned, raw), append(puts, rate), append(putRatios, rate/max(update, defaults, raw))
 	}
-	_ = at32
+	add("raw bbolt, 32 writers, Batch (1 ms, size 32), median of rounds", fmt.Sprintf("%.0f tx/s", medianOf(tuned)), "")
+	add("status changes/s through PUT, 32 clients, median of rounds", fmt.Sprintf("%.0f /s", medianOf(puts)),
+		fmt.Sprintf("≥ 0.5× raw best (%.2f×; rounds %s)", medianOf(putRatios), ratios(putRatios)))
 
-	// (2) GET /smartcards/{id} against a bare net/http server.
+	// (2) GET /smartcards/{id} against a bare net/http server, in turn.
 	id := perfCard(7).String()
 	_, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+id, "")
-	ours := getLoad(t, srv.base+"/CertificateManagement/api/v1.0/smartcards/"+id, token, func() { anon, file = rss(t, srv) })
-	add("RssAnon under GET load, 100k cards", mb(anon), "< 30 MB")
 	bare := exec.Command(os.Args[0])
 	bare.Env = append(os.Environ(), "CARDSTOP_BARE_SERVER_BODY="+body)
 	out, _ := bare.StdoutPipe()
@@ -122,10 +126,23 @@ func TestPerformance(t *testing.T) {
 	}
 	defer func() { bare.Process.Kill(); bare.Wait() }()
 	addr, _ := bufio.NewReader(out).ReadString('\n')
-	theirs := getLoad(t, "http://"+strings.TrimSpace(addr)+"/", "", nil)
-	add("GET /smartcards/{id}, 32 clients", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", ours.rate, ms(ours.p50), ms(ours.p99)),
-		fmt.Sprintf("≥ 0.5× bare (%.2f×), p99 ≤ 2× bare (%.2f×)", ours.rate/theirs.rate, float64(ours.p99)/float64(theirs.p99)))
-	add("bare net/http, same bytes, 32 clients", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", theirs.rate, ms(theirs.p50), ms(theirs.p99)), "")
+	var ours, theirs []loadResult
+	var rateRatios, p99Ratios []float64
+	for r := range perfRounds {
+		during := func() {}
+		if r == 0 {
+			during = func() { anon, file = rss(t, srv) }
+		}
+		o := getLoad(t, srv.base+"/CertificateManagement/api/v1.0/smartcards/"+id, token, during)
+		b := getLoad(t, "http://"+strings.TrimSpace(addr)+"/", "", nil)
+		ours, theirs = append(ours, o), append(theirs, b)
+		rateRatios, p99Ratios = append(rateRatios, o.rate/b.rate), append(p99Ratios, float64(o.p99)/float64(b.p99))
+	}
+	add("RssAnon under GET load, 100k cards", mb(anon), "< 30 MB")
+	o, b := medianLoad(ours), medianLoad(theirs)
+	add("GET /smartcards/{id}, 32 clients, median of rounds", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", o.rate, ms(o.p50), ms(o.p99)),
+		fmt.Sprintf("≥ 0.5× bare (%.2f×; rounds %s), p99 ≤ 2× bare (%.2f×; rounds %s)", medianOf(rateRatios), ratios(rateRatios), medianOf(p99Ratios), ratios(p99Ratios)))
+	add("bare net/http, same bytes, 32 clients, median of rounds", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", b.rate, ms(b.p50), ms(b.p99)), "")
 	srv.stop(t)
 
 	// (3) search and list with 100k cards, in the store itself.
@@ -178,6 +195,13 @@ func TestPerformance(t *testing.T) {
 	}
 	writeReport(t, rows)
 }
+
+// changeCards is how many cards each load client changes in turn: client
+// c changes changeCard(set, c, 0...changeCards-1), cards of its own, and
+// each load phase takes a set of cards of its own (set < 50).
+const changeCards = 50
+
+func changeCard(set, c, k int) guid.GUID { return perfCard(set*2000 + c*changeCards + k) }
 
 func perfCard(i int) guid.GUID {
 	return guid.GUID{0: byte(i >> 24), 1: byte(i >> 16), 2: byte(i >> 8), 3: byte(i), 6: 0x40, 8: 0x80}
@@ -235,78 +259,86 @@ func rss(t *testing.T, s *server) (anon, file uint64) {
 // rawCeiling runs 32 writers on a bbolt file of 100k card-sized records,
 // each transaction the size of a status change: the card record
 // rewritten, its status index entry moved, an audit record appended and
-// indexed by card; fsync'd.
-func rawCeiling(t *testing.T) map[string]float64 {
-	out := map[string]float64{}
-	for _, mode := range []string{"Update", "Batch (defaults)", "Batch (1 ms, size 32)"} {
-		db, err := bolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		val := []byte(strings.Repeat("x", 600))
-		db.Update(func(tx *bolt.Tx) error {
-			b, _ := tx.CreateBucketIfNotExists([]byte("cards"))
-			st, _ := tx.CreateBucketIfNotExists([]byte("status"))
-			tx.CreateBucketIfNotExists([]byte("log"))
-			tx.CreateBucketIfNotExists([]byte("logcard"))
-			for i := range perfCards {
-				id := perfCard(i)
-				b.Put(id[:], val)
-				st.Put(append([]byte{3}, id[:]...), nil)
-			}
-			return nil
-		})
-		if mode == "Batch (1 ms, size 32)" {
-			db.MaxBatchDelay, db.MaxBatchSize = time.Millisecond, 32
-		}
-		var n atomic.Int64
-		var seq atomic.Uint64
-		deadline := time.Now().Add(perfPhase)
-		var wg sync.WaitGroup
-		for w := range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; time.Now().Before(deadline); i += 32 {
-					id := perfCard(i % perfCards)
-					from, to := byte(3+(i/perfCards)%2), byte(3+(i/perfCards+1)%2)
-					fn := func(tx *bolt.Tx) error {
-						if err := tx.Bucket([]byte("cards")).Put(id[:], val); err != nil {
-							return err
-						}
-						st := tx.Bucket([]byte("status"))
-						if err := st.Delete(append([]byte{from}, id[:]...)); err != nil {
-							return err
-						}
-						if err := st.Put(append([]byte{to}, id[:]...), nil); err != nil {
-							return err
-						}
-						key := bin.BigEndian.AppendUint64(nil, seq.Add(1))
-						if err := tx.Bucket([]byte("log")).Put(key, val[:400]); err != nil {
-							return err
-						}
-						return tx.Bucket([]byte("logcard")).Put(append(id[:], key...), nil)
-					}
-					if mode == "Update" {
-						db.Update(fn)
-					} else {
-						db.Batch(fn)
-					}
-					n.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
-		db.Close()
-		out[mode] = float64(n.Load()) / perfPhase.Seconds()
+// indexed by card; fsync'd. The writers change the same cards as the 32
+// PUT clients (changeCard): where the keys fall decides how many pages a
+// commit writes, so the ceiling does the same work as the service.
+// The raw ceiling's ways of committing: one transaction each, bbolt's
+// Batch with its defaults, and Batch tuned for 32 writers.
+type rawMode int
+
+const (
+	rawUpdate rawMode = iota
+	rawBatch
+	rawBatchTuned
+)
+
+func rawRate(t *testing.T, mode rawMode, set int) float64 {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	val := []byte(strings.Repeat("x", 600))
+	db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucketIfNotExists([]byte("cards"))
+		st, _ := tx.CreateBucketIfNotExists([]byte("status"))
+		tx.CreateBucketIfNotExists([]byte("log"))
+		tx.CreateBucketIfNotExists([]byte("logcard"))
+		for i := range perfCards {
+			id := perfCard(i)
+			b.Put(id[:], val)
+			st.Put(append([]byte{3}, id[:]...), nil)
+		}
+		return nil
+	})
+	if mode == rawBatchTuned {
+		db.MaxBatchDelay, db.MaxBatchSize = time.Millisecond, 32
+	}
+	var n atomic.Int64
+	var seq atomic.Uint64
+	deadline := time.Now().Add(perfPhase)
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				id := changeCard(set, w, i%changeCards)
+				from, to := byte(3+(i/changeCards)%2), byte(3+(i/changeCards+1)%2)
+				fn := func(tx *bolt.Tx) error {
+					if err := tx.Bucket([]byte("cards")).Put(id[:], val); err != nil {
+						return err
+					}
+					st := tx.Bucket([]byte("status"))
+					if err := st.Delete(append([]byte{from}, id[:]...)); err != nil {
+						return err
+					}
+					if err := st.Put(append([]byte{to}, id[:]...), nil); err != nil {
+						return err
+					}
+					key := bin.BigEndian.AppendUint64(nil, seq.Add(1))
+					if err := tx.Bucket([]byte("log")).Put(key, val[:400]); err != nil {
+						return err
+					}
+					return tx.Bucket([]byte("logcard")).Put(append(id[:], key...), nil)
+				}
+				if mode == rawUpdate {
+					db.Update(fn)
+				} else {
+					db.Batch(fn)
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	db.Close()
+	return float64(n.Load()) / perfPhase.Seconds()
 }
 
 // putLoad toggles cards between Active and Suspended through PUT, each
 // client on 50 cards of its own with their requests made beforehand, and
 // returns the acknowledged changes a second.
-func putLoad(t *testing.T, s *server, token string, clients int) float64 {
+func putLoad(t *testing.T, s *server, token string, clients, set int) float64 {
 	var n atomic.Int64
 	var wg, setup sync.WaitGroup
 	ready := make(chan struct{})
@@ -322,8 +354,8 @@ func putLoad(t *testing.T, s *server, token string, clients int) float64 {
 				suspended bool
 			}
 			var mine []target
-			for k := range 50 {
-				card := perfCard(clients*1000 + c*50 + k).String() // a card set of its own for each level
+			for k := range changeCards {
+				card := changeCard(set, c, k).String()
 				_, body := perfDo(client, s.base, token, "POST", "/CertificateManagement/api/v1.0/requests", `{"type":"SuspendOrReinstate","smartcard":"`+card+`"}`)
 				var uri string
 				_ = json.Unmarshal([]byte(body), &uri)
@@ -410,6 +442,27 @@ func getLoad(t *testing.T, url, token string, during func()) loadResult {
 	return loadResult{rate: float64(len(lat)) / perfPhase.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
 }
 
+func medianOf(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// medianLoad is the round with the median rate.
+func medianLoad(rs []loadResult) loadResult {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b loadResult) int { return cmp.Compare(a.rate, b.rate) })
+	return rs[len(rs)/2]
+}
+
+func ratios(v []float64) string {
+	var s []string
+	for _, x := range v {
+		s = append(s, fmt.Sprintf("%.2f", x))
+	}
+	return strings.Join(s, ", ")
+}
+
 func median(d []time.Duration) time.Duration {
 	d = slices.Clone(d)
 	slices.Sort(d)
@@ -445,26 +498,26 @@ func writeReport(t *testing.T, rows []perfRow) {
 }
 
 // perfAnalysis follows the table in docs/PERFORMANCE.md: what the numbers
-// mean and why the one missed target is missed.
+// mean and where the time goes.
 const perfAnalysis = `
 ## Reading the table
 
-- **Durable status changes** share commits: concurrent changes go into one bbolt transaction
-  (bbolt's Batch, waiting at most 1 ms, at most 32 a batch), one fsync for all. 8 clients reach
-  about 4× the rate of one client. The target of half the raw ceiling at 32 clients is **not met**
-  (about 0.1× in the runs so far). The profile of the same change through the handler, without the
-  network (` + "`go test -run '^$' -bench BenchmarkPutStatus -benchtime 6000x -cpuprofile cpu.out ./web/`" + `,
-  about 2,100 changes/s in process), says why: 74% of the CPU time is inside bbolt's batch commit,
-  of which the commit's page writes are 24% and fdatasync 19%; the change's own work in the
-  transaction (reading the request and the previous audit event, JSON for the card and the event,
-  the hash chain, the index entries) is 20%, the audit event alone 16%. A status change dirties
-  pages in four large buckets (the card, its status index entry, the audit event and its by-card
-  index), so a batch writes several times the pages of the raw ceiling's loop, whose five puts
-  land on fewer, hotter pages. Over HTTP the same two cores also run the 32 load-generating
-  clients, which halves the rate again. What would close the gap: keeping the audit head (number
-  and hash) in a small record instead of decoding the last event, and grouping the audit index by
-  time rather than by card; both trade some read speed for write speed and are left for when a
-  site needs more than about a thousand walk-up or scripted disables a second.
+- **Durable status changes** share commits. Cardstop commits in groups (storage/commit.go): a
+  lone change commits at once, and while one commit is written and fsync'd the changes that
+  arrive queue up and all go into the next. bbolt's own Batch closes a group on a 1 ms timer,
+  which under load queued several small groups behind each commit, each with an fsync of its own:
+  with it, 32 clients reached 1,309 changes/s (0.10× the ceiling of that day); with group commit,
+  3,000-3,500. The ceiling is raw bbolt doing the same transactions on the same cards as the 32
+  clients (each client cycles through 50 cards of its own): where the keys fall decides how many
+  pages a commit writes, and an earlier ceiling that changed adjacent cards wrote a third of the
+  pages and ran about twice as fast. Because the disk and CPU of this machine are shared and drift
+  between phases, the tuned ceiling and the 32 clients run in turn three times and the median
+  ratio is the result; the rounds are listed. What remains is the HTTP work and the change's own
+  work on the same two cores that also run the 32 load-generating clients: a perf profile of the
+  server under this load (` + "`perf record -g -p <pid>`" + `) put 42% of its CPU in the store's
+  transactions (bbolt's commit 19%, the change's JSON, hash chain and index entries 22%), 10% in
+  garbage collection (before serve collected less often: GOGC 400 under a 64 MiB soft limit, unless
+  GOGC or GOMEMLIMIT are set) and the rest in net/http, authentication and the access log.
 - **GET** of a card reaches more than half of a bare net/http server returning the same bytes,
   with a p99 within twice the bare server's: authentication (a hash look-up), the bbolt read and
   the JSON encoding cost about as much as net/http itself.
