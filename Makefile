@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cardstop
 # Debian packages the build and tests need; installed when missing.
-APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium systemd
+APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium systemd e2fsprogs
 # Front-end files from the npm registry, pinned by sha256: htmx is vendored
 # (committed); axe-core is only fetched for the accessibility tests.
 HTMX_VERSION := 2.0.11

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,58 +83,131 @@ func TestDamagedDatabase(t *testing.T) {
 	}
 }
 
-// TestDiskFull: with the data partition full, a change fails with a 500
-// and a correlation id, nothing is half-written, and once there is room
-// again the next change works. Needs root to mount a small tmpfs.
-func TestDiskFull(t *testing.T) {
-	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=2m"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount a tmpfs for the disk-full test: %v", err)
-		}
-		t.Skipf("mounting a tmpfs needs root: %v", err)
-	}
-	defer syscall.Unmount(mnt, 0)
-	dir := filepath.Join(mnt, "data")
-	token := seed(t, dir, 50)
-	srv := startServer(t, dir)
-	if code, body := srv.disable(t, token, 0); code != 200 {
-		t.Fatalf("a change with room: %d %s", code, body)
-	}
-	// Fill what is left.
-	filler := filepath.Join(mnt, "filler")
-	out, _ := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").CombinedOutput()
-	if !strings.Contains(string(out), "No space left") {
-		t.Fatalf("could not fill the tmpfs: %s", out)
-	}
-	failed := -1
-	for i := 1; i < 50 && failed < 0; i++ {
-		code, body := srv.disable(t, token, i)
-		switch {
-		case code == 500:
-			if !strings.Contains(body, "CorrelationId") || strings.Contains(body, "no space") {
-				t.Fatalf("the 500 says %s; want a correlation id and no internals", body)
+// TestWriteFailures: when the disk refuses a write, a change fails with a
+// 500 and a correlation id, nothing is half-written, and once there is
+// room again the next change works; the file passes its check and the
+// audit chain is intact. Two failures, both real:
+//   - disk full: the data directory on a small tmpfs, filled; the
+//     commit's write fails with ENOSPC;
+//   - fsync fails: the data directory on ext4 in a loop device whose
+//     backing file is on a small tmpfs, filled; the commit's writes land
+//     in the page cache and its fdatasync fails, when the loop device
+//     cannot write its backing file.
+//
+// Both need root (mount, loop devices).
+func TestWriteFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cause string // a regexp of the error the log gives for the failed change
+		// mount prepares a data directory and returns it and the directory
+		// to fill.
+		mount func(t *testing.T) (data, fill string)
+	}{
+		{"disk full", `"err":"[a-z ]+: write /\S+: no space left on device"`, // the write's error
+			func(t *testing.T) (string, string) {
+				mnt := mountTmpfs(t, "2m")
+				return filepath.Join(mnt, "data"), mnt
+			}},
+		{"fsync fails", `"err":"[a-z ]+: no space left on device"`, // a bare errno: fdatasync's, as a write's names the file
+			func(t *testing.T) (string, string) {
+				outer := mountTmpfs(t, "16m")
+				backing := filepath.Join(outer, "ext4.img")
+				if out, err := exec.Command("truncate", "-s", "64M", backing).CombinedOutput(); err != nil {
+					t.Fatalf("truncate: %v %s", err, out)
+				}
+				if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "^has_journal", backing).CombinedOutput(); err != nil {
+					t.Fatalf("mkfs.ext4: %v %s", err, out)
+				}
+				inner := t.TempDir()
+				if out, err := exec.Command("mount", "-o", "loop,errors=continue", backing, inner).CombinedOutput(); err != nil {
+					needRoot(t, fmt.Errorf("mount a loop device: %v %s", err, out))
+				}
+				t.Cleanup(func() { exec.Command("umount", inner).Run() }) // before the outer tmpfs's
+				return filepath.Join(inner, "data"), outer
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, fill := tc.mount(t)
+			token := seed(t, dir, 50)
+			srv := startServer(t, dir)
+			if code, body := srv.disable(t, token, 0); code != 200 {
+				t.Fatalf("a change with room: %d %s", code, body)
 			}
-			failed = i
-		case code != 200 && code != 201:
-			t.Fatalf("change %d on a full disk: %d %s", i, code, body)
-		}
+			filler := filepath.Join(fill, "filler")
+			out, _ := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").CombinedOutput()
+			if !strings.Contains(string(out), "No space left") {
+				t.Fatalf("could not fill %s: %s", fill, out)
+			}
+			failed := -1
+			for i := 1; i < 50 && failed < 0; i++ {
+				code, body := srv.disable(t, token, i)
+				switch {
+				case code == 500:
+					if !strings.Contains(body, "CorrelationId") || strings.Contains(body, "no space") {
+						t.Fatalf("the 500 says %s; want a correlation id and no internals", body)
+					}
+					failed = i
+				case code != 200 && code != 201:
+					t.Fatalf("change %d on a full disk: %d %s", i, code, body)
+				}
+			}
+			if failed < 0 {
+				t.Fatal("no change failed")
+			}
+			if line := srv.waitLog(t, 10*time.Second, `"request failed"`); !regexp.MustCompile(tc.cause).MatchString(line) {
+				t.Fatalf("the log says %s; want %q", line, tc.cause)
+			}
+			if code, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+cardID(failed), ""); code != 200 || !strings.Contains(body, `"Status":3`) {
+				t.Fatalf("the card whose change failed: %d %s", code, body)
+			}
+			os.Remove(filler)
+			if code, body := srv.disable(t, token, failed); code != 200 || !strings.Contains(body, `"Status":4`) {
+				t.Fatalf("the change after room was made: %d %s", code, body)
+			}
+			srv.stop(t)
+			if code, out, stderr := cardstop(t, "", "check", "--data-dir", dir); code != 0 {
+				t.Fatalf("check after the failure: %s %s", out, stderr)
+			}
+			if code, out, stderr := cardstop(t, "", "audit", "verify", "--data-dir", dir); code != 0 {
+				t.Fatalf("audit after the failure: %s %s", out, stderr)
+			}
+			// Every change that was answered 200 is there, read afresh.
+			_, export, _ := cardstop(t, "", "export", "--data-dir", dir)
+			var cards []struct {
+				Uuid   string
+				Status int
+			}
+			if err := json.Unmarshal([]byte(export), &cards); err != nil {
+				t.Fatalf("export: %v", err)
+			}
+			disabled := map[string]bool{}
+			for _, c := range cards {
+				disabled[c.Uuid] = c.Status == 4 // Disabled
+			}
+			for i := 0; i <= failed; i++ {
+				if !disabled[cardID(i)] {
+					t.Errorf("card %d was answered 200 and is not Disabled in the file", i)
+				}
+			}
+		})
 	}
-	if failed < 0 {
-		t.Fatal("no change failed on a full disk")
+}
+
+// mountTmpfs mounts a tmpfs of the size on a new directory until the test ends.
+func mountTmpfs(t *testing.T, size string) string {
+	mnt := t.TempDir()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size); err != nil {
+		needRoot(t, fmt.Errorf("mount a tmpfs: %w", err))
 	}
-	if code, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+cardID(failed), ""); code != 200 || !strings.Contains(body, `"Status":3`) {
-		t.Fatalf("the card whose change failed: %d %s", code, body)
+	t.Cleanup(func() { syscall.Unmount(mnt, 0) })
+	return mnt
+}
+
+// needRoot fails in CI, which runs as root, and skips elsewhere.
+func needRoot(t *testing.T, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(err)
 	}
-	os.Remove(filler)
-	if code, body := srv.disable(t, token, failed); code != 200 || !strings.Contains(body, `"Status":4`) {
-		t.Fatalf("the change after room was made: %d %s", code, body)
-	}
-	srv.stop(t)
-	if code, out, stderr := cardstop(t, "", "check", "--data-dir", dir); code != 0 {
-		t.Fatalf("check after the full disk: %s %s", out, stderr)
-	}
-	if code, out, stderr := cardstop(t, "", "audit", "verify", "--data-dir", dir); code != 0 {
-		t.Fatalf("audit after the full disk: %s %s", out, stderr)
-	}
+	t.Skipf("needs root: %v", err)
 }
