@@ -282,10 +282,9 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		}
 		needle := []byte(text)
 		uuidLike := len(text) <= 36 && strings.Trim(text, "0123456789abcdef-") == ""
-		var buf [36]byte
 		return tx.Bucket(bucketCardsSerial).ForEach(func(serial, id []byte) error {
 			if len(needle) > 0 && !bytes.Contains(serial, needle) &&
-				!(uuidLike && bytes.HasPrefix(guid.GUID(id).Append(buf[:0]), needle)) {
+				!(uuidLike && guid.GUID(id).HasPrefix(needle)) {
 				return nil
 			}
 			if q.Status != nil {

@@ -85,6 +85,33 @@ func (g GUID) Append(b []byte) []byte {
 	return b
 }
 
+// HasPrefix reports whether g's canonical form begins with p, without
+// making the form: a search tries it on every card of a large file.
+func (g GUID) HasPrefix(p []byte) bool {
+	if len(p) > 36 {
+		return false
+	}
+	const digits = "0123456789abcdef"
+	nibble := 0
+	for i, c := range p {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		b := g[nibble/2]
+		if nibble%2 == 0 {
+			b >>= 4
+		}
+		if c != digits[b&0xf] {
+			return false
+		}
+		nibble++
+	}
+	return true
+}
+
 // IsNil reports whether g is the all-zero GUID.
 func (g GUID) IsNil() bool { return g == Nil }
 

@@ -2,6 +2,7 @@ package guid
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -69,6 +70,27 @@ func FuzzParse(f *testing.F) {
 		again, err := Parse(g.String())
 		if err != nil || again != g {
 			t.Fatalf("Parse(%q) = %v, but its String does not parse back: %v, %v", s, g, again, err)
+		}
+	})
+}
+
+// FuzzHasPrefix: HasPrefix agrees with the prefix of the canonical form.
+func FuzzHasPrefix(f *testing.F) {
+	g, err := Parse("0123abcd-4567-89ef-0a1b-2c3d4e5f6789")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range []string{"", "0", "0123abcd", "0123abcd-", "0123abcd-4", "0123abce", "0123ABCD",
+		"0123abcd-4567-89ef-0a1b-2c3d4e5f6789", "0123abcd-4567-89ef-0a1b-2c3d4e5f6789x", "0123abcd_4567"} {
+		f.Add(g[:], p)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, p string) {
+		if len(raw) != 16 {
+			return
+		}
+		g := GUID(raw)
+		if got, want := g.HasPrefix([]byte(p)), strings.HasPrefix(g.String(), p); got != want {
+			t.Fatalf("%s.HasPrefix(%q) = %v, want %v", g, p, got, want)
 		}
 	})
 }
