@@ -107,7 +107,9 @@ func newSite(t *testing.T) *site {
 	}
 	// A station with a simulated panel, showing a card to confirm.
 	sim := panel.NewSimulated()
-	stn := station.New(station.Config{Name: "lobby", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, sim)
+	// The card waits for its press until the test reaches the station page,
+	// however slow the machine: the window is not what this test is about.
+	stn := station.New(station.Config{Name: "lobby", ConfirmWindow: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, sim)
 	events := make(chan reader.Event, 2)
 	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"}
 	events <- reader.Event{Kind: reader.Inserted, Reader: "Virtual PCD 00 00", ATR: []byte{0x3b, 0x80, 0x80, 0x01, 0x01},

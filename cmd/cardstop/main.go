@@ -135,12 +135,23 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "audit":
 		return auditCommand(rest, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "cardstop", version)
-		return nil
+		return printVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+// printVersion is `cardstop version`: it takes no flags of its own.
+func printVersion(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cardstop version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, "usage: cardstop version\n\nexample:\n  cardstop version\n") }
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "cardstop", version)
+	return nil
 }

@@ -426,7 +426,7 @@ func TestHelp(t *testing.T) {
 		{"reader", "--help"}, {"reader", "list", "--help"}, {"reader", "watch", "--help"}, {"check", "--help"},
 		{"backup", "--help"}, {"restore", "--help"}, {"audit", "--help"}, {"audit", "export", "--help"},
 		{"audit", "verify", "--help"}, {"tls", "--help"}, {"tls", "fingerprint", "--help"}, {"config", "--help"},
-		{"config", "print", "--help"},
+		{"config", "print", "--help"}, {"version", "--help"},
 	} {
 		code, out, stderr := cardstop(t, "", args...)
 		if code != 0 || !strings.Contains(out+stderr, "usage") || !strings.Contains(out+stderr, "example") {

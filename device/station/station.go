@@ -89,8 +89,8 @@ type Card struct {
 type Status struct {
 	State    State        `json:"state"`
 	LEDs     panel.Signal `json:"leds"`
-	Reader   string       `json:"reader,omitempty"`
-	Card     *Card        `json:"card,omitempty"`
+	Reader   string       `json:"reader"` // "" without a reader
+	Card     *Card        `json:"card"`   // null without a card
 	Deadline *time.Time   `json:"confirm_deadline,omitempty"`
 	Message  string       `json:"message"`
 }
