@@ -102,7 +102,8 @@ func encodeEvent(e *Event) ([]byte, error) {
 func storedHash(v []byte) (string, error) {
 	const tail = len(hashField) + 64 + 2
 	if n := len(v); n >= tail && string(v[n-tail:n-tail+len(hashField)]) == hashField && string(v[n-2:]) == `"}` {
-		if h := v[n-66 : n-2]; isHex(h) {
+		// json.Valid keeps a damaged event from being chained onto.
+		if h := v[n-66 : n-2]; isHex(h) && json.Valid(v) {
 			return string(h), nil
 		}
 	}
@@ -134,6 +135,9 @@ func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
 	e.PrevHash = genesisHash
 	if k, v := b.Cursor().Last(); k != nil {
 		hash, err := storedHash(v)
+		if err == nil && len(k) != 8 {
+			err = fmt.Errorf("key %x is no event number", k)
+		}
 		if err != nil {
 			return fmt.Errorf("read last audit event: %w", err)
 		}

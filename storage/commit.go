@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -8,8 +9,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// maxGroup bounds the changes one commit carries, and so its size.
-const maxGroup = 128
+// maxGroup bounds the changes one commit carries, and so its size and the
+// work a failing change causes (the rest of its group runs again).
+const maxGroup = 64
 
 // groupCommit commits concurrent changes together: while one commit is
 // being written and fsync'd, the changes that arrive wait in a queue, and
@@ -23,15 +25,21 @@ const maxGroup = 128
 // progress leads, and when its commit is done it hands the lead to the
 // first caller still waiting.
 type groupCommit struct {
-	db      *bolt.DB
+	db *bolt.DB
+	// onBroken is told when a commit panicked inside bbolt (it does on
+	// some damaged files): from then on every change fails with broken.
+	onBroken func(why string)
+
 	mu      sync.Mutex
 	queue   []*change
 	leading bool
+	broken  error
 }
 
 type change struct {
-	fn   func(*bolt.Tx) error
-	done chan outcome // one outcome, or the lead handed over
+	fn       func(*bolt.Tx) error
+	done     chan outcome // one outcome, or the lead handed over
+	answered bool         // the leader has sent the outcome
 }
 
 type outcome struct {
@@ -42,7 +50,7 @@ type outcome struct {
 // do runs fn in a write transaction shared with other changes, and
 // returns when that transaction is committed and fsync'd, or fn's error.
 // fn may run more than once: when another change of its group fails, the
-// group is rolled back and run again without it.
+// group is rolled back and run again without that change.
 func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
 	c := &change{fn: fn, done: make(chan outcome, 1)}
 	g.mu.Lock()
@@ -58,24 +66,64 @@ func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
 	n := min(len(g.queue), maxGroup)
 	group := slices.Clone(g.queue[:n])
 	g.queue = slices.Delete(g.queue, 0, n)
+	broken := g.broken
 	g.mu.Unlock()
 
-	g.commit(group)
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		g.queue[0].done <- outcome{lead: true}
-	} else {
-		g.leading = false
-	}
-	g.mu.Unlock()
+	g.lead(group, broken)
 	return (<-c.done).err // c was in the group: its outcome is there
+}
+
+// lead commits the group, then hands the lead on, whatever happens inside
+// bbolt: a commit that panics (or ends the goroutine) still answers every
+// change of its group, passes the lead, and marks the store broken, since
+// the file's state is then unknown.
+func (g *groupCommit) lead(group []*change, broken error) {
+	defer func() {
+		g.mu.Lock()
+		if len(g.queue) > 0 {
+			g.queue[0].done <- outcome{lead: true}
+		} else {
+			g.leading = false
+		}
+		g.mu.Unlock()
+	}()
+	if broken != nil {
+		for _, c := range group {
+			c.done <- outcome{err: broken}
+		}
+		return
+	}
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		why := fmt.Sprintf("a commit failed inside the database library: %v", recover())
+		err := errors.New(why)
+		for _, c := range group {
+			if !c.answered {
+				c.done <- outcome{err: err}
+			}
+		}
+		g.mu.Lock()
+		g.broken = err
+		g.mu.Unlock()
+		if g.onBroken != nil {
+			g.onBroken(why)
+		}
+	}()
+	g.commit(group)
+	finished = true
 }
 
 // commit runs the group in one transaction and tells each change its
 // outcome. A change that fails is taken out and run alone (its failure may
 // have come from another change of the group), and the rest run again.
 func (g *groupCommit) commit(group []*change) {
+	answer := func(c *change, err error) {
+		c.answered = true
+		c.done <- outcome{err: err}
+	}
 	for len(group) > 0 {
 		failed := -1
 		err := g.db.Update(func(tx *bolt.Tx) error {
@@ -89,13 +137,13 @@ func (g *groupCommit) commit(group []*change) {
 		})
 		if failed < 0 {
 			for _, c := range group {
-				c.done <- outcome{err: err}
+				answer(c, err)
 			}
 			return
 		}
 		c := group[failed]
 		group = slices.Delete(group, failed, failed+1)
-		c.done <- outcome{err: g.db.Update(func(tx *bolt.Tx) error { return call(c.fn, tx) })}
+		answer(c, g.db.Update(func(tx *bolt.Tx) error { return call(c.fn, tx) }))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,5 +124,43 @@ func TestGroupCommitFailures(t *testing.T) {
 	)
 	if errs[0] != nil || errs[1] != nil || !stored(t, db, "lock") || !stored(t, db, "alone") {
 		t.Fatalf("outcomes %v; want both committed", errs)
+	}
+}
+
+// TestGroupCommitBroken: when bbolt itself panics in a commit (it does on
+// some damaged files), every change of the group is answered, the store
+// is told, and later changes fail at once instead of waiting for ever.
+func TestGroupCommitBroken(t *testing.T) {
+	g, db := newGroupCommit(t)
+	var told string
+	g.onBroken = func(why string) { told = why }
+	errs := group(t, g,
+		put("a"),
+		func(tx *bolt.Tx) error {
+			tx.OnCommit(func() { panic("page 7 already freed") }) // as bbolt's own panics escape Commit
+			return nil
+		},
+		put("b"),
+	)
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "page 7 already freed") {
+			t.Errorf("change %d of the broken group: %v", i, err)
+		}
+	}
+	if !strings.Contains(told, "page 7 already freed") {
+		t.Errorf("the store was told %q", told)
+	}
+	done := make(chan error)
+	go func() { done <- g.do(put("c")) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a change after the broken commit succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change after the broken commit never returned")
+	}
+	if stored(t, db, "c") {
+		t.Error("a change after the broken commit was written")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		opt.ClockSynced = func() bool { return true }
 	}
 	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced}
+	s.commits.onBroken = s.RefuseChanges
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -153,9 +155,9 @@ func (s *Store) init() error {
 // update runs a write transaction, unless the file is marked damaged. It
 // returns once the transaction is committed and fsync'd, or rolled back.
 // Concurrent writers share a commit (groupCommit): one fsync for many
-// changes. fn may therefore run more than once (alone, when another
-// change of its group fails), so it keeps no state outside tx but what it
-// sets anew on each run.
+// changes. fn may therefore run more than once (when another change of
+// its group fails, or alone when it fails itself), so it keeps no state
+// outside tx but what it sets anew on each run.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	if why := s.damaged.Load(); why != nil {
 		return &Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
@@ -201,8 +203,16 @@ func (s *Store) Ping() error {
 
 // Check runs bbolt's consistency check over the whole file and returns the
 // first problem it finds.
+//
+// bbolt checks in a goroutine of its own, which panics on some damaged
+// pages; its deferred close of the error channel runs all the same, so a
+// drained channel does not mean the check finished. Check therefore also
+// waits for that goroutine to be gone: a panicking one never is, and the
+// panic ends the process first (which is why the check runs in a child
+// process of its own, see CheckFile).
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	before := runtime.NumGoroutine()
+	err := s.db.View(func(tx *bolt.Tx) error {
 		var first error
 		for err := range tx.Check() { // drain: the checker's goroutine sends every error
 			if first == nil {
@@ -211,6 +221,12 @@ func (s *Store) Check() error {
 		}
 		return first
 	})
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return errors.New("database check: the checker did not finish")
+		}
+	}
+	return err
 }
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
