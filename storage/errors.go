@@ -18,6 +18,8 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrDamaged: the file failed its consistency check; nothing is written.
 	ErrDamaged = errors.New("database damaged")
+	// ErrUnavailable: changes wait for the start-up check, and waited too long.
+	ErrUnavailable = errors.New("database unavailable")
 	// ErrInUse: another process holds the database file.
 	ErrInUse = errors.New("database is in use by another process (is cardstop serve running?)")
 )

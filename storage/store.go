@@ -70,7 +70,8 @@ type Store struct {
 	now         func() time.Time
 	fault       func() error
 	clockSynced func() bool
-	damaged     atomic.Pointer[string] // why changes are refused, once the file failed its check
+	damaged     atomic.Pointer[string]        // why changes are refused, once the file failed its check
+	held        atomic.Pointer[chan struct{}] // closed when held changes may go on
 	changes     changeCounter
 }
 
@@ -159,6 +160,13 @@ func (s *Store) init() error {
 // its group fails, or alone when it fails itself), so it keeps no state
 // outside tx but what it sets anew on each run.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if held := s.held.Load(); held != nil {
+		select {
+		case <-*held:
+		case <-time.After(holdLimit):
+			return &Error{Kind: ErrUnavailable, Msg: "the database check after start-up is still running; changes wait for it: try again in a moment"}
+		}
+	}
 	if why := s.damaged.Load(); why != nil {
 		return &Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
 	}
@@ -173,10 +181,33 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	})
 }
 
+// holdLimit is how long a change waits for the start-up check.
+const holdLimit = 20 * time.Second
+
+// HoldChanges makes every change wait, at most holdLimit, until
+// ReleaseChanges or RefuseChanges: serve holds them while the start-up
+// check runs, so that nothing is written to a file that may be damaged.
+// Reads go on.
+func (s *Store) HoldChanges() {
+	ch := make(chan struct{})
+	s.held.Store(&ch)
+}
+
+// ReleaseChanges lets held changes, and later ones, go on.
+func (s *Store) ReleaseChanges() {
+	if ch := s.held.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// Checking says whether changes are held for the start-up check.
+func (s *Store) Checking() bool { return s.held.Load() != nil }
+
 // RefuseChanges makes the store refuse every change from then on, saying
 // why: a file that failed its check is not written to on a guess.
 func (s *Store) RefuseChanges(why string) {
 	s.damaged.Store(&why)
+	s.ReleaseChanges()
 }
 
 // Damaged says why changes are refused, or "" when they are not.

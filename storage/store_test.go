@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -353,4 +354,49 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 		t.Errorf("Events(3, 0) = %+v, %v; want none", rest, err)
 	}
 	checkStore(t, s)
+}
+
+// TestHoldChanges: while serve's start-up check runs, changes wait for
+// its verdict: a release lets them go on, a refusal refuses them, and one
+// that waits too long is told to try again, changing nothing.
+func TestHoldChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStore(t)
+		card := newCard(1, "abc", storage.CardActive)
+		importCards(t, s, card)
+		req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
+		change := func() error {
+			_, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled)
+			return err
+		}
+
+		s.HoldChanges()
+		if err := change(); !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("a change held past the limit: %v", err)
+		}
+		if c, _ := s.Card(card.Uuid); c.Status != storage.CardActive || !s.Checking() {
+			t.Fatalf("after a held change timed out: %s, checking %v", c.Status, s.Checking())
+		}
+
+		done := make(chan error)
+		go func() { done <- change() }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("a held change went on before the verdict: %v", err)
+		default:
+		}
+		s.ReleaseChanges()
+		if err := <-done; err != nil || s.Checking() {
+			t.Fatalf("a released change: %v, checking %v", err, s.Checking())
+		}
+
+		s.HoldChanges()
+		go func() { done <- change() }()
+		synctest.Wait()
+		s.RefuseChanges("page 7: damaged")
+		if err := <-done; !errors.Is(err, storage.ErrDamaged) {
+			t.Fatalf("a held change on a refused file: %v", err)
+		}
+	})
 }

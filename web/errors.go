@@ -41,7 +41,7 @@ func statusOf(err error) (int, string) {
 			return http.StatusForbidden, err.Error()
 		case storage.ErrInvalid:
 			return http.StatusBadRequest, err.Error()
-		case storage.ErrDamaged:
+		case storage.ErrDamaged, storage.ErrUnavailable:
 			return http.StatusServiceUnavailable, se.Msg
 		}
 	}

@@ -32,6 +32,7 @@ type Store interface {
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
 	Damaged() string
+	Checking() bool
 	ChangeCounts() map[storage.ChangeKey]uint64
 	Size() int64
 	Backup(w io.Writer) (int64, error)

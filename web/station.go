@@ -74,6 +74,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		rd.Database, code = "unavailable", http.StatusServiceUnavailable
 	} else if why := s.store.Damaged(); why != "" {
 		rd.Database, code = "damaged: "+why, http.StatusServiceUnavailable
+	} else if s.store.Checking() {
+		rd.Database, code = "checking", http.StatusServiceUnavailable // changes wait for the verdict
 	}
 	if s.opt.Station != nil {
 		st := s.opt.Station.Status()

@@ -89,6 +89,30 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	src := c.fs.Arg(0)
+	// The backup is copied, the copy checked, and that copy put in place:
+	// what was checked is what is restored. Until the check passes,
+	// nothing in the data directory is touched.
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	checked, err := os.CreateTemp("", "cardstop-restore-*.db")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(checked.Name())
+	_, err = io.Copy(checked, in)
+	if cerr := checked.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy the backup %s: %w", src, err)
+	}
+	if err := checkIsolated(ctx, checked.Name(), true); err != nil {
+		// Exit status 1: it is the backup that is damaged, not the database.
+		return fmt.Errorf("the backup %s cannot be used; nothing was changed: %s", src, strings.ReplaceAll(err.Error(), checked.Name(), src))
+	}
 	// Holding the database open proves no server uses it while it is replaced.
 	st, err := c.open()
 	if err != nil {
@@ -96,20 +120,18 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 	db := filepath.Join(*c.dataDir, storage.FileName)
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	// The copy that is checked is the copy that is put in place.
 	staged := db + ".restore"
-	if _, err := writeAtomically(staged, 0o600, func(w io.Writer) error { _, err := io.Copy(w, in); return err }); err != nil {
+	defer os.Remove(staged) // left only when a step below fails
+	if _, err := writeAtomically(staged, 0o600, func(w io.Writer) error {
+		f, err := os.Open(checked.Name())
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
 		return err
-	}
-	if err := checkIsolated(ctx, staged, true); err != nil {
-		os.Remove(staged)
-		// Exit status 1: it is the backup that is damaged, not the database.
-		return fmt.Errorf("the backup %s cannot be used; nothing was changed: %s", src, strings.ReplaceAll(err.Error(), staged, src))
+	}); err != nil {
+		return err
 	}
 	old := db + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 	if err := os.Link(db, old); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -259,16 +281,22 @@ func checkIsolated(ctx context.Context, path string, audit bool) error {
 	err = cmd.Run()
 	var exit *exec.ExitError
 	switch {
+	case crashed(crash.Bytes()): // whatever the exit status says
+		return fmt.Errorf("%w: the check stopped on a damaged page: %s", errDamaged, firstLine(crash.String()))
 	case err == nil:
 		return nil
 	case errors.As(err, &exit) && exit.ExitCode() == 3:
 		return fmt.Errorf("%w: %s", errDamaged, strings.TrimSpace(problem.String()))
-	case errors.As(err, &exit) && exit.ExitCode() == 2 &&
-		(bytes.Contains(crash.Bytes(), []byte("panic: ")) || bytes.Contains(crash.Bytes(), []byte("fatal error: "))):
-		return fmt.Errorf("%w: the check stopped on a damaged page: %s", errDamaged, firstLine(crash.String()))
 	default:
-		return fmt.Errorf("the check could not run: %v: %s", err, firstLine(crash.String()))
+		return fmt.Errorf("the check could not run: %v: %s", err, strings.TrimPrefix(firstLine(crash.String()), "cardstop: "))
 	}
+}
+
+// crashed says whether a check's stderr shows the Go runtime stopping on
+// what it read: a panic, or a fault on the mapped file. Running out of
+// memory, or being killed, is not a verdict on the file.
+func crashed(stderr []byte) bool {
+	return bytes.Contains(stderr, []byte("panic: ")) || bytes.Contains(stderr, []byte("unexpected fault address"))
 }
 
 // internalCheck is checkIsolated's child: `cardstop internal-check PATH

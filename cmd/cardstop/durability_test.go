@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cardstop/cardstop/storage"
 )
@@ -50,13 +53,28 @@ func TestDamagedDatabase(t *testing.T) {
 	dir := t.TempDir()
 	token := seed(t, dir, 400)
 	path := filepath.Join(dir, storage.FileName)
-	info, _ := os.Stat(path)
+	// Damage the audit log's root page, which the check must read: its
+	// header's page number and flags.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root, pageSize int64
+	db.View(func(tx *bolt.Tx) error {
+		root, pageSize = int64(tx.Bucket([]byte("audit")).Root()), int64(db.Info().PageSize)
+		return nil
+	})
+	db.Close()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteAt([]byte{0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0x55, 0xaa}, info.Size()/4096/2*4096)
-	f.Close()
+	if _, err := f.WriteAt([]byte{0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0x55, 0xaa}, root*pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// bbolt's check panics on this page; cardstop check says so in one
 	// line, with exit status 3, and restore refuses it as a backup.
@@ -64,9 +82,13 @@ func TestDamagedDatabase(t *testing.T) {
 	if code != 3 || !strings.HasPrefix(stderr, "cardstop: the database is damaged: ") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("cardstop check of a damaged file: exit %d, %q", code, stderr)
 	}
-	code, _, stderr = cardstop(t, "", "restore", "--data-dir", t.TempDir(), path)
+	empty := filepath.Join(t.TempDir(), "new")
+	code, _, stderr = cardstop(t, "", "restore", "--data-dir", empty, path)
 	if code != 1 || !strings.Contains(stderr, "cannot be used; nothing was changed") || !strings.Contains(stderr, path) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("restore of a damaged backup: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused restore made the data directory: %v", err)
 	}
 	srv := startServer(t, dir)
 	// The check runs beside serving: wait for its verdict.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -88,6 +89,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 	checkDone := make(chan struct{})
+	st.HoldChanges() // until the check's verdict
 	go func() { defer close(checkDone); startupCheck(ctx, st, log) }()
 	defer func() { <-checkDone }() // before the database closes
 
@@ -135,7 +137,7 @@ func tuneGC() {
 		debug.SetGCPercent(400)
 	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(64 << 20)
+		debug.SetMemoryLimit(128 << 20)
 	}
 }
 
@@ -145,26 +147,32 @@ func isLoopback(a net.Addr) bool {
 }
 
 // startupCheck checks the database beside serving: a consistent snapshot
-// is streamed to `cardstop check -` in a child process. When the file is
-// damaged (exit status 3), the store refuses every change from then on.
+// is streamed to `cardstop check -` in a child process, while reads are
+// served and changes are held. A damaged file (exit status 3) makes the
+// store refuse every change from then on; any other verdict, or none
+// within checkLimit, lets the held changes go on.
 func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
+	defer st.ReleaseChanges() // unless refused below, which releases them too
 	self, err := os.Executable()
 	if err != nil {
-		log.Warn("the database check cannot run", "err", err)
+		log.Warn("the database check cannot run; serving without it", "err", err)
 		return
 	}
 	start := time.Now()
 	// The child copies the image here; removed even when the child is killed.
 	tmp, err := os.MkdirTemp("", "cardstop-check-")
 	if err != nil {
-		log.Warn("the database check cannot run", "err", err)
+		log.Warn("the database check cannot run; serving without it", "err", err)
 		return
 	}
 	defer os.RemoveAll(tmp)
+	checkCtx, cancel := context.WithTimeout(ctx, checkLimit)
+	defer cancel()
 	pr, pw := io.Pipe()
-	cmd := exec.CommandContext(ctx, self, "check", "--config", "", "-")
+	cmd := exec.CommandContext(checkCtx, self, "check", "--config", "", "-")
 	cmd.Stdin = pr
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	killGroup(cmd) // check's own child with it
 	go func() {
 		_, err := st.Backup(pw)
 		pw.CloseWithError(err)
@@ -176,6 +184,8 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	switch {
 	case ctx.Err() != nil:
 		return
+	case checkCtx.Err() != nil:
+		log.Warn("the database check did not finish in time; serving without it", "limit", checkLimit)
 	case errors.As(err, &exit) && exit.ExitCode() == 3:
 		st.RefuseChanges(why)
 		log.Error("THE DATABASE FAILED ITS CHECK: changes are refused; take a backup and restore a good one (cardstop restore)", "problem", why)
@@ -184,6 +194,17 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	default:
 		log.Info("database check passed", "took", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// checkLimit bounds the start-up check: far more than a large file takes
+// on a Raspberry Pi.
+const checkLimit = 2 * time.Minute
+
+// killGroup makes cmd's cancellation kill its whole process group: the
+// check's own child too, not only the process started.
+func killGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 }
 
 // newLogger writes text for a person at a terminal and JSON Lines for a
