@@ -400,3 +400,22 @@ func TestHoldChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestClockUnsyncedEvents: events made before the clock was synchronised
+// since boot say so; later ones do not.
+func TestClockUnsyncedEvents(t *testing.T) {
+	synced := false
+	s, err := storage.Open(t.TempDir(), storage.Options{ClockSynced: func() bool { return synced }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	importCards(t, s, newCard(1, "abc", storage.CardActive))
+	synced = true
+	importCards(t, s, newCard(2, "def", storage.CardActive))
+	evs := allEvents(t, s)
+	if len(evs) != 2 || !evs[0].ClockUnsynced || evs[1].ClockUnsynced {
+		t.Fatalf("events %+v; want the first marked, the second not", evs)
+	}
+	checkStore(t, s)
+}
