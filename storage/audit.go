@@ -1,12 +1,14 @@
 package storage
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -240,6 +242,29 @@ func (s *Store) Events(after uint64, limit int) ([]Event, error) {
 		return nil
 	})
 	return out, err
+}
+
+// ReadEventLines reads an exported audit log: one JSON event a line, as
+// `cardstop audit export` writes it; blank lines are skipped. A line that
+// is not an event is an error naming it; a line may be at most 1 MiB.
+func ReadEventLines(r io.Reader) ([]Event, error) {
+	var events []Event
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue // a blank line, as an editor may leave at the end
+		}
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("line %d is not an audit event: %v", line, err)
+		}
+		events = append(events, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read the audit log: %w", err)
+	}
+	return events, nil
 }
 
 // VerifyChain checks that events are numbered from 1 without gaps and that

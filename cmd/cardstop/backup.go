@@ -166,7 +166,16 @@ func auditCommand(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			// The chain proves every event but the newest: an export cut short
+			// verifies too. Its last hash, kept apart, proves the end.
+			if n := len(events); n > 0 {
+				fmt.Fprintf(stderr, "exported %d events; the last, #%d, has the hash %s: keep it apart, and "+
+					"`cardstop audit verify --last %s FILE` proves that no event was cut off the end\n", n, events[n-1].Seq, events[n-1].Hash, events[n-1].Hash)
+			}
+			return nil
 		})
 	case "verify":
 		return auditVerify(args[1:], stdout, stderr)
@@ -175,9 +184,11 @@ func auditCommand(args []string, stdout, stderr io.Writer) error {
 }
 
 // auditVerify checks an exported log (JSON Lines), or the database's own
-// when no file is given: numbering without gaps and an unbroken hash chain.
+// when no file is given: numbering without gaps and an unbroken hash
+// chain, and with --last, that the log ends where the export said.
 func auditVerify(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("audit verify", "[FILE]", stderr, "cardstop audit verify audit.jsonl")
+	c := newCommand("audit verify", "[--last HASH] [FILE]", stderr, "cardstop audit verify --last 3f5a...e9 audit.jsonl")
+	last := c.fs.String("last", "", "the hash of the newest event, as audit export printed it: proves nothing was cut off the end")
 	if err := parseFlags(c.fs, args, -1); err != nil {
 		return err
 	}
@@ -191,17 +202,8 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for line := 1; sc.Scan(); line++ {
-			var e storage.Event
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				return fmt.Errorf("%s: line %d is not an audit event: %v", c.fs.Arg(0), line, err)
-			}
-			events = append(events, e)
-		}
-		if err := sc.Err(); err != nil {
-			return err
+		if events, err = storage.ReadEventLines(f); err != nil {
+			return fmt.Errorf("%s: %w", c.fs.Arg(0), err)
 		}
 	} else {
 		if _, err := applyConfig(c.fs, *c.config, os.LookupEnv); err != nil {
@@ -219,7 +221,18 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 	if err := storage.VerifyChain(events); err != nil {
 		return fmt.Errorf("the audit log is NOT intact: %w", err)
 	}
-	fmt.Fprintf(stdout, "ok: %d events, numbered without gaps, hash chain intact\n", len(events))
+	if len(events) == 0 {
+		if *last != "" {
+			return errors.New("the audit log is NOT intact: it has no events, and --last names one")
+		}
+		fmt.Fprintln(stdout, "ok: no events")
+		return nil
+	}
+	newest := events[len(events)-1]
+	if *last != "" && newest.Hash != *last {
+		return fmt.Errorf("the audit log is NOT intact: it ends with #%d (hash %s), not with the event --last names: events were cut off the end, or it is another log", newest.Seq, newest.Hash)
+	}
+	fmt.Fprintf(stdout, "ok: %d events, numbered without gaps, hash chain intact; the last, #%d, has the hash %s\n", len(events), newest.Seq, newest.Hash)
 	return nil
 }
 

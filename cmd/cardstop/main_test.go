@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cardstop/cardstop/storage"
 )
 
 var binary string
@@ -395,21 +397,29 @@ func TestBackupRestoreAudit(t *testing.T) {
 		t.Fatalf("restore junk: %d %s", code, stderr)
 	}
 
-	// Export the log, then edit, remove and reorder events: verify finds each.
-	_, log, _ := cardstop(t, "", "audit", "export", "--data-dir", dir)
+	// Export the log, then edit, remove and reorder events, or cut off the
+	// newest: verify finds each, given the last hash the export printed.
+	_, log, said := cardstop(t, "", "audit", "export", "--data-dir", dir)
 	lines := strings.Split(strings.TrimSpace(log), "\n")
 	if len(lines) < 3 {
 		t.Fatalf("exported %d events", len(lines))
+	}
+	var newest storage.Event
+	json.Unmarshal([]byte(lines[len(lines)-1]), &newest)
+	if !strings.Contains(said, "--last "+newest.Hash) {
+		t.Fatalf("audit export said %q; want the newest event's hash %s", said, newest.Hash)
 	}
 	for name, edit := range map[string][]string{
 		"intact":    lines,
 		"edited":    append(append([]string{}, lines[0], strings.Replace(lines[1], `"NewStatus":"`, `"NewStatus":"X`, 1)), lines[2:]...),
 		"removed":   append(append([]string{}, lines[0]), lines[2:]...),
 		"reordered": append(append([]string{}, lines[1], lines[0]), lines[2:]...),
+		"cut short": lines[:len(lines)-1],
+		"emptied":   {},
 	} {
 		f := filepath.Join(t.TempDir(), name+".jsonl")
 		os.WriteFile(f, []byte(strings.Join(edit, "\n")+"\n"), 0o600)
-		code, out, stderr := cardstop(t, "", "audit", "verify", f)
+		code, out, stderr := cardstop(t, "", "audit", "verify", "--last", newest.Hash, f)
 		if (name == "intact") != (code == 0) || (name != "intact" && !strings.Contains(stderr, "NOT intact")) {
 			t.Errorf("audit verify of the %s log: exit %d, %q %q", name, code, out, stderr)
 		}
