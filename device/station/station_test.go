@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -27,29 +27,13 @@ const (
 	serialAssigned  = "{55555555-5555-4555-8555-555555555555}"
 )
 
-// failing wraps the store and fails its writes while fail is set.
-type failing struct {
-	*storage.Store
-	mu   sync.Mutex
-	fail error
-}
-
-func (f *failing) ChangeCard(o storage.Origin, id guid.GUID, c storage.Change) (storage.Smartcard, error) {
-	f.mu.Lock()
-	err := f.fail
-	f.mu.Unlock()
-	if err != nil {
-		return storage.Smartcard{}, err
-	}
-	return f.Store.ChangeCard(o, id, c)
-}
-
 // rig is a station on a real bbolt file with a simulated panel, driven by
 // hand through its channels.
 type rig struct {
 	t       *testing.T
 	st      *Station
-	store   *failing
+	store   *storage.Store
+	fault   atomic.Pointer[error] // while set, every commit fails with it, inside its transaction
 	panel   *panel.Simulated
 	events  chan reader.Event
 	presses chan time.Time
@@ -59,11 +43,19 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), storage.Options{})
+	r := &rig{t: t, panel: panel.NewSimulated(),
+		events: make(chan reader.Event), presses: make(chan time.Time), done: make(chan error, 1)}
+	st, err := storage.Open(t.TempDir(), storage.Options{InjectFault: func() error {
+		if err := r.fault.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	r.store = st
 	var cards []storage.Smartcard
 	for i, c := range []struct {
 		serial string
@@ -75,8 +67,6 @@ func newRig(t *testing.T) *rig {
 	if err := st.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, store: &failing{Store: st}, panel: panel.NewSimulated(),
-		events: make(chan reader.Event), presses: make(chan time.Time), done: make(chan error, 1)}
 	r.st = New(Config{Name: "lobby", Logger: quiet}, r.store, r.panel)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
@@ -108,10 +98,7 @@ func (r *rig) send(e reader.Event) {
 
 func (r *rig) press() {
 	r.presses <- time.Now()
-	synctest.Wait()
-	// A change waits up to a millisecond for others to share its commit.
-	time.Sleep(2 * time.Millisecond)
-	synctest.Wait()
+	synctest.Wait() // the commit's syscalls are not blocking: Wait waits for them
 }
 
 func (r *rig) insert(serial string) {
@@ -347,7 +334,8 @@ func TestCommitFailure(t *testing.T) {
 		defer r.close()
 		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
 		before := r.changes()
-		r.store.fail = errors.New("disk full")
+		fault := errors.New("disk full")
+		r.fault.Store(&fault)
 		r.insert(serialActive)
 		r.press()
 		r.want(Error)
@@ -355,7 +343,7 @@ func TestCommitFailure(t *testing.T) {
 			t.Fatal("a failed commit left a change behind")
 		}
 		r.send(reader.Event{Kind: reader.Removed})
-		r.store.fail = nil
+		r.fault.Store(nil)
 		r.insert(serialActive)
 		r.press()
 		r.want(Disabled)
