@@ -176,7 +176,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"page: unknown action", form("/cards/"+active+"/explode", url.Values{}), 404, "no action"},
 		{"page: short password", form("/admin/users", url.Values{"name": {"bob"}, "role": {"viewer"}, "password": {"short"}}), 400, "at least 10 characters"},
 		{"page: bad token name", form("/admin/tokens", url.Values{"name": {"no spaces please"}, "role": {"viewer"}}), 400, "token name"},
-		{"page: form too large", form("/cards/"+active+"/disable", url.Values{"reason": {"lost"}, "comment": {strings.Repeat("c", 70000)}}), 413, ""},
+		{"page: form too large", form("/cards/"+active+"/disable", url.Values{"reason": {"lost"}, "comment": {strings.Repeat("c", 70000)}}), 413, "larger than the limit of 64 KiB"},
 	}
 	before = online()
 	for _, tt := range rows {
@@ -197,5 +197,22 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	if n := len(cli) + len(rows); n < 40 {
 		t.Fatalf("only %d bad inputs", n)
+	}
+
+	// No secret that crossed the wire, good or bad, is in the log.
+	secrets := []string{admin, viewer, "a long passphrase", "cst_nope"}
+	base, _ := url.Parse(srv.base)
+	for _, c := range jar.Cookies(base) {
+		secrets = append(secrets, c.Value)
+	}
+	srv.stop(t)
+	log := srv.log.String()
+	if !strings.Contains(log, `"msg":"http"`) {
+		t.Fatal("serve logged no requests")
+	}
+	for _, secret := range secrets {
+		if secret == "" || strings.Contains(log, secret) {
+			t.Errorf("the log holds a secret (%.8s...)", secret)
+		}
 	}
 }
