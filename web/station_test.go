@@ -26,6 +26,9 @@ func TestStationRoutes(t *testing.T) {
 	simulated := New(e.store, Options{Logger: quiet, Station: stn, PressButton: func() { presses++ }, Panel: "simulated"})
 	gpioPanel := New(e.store, Options{Logger: quiet, Station: stn, Panel: "gpio"})
 	none := New(e.store, Options{Logger: quiet})
+	unsynced := New(e.store, Options{Logger: quiet, ClockSynced: func() bool { return false }})
+	noReader := New(e.store, Options{Logger: quiet, Panel: "gpio",
+		Station: fakeStation{station.Status{State: station.NoReader, LEDs: station.Signal(station.NoReader), Message: "no card reader"}}})
 
 	tests := []struct {
 		name   string
@@ -46,6 +49,8 @@ func TestStationRoutes(t *testing.T) {
 		{"healthz", none, storage.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
 		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
 		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
+		{"readyz before the clock is set", unsynced, storage.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
+		{"readyz without a reader", noReader, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,5 +88,25 @@ func TestReadyzWhenTheDatabaseIsGone(t *testing.T) {
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"database":"unavailable"`) {
 		t.Fatalf("readyz with a closed database: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestReadyzWhileChecking: while the start-up check runs, the service is
+// not ready: reads answer, changes wait for the verdict.
+func TestReadyzWhileChecking(t *testing.T) {
+	e := newEnv(t)
+	srv := New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ready := func() (int, string) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	e.store.HoldChanges()
+	if code, body := ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, `"database":"checking"`) {
+		t.Fatalf("readyz during the check: %d %s", code, body)
+	}
+	e.store.ReleaseChanges()
+	if code, body := ready(); code != http.StatusOK || !strings.Contains(body, `"database":"ok"`) {
+		t.Fatalf("readyz after the check: %d %s", code, body)
 	}
 }
