@@ -21,7 +21,7 @@ import (
 	"github.com/cardstop/cardstop/storage/guid"
 )
 
-const usage = `usage: vcard [--addr 127.0.0.1:35963] (--piv-guid GUID | --uid HEX | --atr-only) [--hold DURATION]
+const usage = `usage: vcard [--addr 127.0.0.1:35963] (--piv-guid GUID | --uid HEX | --atr-only | --mute) [--hold DURATION]
 
 Inserts a virtual card into vpcd's reader ("Virtual PCD 00 00" on port 35963,
 "Virtual PCD 00 01" on 35964) until Ctrl-C or the hold time.
@@ -30,6 +30,7 @@ examples:
   vcard --piv-guid bc88f13f-83ba-4037-8262-46eba1291c6e --hold 5s
   vcard --uid 04A224B2C35E80
   vcard --atr-only --addr 127.0.0.1:35964
+  vcard --mute --hold 10s
 `
 
 func main() {
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	pivGUID := fs.String("piv-guid", "", "a PIV card whose CHUID holds this GUID")
 	uid := fs.String("uid", "", "a contactless card with this UID (hex)")
 	atrOnly := fs.Bool("atr-only", false, "a card that answers to nothing but reset")
+	mute := fs.Bool("mute", false, "a card that answers reset, then never answers a command (a broken card)")
 	hold := fs.Duration("hold", 0, "remove the card after this long (default: until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,7 +55,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	card, err := pickCard(*pivGUID, *uid, *atrOnly)
+	card, err := pickCard(*pivGUID, *uid, *atrOnly, *mute)
 	if err != nil || fs.NArg() != 0 {
 		if err == nil {
 			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -83,15 +85,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func pickCard(pivGUID, uid string, atrOnly bool) (vcard.Card, error) {
+func pickCard(pivGUID, uid string, atrOnly, mute bool) (vcard.Card, error) {
 	n := 0
-	for _, set := range []bool{pivGUID != "", uid != "", atrOnly} {
+	for _, set := range []bool{pivGUID != "", uid != "", atrOnly, mute} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, errors.New("give exactly one of --piv-guid, --uid, --atr-only")
+		return nil, errors.New("give exactly one of --piv-guid, --uid, --atr-only, --mute")
 	}
 	switch {
 	case pivGUID != "":
@@ -106,6 +108,8 @@ func pickCard(pivGUID, uid string, atrOnly bool) (vcard.Card, error) {
 			return nil, fmt.Errorf("--uid must be 1 to 10 bytes in hex, not %q", uid)
 		}
 		return &vcard.Contactless{UID: b}, nil
+	case mute:
+		return vcard.Mute{}, nil
 	}
 	return vcard.ATROnly{}, nil
 }

@@ -169,3 +169,10 @@ func (ATROnly) Process(apdu []byte) []byte {
 	}
 	return swINSUnsupported
 }
+
+// Mute is a card that answers reset and then no command at all, as a
+// broken card may: whoever talks to it must not wait for ever.
+type Mute struct{ ATROnly }
+
+// mute tells serve to leave every command unanswered.
+func (Mute) mute() {}

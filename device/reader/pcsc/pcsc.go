@@ -22,6 +22,9 @@ type Options struct {
 	// Backoff is the wait between attempts to reach pcscd after it went
 	// away. Zero means 500 ms.
 	Backoff time.Duration
+	// ReadTimeout bounds the identity read of an inserted card: one that
+	// does not answer in time is reported unreadable. Zero means 3 s.
+	ReadTimeout time.Duration
 	// Logger receives what the events do not carry; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -29,6 +32,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.Backoff == 0 {
 		o.Backoff = 500 * time.Millisecond
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 3 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -52,8 +52,9 @@ func List() ([]string, error) {
 // Watch reports the chosen reader's events until ctx ends, then closes the
 // channel. It survives pcscd stopping and starting again (ServiceLost,
 // then ServiceBack once a new context works) and readers coming and going.
-// One goroutine does all waiting and card I/O, so no two calls ever
-// contend for a PC/SC context.
+// One goroutine does all the waiting, on a PC/SC context of its own; each
+// identity read uses a context of its own too, so no two calls ever
+// contend for one.
 func Watch(ctx context.Context, opt Options) (<-chan reader.Event, error) {
 	opt.defaults()
 	w := &watcher{opt: opt, out: make(chan reader.Event, 16)}
@@ -228,7 +229,7 @@ func (w *watcher) watchReader(ctx context.Context, pc *scard.Context, name strin
 			return nil
 		case state&scard.StatePresent != 0 && !present:
 			present = true
-			e := w.read(pc, name, rs[0].Atr, seen)
+			e := w.read(name, rs[0].Atr, seen)
 			if e.Err != "" {
 				// The card could not be talked to. Pulled out, or mute? pcscd
 				// tells at its next poll (400 ms); wait a little longer.
@@ -254,21 +255,44 @@ func (w *watcher) watchReader(ctx context.Context, pc *scard.Context, name strin
 }
 
 // read identifies the card just inserted into name; Err is set when the
-// card could not be talked to.
-func (w *watcher) read(pc *scard.Context, name string, atr []byte, seen time.Time) reader.Event {
+// card could not be talked to, or did not answer within ReadTimeout. A
+// mute card would block its reader's driver for as long as it stays in
+// (vpcd never times out; a CCID reader does, after its own while), so the
+// read runs in a goroutine with a PC/SC context of its own, and is given
+// up on: it ends once the card is pulled.
+func (w *watcher) read(name string, atr []byte, seen time.Time) reader.Event {
 	e := reader.Event{Kind: reader.Inserted, Reader: name, ATR: append([]byte{}, atr...), Identity: reader.Identity{Kind: reader.KindUnknown}}
-	id, err := identify(pc, name)
+	type result struct {
+		id  reader.Identity
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, err := identify(name)
+		done <- result{id, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(w.opt.ReadTimeout):
+		r.err = fmt.Errorf("the card did not answer within %s", w.opt.ReadTimeout)
+	}
 	e.ReadTime = time.Since(seen)
-	if err != nil {
-		e.Err = err.Error()
-		w.opt.Logger.Warn("card could not be read", "reader", name, "err", err)
+	if r.err != nil {
+		e.Err = r.err.Error()
+		w.opt.Logger.Warn("card could not be read", "reader", name, "err", r.err)
 		return e
 	}
-	e.Identity = id
+	e.Identity = r.id
 	return e
 }
 
-func identify(pc *scard.Context, name string) (reader.Identity, error) {
+func identify(name string) (reader.Identity, error) {
+	pc, err := scard.EstablishContext()
+	if err != nil {
+		return reader.Identity{}, err
+	}
+	defer pc.Release()
 	card, err := pc.Connect(name, scard.ShareShared, scard.ProtocolAny)
 	if err != nil {
 		return reader.Identity{}, err

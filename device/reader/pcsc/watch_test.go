@@ -33,9 +33,16 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // reports that reader.
 func watch(t *testing.T, name string) <-chan reader.Event {
 	t.Helper()
+	return watchWith(t, pcsc.Options{Reader: name})
+}
+
+// watchWith is watch with more options.
+func watchWith(t *testing.T, opt pcsc.Options) <-chan reader.Event {
+	t.Helper()
 	pcscdtest.Require(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: name, Logger: quiet, Backoff: 100 * time.Millisecond})
+	opt.Logger, opt.Backoff = quiet, 100*time.Millisecond
+	events, err := pcsc.Watch(ctx, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +155,36 @@ func TestCardPulledMidRead(t *testing.T) {
 	insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
 	if e := expect(t, events, reader.Inserted); e.Identity.Serial != "{"+g.String()+"}" {
 		t.Fatalf("after a pulled card: %+v", e)
+	}
+}
+
+// TestMuteCard: a card that never answers a command is reported
+// unreadable after ReadTimeout instead of stalling the reader; its
+// removal is seen, the reader works afterwards, and the read that was
+// given up on leaves nothing behind once the card is out.
+func TestMuteCard(t *testing.T) {
+	events := watchWith(t, pcsc.Options{Reader: pcscdtest.Reader0, ReadTimeout: 500 * time.Millisecond})
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	in := insert(t, pcscdtest.Addr0, vcard.Mute{})
+	e := expect(t, events, reader.Inserted)
+	if e.Identity.Kind != reader.KindUnknown || !strings.Contains(e.Err, "did not answer within 500ms") {
+		t.Fatalf("a mute card: %+v", e)
+	}
+	in.Remove()
+	expect(t, events, reader.Removed)
+	g := guid.New()
+	in = insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
+	if e := expect(t, events, reader.Inserted); e.Identity.Serial != "{"+g.String()+"}" {
+		t.Fatalf("after a mute card: %+v", e)
+	}
+	in.Remove()
+	expect(t, events, reader.Removed)
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
+		t.Fatalf("after a mute card: %d goroutines (was %d), %d open files (was %d)", g, goroutines, f, fds)
 	}
 }
 
