@@ -106,50 +106,70 @@ func TestDamagedDatabase(t *testing.T) {
 }
 
 // TestWriteFailures: when the disk refuses a write, a change fails with a
-// 500 and a correlation id, nothing is half-written, and once there is
-// room again the next change works; the file passes its check and the
-// audit chain is intact. Two failures, both real:
+// 500 and a correlation id, and nothing is half-written; once the disk
+// works again so do changes; every change answered 200 is on the device,
+// the file passes its check and the audit chain is intact. Two failures,
+// both real:
 //   - disk full: the data directory on a small tmpfs, filled; the
-//     commit's write fails with ENOSPC;
-//   - fsync fails: the data directory on ext4 in a loop device whose
-//     backing file is on a small tmpfs, filled; the commit's writes land
-//     in the page cache and its fdatasync fails, when the loop device
-//     cannot write its backing file.
+//     commit's write fails with ENOSPC, and once there is room the same
+//     server goes on;
+//   - fsync fails: the data directory on ext4 (with its journal, and
+//     errors=remount-ro as on the appliance) in a loop device whose
+//     backing file sits on a small tmpfs, filled: the commit's writes land
+//     in the page cache and its fdatasync fails when the loop device
+//     cannot write. ext4 then turns read-only, so every change fails until
+//     it is mounted again, as at the next boot; after that a new server
+//     goes on. What is checked is read from the device, after mounting it
+//     again, not from the page cache.
 //
 // Both need root (mount, loop devices).
 func TestWriteFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		cause string // a regexp of the error the log gives for the failed change
-		// mount prepares a data directory and returns it and the directory
-		// to fill.
-		mount func(t *testing.T) (data, fill string)
+		cause string // a regexp of the error the log gives for the first failed change
+		// mount prepares a data directory and returns it, the directory to
+		// fill, and for a device of its own, how to mount it again.
+		mount func(t *testing.T) (data, fill string, remount func())
 	}{
 		{"disk full", `"err":"[a-z ]+: write /\S+: no space left on device"`, // the write's error
-			func(t *testing.T) (string, string) {
+			func(t *testing.T) (string, string, func()) {
 				mnt := mountTmpfs(t, "2m")
-				return filepath.Join(mnt, "data"), mnt
+				return filepath.Join(mnt, "data"), mnt, nil
 			}},
-		{"fsync fails", `"err":"[a-z ]+: no space left on device"`, // a bare errno: fdatasync's, as a write's names the file
-			func(t *testing.T) (string, string) {
+		{"fsync fails", `"err":"[a-z ]+: (no space left on device|input/output error)"`, // a bare errno: fdatasync's, as a write's names the file
+			func(t *testing.T) (string, string, func()) {
 				outer := mountTmpfs(t, "16m")
 				backing := filepath.Join(outer, "ext4.img")
 				if out, err := exec.Command("truncate", "-s", "64M", backing).CombinedOutput(); err != nil {
 					t.Fatalf("truncate: %v %s", err, out)
 				}
-				if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "^has_journal", backing).CombinedOutput(); err != nil {
+				if out, err := exec.Command("mkfs.ext4", "-q", "-F", backing).CombinedOutput(); err != nil {
 					t.Fatalf("mkfs.ext4: %v %s", err, out)
 				}
 				inner := t.TempDir()
-				if out, err := exec.Command("mount", "-o", "loop,errors=continue", backing, inner).CombinedOutput(); err != nil {
-					needRoot(t, fmt.Errorf("mount a loop device: %v %s", err, out))
+				mount := func() error {
+					out, err := exec.Command("mount", "-o", "loop,errors=remount-ro", backing, inner).CombinedOutput()
+					if err != nil {
+						return fmt.Errorf("mount a loop device: %v %s", err, out)
+					}
+					return nil
+				}
+				if err := mount(); err != nil {
+					needRoot(t, err)
 				}
 				t.Cleanup(func() { exec.Command("umount", inner).Run() }) // before the outer tmpfs's
-				return filepath.Join(inner, "data"), outer
+				return filepath.Join(inner, "data"), outer, func() {
+					if out, err := exec.Command("umount", inner).CombinedOutput(); err != nil {
+						t.Fatalf("umount: %v %s", err, out)
+					}
+					if err := mount(); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, fill := tc.mount(t)
+			dir, fill, remount := tc.mount(t)
 			token := seed(t, dir, 50)
 			srv := startServer(t, dir)
 			if code, body := srv.disable(t, token, 0); code != 200 {
@@ -183,17 +203,28 @@ func TestWriteFailures(t *testing.T) {
 				t.Fatalf("the card whose change failed: %d %s", code, body)
 			}
 			os.Remove(filler)
+			if remount != nil {
+				if code, body := srv.disable(t, token, failed); code != 500 {
+					t.Fatalf("a change on the file system that turned read-only: %d %s", code, body)
+				}
+				srv.stop(t)
+				remount() // as the next boot would
+				srv = startServer(t, dir)
+			}
 			if code, body := srv.disable(t, token, failed); code != 200 || !strings.Contains(body, `"Status":4`) {
-				t.Fatalf("the change after room was made: %d %s", code, body)
+				t.Fatalf("the change once the disk works again: %d %s", code, body)
 			}
 			srv.stop(t)
+			if remount != nil {
+				remount() // read what reached the device, not the page cache
+			}
 			if code, out, stderr := cardstop(t, "", "check", "--data-dir", dir); code != 0 {
 				t.Fatalf("check after the failure: %s %s", out, stderr)
 			}
 			if code, out, stderr := cardstop(t, "", "audit", "verify", "--data-dir", dir); code != 0 {
 				t.Fatalf("audit after the failure: %s %s", out, stderr)
 			}
-			// Every change that was answered 200 is there, read afresh.
+			// Every change that was answered 200 is there.
 			_, export, _ := cardstop(t, "", "export", "--data-dir", dir)
 			var cards []struct {
 				Uuid   string

@@ -20,9 +20,11 @@ SHADOW="$TARGET/etc/shadow"
 
 # /data: the third partition, checked with e2fsck -p and mounted by
 # /etc/init.d/S00data (noauto: "mount -a" does not check file systems).
+# errors=remount-ro: after a failed write the card is only read until the
+# next boot checks it, rather than written on after an unknown loss.
 mkdir -p "$TARGET/data"
 if ! grep -q '^/dev/mmcblk0p3[[:space:]]' "$FSTAB"; then
-	printf '/dev/mmcblk0p3\t/data\t\text4\tnoauto,noatime,nodev,nosuid,noexec\t0\t0\n' >> "$FSTAB"
+	printf '/dev/mmcblk0p3\t/data\t\text4\tnoauto,noatime,nodev,nosuid,noexec,errors=remount-ro\t0\t0\n' >> "$FSTAB"
 fi
 
 # A login on the HDMI console (tty1) too, next to the serial one.
