@@ -101,3 +101,66 @@ func TestStationPanel(t *testing.T) {
 		t.Error("a real panel offers the simulated button")
 	}
 }
+
+// TestPages renders every other page with what a handler gives it and
+// checks the elements tests and people rely on, and the exact HTML.
+func TestPages(t *testing.T) {
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	req := storage.Request{Uuid: guid.GUID{0x1b, 0xe1, 0xa6, 0x9c, 15: 1}, RequestType: storage.TypeDisable, Status: storage.RequestExecuting,
+		NewSmartcardUuid: cardID, Submitted: at, Comment: "lost"}
+	ev := storage.Event{Seq: 9, Time: at, Actor: "token:sec", Source: "192.0.2.7", Action: storage.ActionCardStatus, CardUuid: cardID,
+		RequestUuid: req.Uuid, OldStatus: "Active", NewStatus: "Disabled", Reason: "Disable", Comment: "lost"}
+	retire := Action{Name: "retire", Label: "Retire", Danger: true, Reasons: []string{"expired", "destroyed"}, TypeSerial: true}
+	tests := []struct {
+		name   string
+		page   templ.Component
+		ids    map[string]int // data-testid counts that must match
+		absent []string       // data-testids that must not be there
+		text   []string       // what the page must say
+	}{
+		{"sign-in.html", SignIn("ada", "The name or the password is wrong."),
+			map[string]int{"sign-in": 1, "error": 1}, []string{"sign-out", "nav-admin"}, []string{"The name or the password is wrong."}},
+		{"message.html", Message(oscr, "Not allowed", "Changing users needs the admin role."),
+			map[string]int{"message": 1, "signed-in-as": 1}, []string{"nav-admin"}, []string{"Changing users needs the admin role."}},
+		{"retire.html", ActionPage(ada, ActionView{Card: card, Action: retire, Reason: "expired", Error: "The serial you typed is not this card's."}),
+			map[string]int{"reason": 1, "comment": 1, "confirm-serial": 1, "confirm": 1, "error": 1}, nil,
+			[]string{"Retire this card", `<option value="expired" selected>`, "The serial you typed is not this card&#39;s."}},
+		{"disable.html", ActionPage(oscr, ActionView{Card: card, Action: Action{Name: "disable", Label: "Disable", Reasons: []string{"lost", "stolen"}}}),
+			map[string]int{"reason": 1, "comment": 1, "confirm": 1}, []string{"confirm-serial", "error"}, []string{"Disable this card"}},
+		{"requests.html", Requests(ada, []storage.Request{req}),
+			map[string]int{"requests": 1, "request-row": 1}, nil, []string{"/cards/" + cardID.String(), "Executing", "lost"}},
+		{"audit.html", Audit(ada, AuditView{Actor: "token:sec", Events: []storage.Event{ev}, Older: 9, Actions: []storage.Action{storage.ActionCardStatus}}),
+			map[string]int{"audit": 1, "audit-row": 1, "export": 1}, nil, []string{"Active → Disabled", "192.0.2.7", `rel="next"`}},
+		{"tokens-created.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: storage.RoleOperator, Created: at}}, NewName: "sec", NewSecret: "cst_secret-shown-once"}),
+			map[string]int{"tokens": 1, "new-secret": 1, "create-token": 1}, []string{"error"}, []string{"cst_secret-shown-once", "shown only this once"}},
+		{"tokens.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: storage.RoleOperator, Created: at}}}),
+			map[string]int{"tokens": 1, "create-token": 1}, []string{"new-secret"}, []string{"sec"}},
+		{"users.html", Users(ada, UsersView{Users: []storage.User{{Name: "oscar", Role: storage.RoleOperator, Created: at, Password: "$argon2id$hash"}}, Added: "oscar"}),
+			map[string]int{"users": 1}, []string{"error"}, []string{"The user oscar was added.", "operator"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			html := render(t, tt.page)
+			golden(t, tt.name, html)
+			ids := testids(html)
+			for id, n := range tt.ids {
+				if ids[id] != n {
+					t.Errorf("%d elements with data-testid %q, want %d", ids[id], id, n)
+				}
+			}
+			for _, id := range tt.absent {
+				if ids[id] != 0 {
+					t.Errorf("data-testid %q is there", id)
+				}
+			}
+			for _, s := range tt.text {
+				if !bytes.Contains([]byte(html), []byte(s)) {
+					t.Errorf("the page does not say %q", s)
+				}
+			}
+			if bytes.Contains([]byte(html), []byte("$argon2id")) {
+				t.Error("the page shows a password hash")
+			}
+		})
+	}
+}
