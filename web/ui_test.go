@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -243,4 +244,83 @@ func TestActionAndAuditExport(t *testing.T) {
 	if err := storage.VerifyChain(events); err != nil || events[len(events)-1].Action != storage.ActionCardStatus || events[len(events)-1].Reason != "stolen" {
 		t.Fatalf("exported log: %v (%d events)", err, len(events))
 	}
+}
+
+// TestPageChangesSucceed walks every page change that succeeds: the card
+// actions from Active through Suspended, Active, Disabled, Active to
+// Retired, and the admin pages' token and user changes, each leaving its
+// audit event, and the made token working at once.
+func TestPageChangesSucceed(t *testing.T) {
+	e := newEnv(t)
+	cookies := e.people()
+	op, admin := cookies[storage.RoleOperator], cookies[storage.RoleAdmin]
+	card := "/cards/" + cardActive
+	for _, step := range []struct {
+		who    *http.Cookie
+		action string
+		values url.Values
+		status string // the card's status after
+	}{
+		{op, "suspend", url.Values{"reason": {"leave of absence"}}, "Suspended"},
+		{op, "reinstate", url.Values{"reason": {"returned"}}, "Active"},
+		{op, "disable", url.Values{"reason": {"lost"}}, "Disabled"},
+		{admin, "enable", url.Values{"reason": {"found"}}, "Active"},
+		{admin, "retire", url.Values{"reason": {"expired"}, "serial": {"{d1ef6869-5517-42a0-8f05-16ca1a0b834d}"}}, "Retired"},
+	} {
+		before := len(e.events())
+		rec := e.form(step.who, "POST", card+"/"+step.action, step.values)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s", step.action, rec.Code, rec.Body)
+		}
+		page := e.form(step.who, "GET", rec.Header().Get("Location"), nil).Body.String()
+		if !strings.Contains(page, "The card is now "+step.status+".") || !strings.Contains(page, step.values.Get("reason")) {
+			t.Fatalf("after %s the card page says:\n%s", step.action, page)
+		}
+		if n := len(e.events()); n != before+1 {
+			t.Fatalf("%s made %d audit events, want 1", step.action, n-before)
+		}
+	}
+
+	// A token made on the page is shown once and works at once; revoked, it does not.
+	rec := e.form(admin, "POST", "/admin/tokens", url.Values{"name": {"scripts"}, "role": {"operator"}})
+	secret := regexp.MustCompile(`data-testid="new-secret">([^<]+)<`).FindStringSubmatch(rec.Body.String())
+	if rec.Code != 200 || secret == nil {
+		t.Fatalf("create token: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := e.store.Authenticate(secret[1]); err != nil {
+		t.Fatalf("the new token: %v", err)
+	}
+	if page := e.form(admin, "GET", "/admin/tokens", nil).Body.String(); strings.Contains(page, secret[1]) || !strings.Contains(page, "scripts") {
+		t.Fatal("the tokens page shows the secret again, or not the token")
+	}
+	if rec := e.form(admin, "POST", "/admin/tokens/revoke", url.Values{"name": {"scripts"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := e.store.Authenticate(secret[1]); err == nil {
+		t.Fatal("a revoked token still works")
+	}
+
+	// A user added on the page can sign in; removed, cannot.
+	if rec := e.form(admin, "POST", "/admin/users", url.Values{"name": {"vera"}, "role": {"viewer"}, "password": {pagePass}}); rec.Code != 200 ||
+		!strings.Contains(rec.Body.String(), "The user vera was added.") {
+		t.Fatalf("add user: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.form(nil, "POST", "/signin", url.Values{"name": {"vera"}, "password": {pagePass}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the new user signs in: %d", rec.Code)
+	}
+	if rec := e.form(admin, "POST", "/admin/users/remove", url.Values{"name": {"vera"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("remove user: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.form(nil, "POST", "/signin", url.Values{"name": {"vera"}, "password": {pagePass}}); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a removed user signs in: %d", rec.Code)
+	}
+}
+
+func (e *env) events() []storage.Event {
+	e.t.Helper()
+	evs, err := e.store.Events(0, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
 }
