@@ -298,6 +298,31 @@ func TestBrowserDisableFlow(t *testing.T) {
 		s.do(ctx, chromedp.Navigate(s.url+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		s.accessible(ctx, p)
 	}
+	// The other actions' confirmation pages, a message page, and a token just made.
+	var active, disabled string
+	all, _, _ := s.store.SearchCards(storage.CardSearch{Limit: 100})
+	for _, c := range all {
+		switch {
+		case c.Status == storage.CardActive && active == "":
+			active = c.Uuid.String()
+		case c.Status == storage.CardDisabled:
+			disabled = c.Uuid.String()
+		}
+	}
+	for _, p := range []string{"/cards/" + active + "/suspend", "/cards/" + active + "/retire", "/cards/" + disabled + "/enable",
+		"/cards/00000000-0000-4000-8000-000000000000"} {
+		s.do(ctx, chromedp.Navigate(s.url+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		s.accessible(ctx, p)
+	}
+	s.do(ctx, chromedp.Navigate(s.url+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("tname")),
+		chromedp.SendKeys(chromedp.ID("tname"), "scripts"))
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid="create-token"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if secret := s.text(ctx, `[data-testid="new-secret"]`); !strings.HasPrefix(secret, "cst_") {
+		t.Fatalf("the token just made shows %q", secret)
+	}
+	s.accessible(ctx, "token made")
 
 	// Sign out: the session is gone.
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid="sign-out"]`))); err != nil {
