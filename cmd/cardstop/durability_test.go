@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,4 +267,50 @@ func needRoot(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 	t.Skipf("needs root: %v", err)
+}
+
+// TestGracefulStop: on SIGTERM, serve stops taking requests but finishes
+// the one in flight, whose change is then on disk, and exits 0.
+func TestGracefulStop(t *testing.T) {
+	dir := t.TempDir()
+	token := seed(t, dir, 3)
+	srv := startServer(t, dir)
+	code, body := srv.call(t, token, "POST", "/CertificateManagement/api/v1.0/requests", `{"type":"Disable","smartcard":"`+cardID(1)+`"}`)
+	if code != 201 {
+		t.Fatalf("create the request: %d %s", code, body)
+	}
+	var uri string
+	json.Unmarshal([]byte(body), &uri)
+	// A PUT whose body is half sent when the signal comes.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /CertificateManagement/%s/smartcards/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"status\":", uri, cardID(1), strings.TrimPrefix(srv.base, "http://"), token)
+	time.Sleep(100 * time.Millisecond)
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	srv.waitLog(t, 10*time.Second, "stopping: finishing requests in flight")
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.base, "http://"), time.Second); err == nil {
+		t.Error("serve still accepts connections while stopping")
+	}
+	io.WriteString(conn, `"Disabled"}`)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(answer), `"Status":4`) {
+		t.Fatalf("the request in flight: %d %s", resp.StatusCode, answer)
+	}
+	<-srv.eof
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("serve did not exit 0: %v", err)
+	}
+	if _, out, _ := cardstop(t, "", "export", "--data-dir", dir); !regexp.MustCompile(`"Uuid": "` + cardID(1) + `",\s+"Status": 4`).MatchString(out) {
+		t.Fatalf("the change made while stopping is not in the file:\n%s", out)
+	}
 }
