@@ -199,23 +199,42 @@ func TestReaderNameFilter(t *testing.T) {
 	}
 }
 
+// TestPcscdRestart: pcscd stopping and coming back, three times, is
+// reported, a card is identified soon after, and the later restarts leave
+// the watcher with no more goroutines or file descriptors than the first.
+// (The first restart adds the test's own wait for the pcscd it started.)
 func TestPcscdRestart(t *testing.T) {
 	events := watch(t, pcscdtest.Reader0)
-	pcscdtest.Stop(t)
-	expect(t, events, reader.ReaderLost)
-	expect(t, events, reader.ServiceLost)
-	pcscdtest.Start(t)
-	back := time.Now()
-	expect(t, events, reader.ServiceBack)
-	expect(t, events, reader.ReaderAppeared)
-	g := guid.New()
-	insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
-	e := expect(t, events, reader.Inserted)
-	if e.Identity.Serial != "{"+g.String()+"}" {
-		t.Fatalf("after the restart: %+v", e)
+	var goroutines, fds int
+	for round := range 3 {
+		if round == 1 {
+			goroutines, fds = runtime.NumGoroutine(), openFDs(t)
+		}
+		pcscdtest.Stop(t)
+		expect(t, events, reader.ReaderLost)
+		expect(t, events, reader.ServiceLost)
+		pcscdtest.Start(t)
+		back := time.Now()
+		expect(t, events, reader.ServiceBack)
+		expect(t, events, reader.ReaderAppeared)
+		g := guid.New()
+		in := insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
+		e := expect(t, events, reader.Inserted)
+		if e.Identity.Serial != "{"+g.String()+"}" {
+			t.Fatalf("after restart %d: %+v", round+1, e)
+		}
+		if d := time.Since(back); d > 2*time.Second {
+			t.Fatalf("a card was identified %s after pcscd came back; want < 2 s", d)
+		}
+		in.Remove()
+		expect(t, events, reader.Removed)
 	}
-	if d := time.Since(back); d > 2*time.Second {
-		t.Fatalf("a card was identified %s after pcscd came back; want < 2 s", d)
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
+		t.Fatalf("after three restarts: %d goroutines (%d after the first), %d open files (%d after the first)", g, goroutines, f, fds)
 	}
 }
 
