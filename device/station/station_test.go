@@ -258,25 +258,48 @@ func TestPressOutsideConfirm(t *testing.T) {
 	})
 }
 
-// TestCardPulledInEachState: taking the card out at any point before the
-// press changes nothing and returns to ready.
+// stateSetups bring a fresh rig, its reader there, into each state.
+var stateSetups = map[State]func(r *rig){
+	Ready:       func(r *rig) {},
+	Confirm:     func(r *rig) { r.insert(serialActive) },
+	NothingToDo: func(r *rig) { r.insert(serialRetired) },
+	UnknownCard: func(r *rig) { r.insert("") },
+	TimedOut: func(r *rig) {
+		r.insert(serialActive)
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+	},
+	Disabled: func(r *rig) { r.insert(serialAssigned); r.press() },
+	Error: func(r *rig) {
+		fault := errors.New("disk full")
+		r.fault.Store(&fault)
+		r.insert(serialActive)
+		r.press()
+		r.fault.Store(nil)
+	},
+}
+
+// TestCardPulledInEachState: taking the card out, or having it pulled
+// mid-read, in any state changes nothing more and returns to ready; a
+// press afterwards does nothing.
 func TestCardPulledInEachState(t *testing.T) {
-	for _, pull := range []reader.EventKind{reader.Removed, reader.Pulled} {
-		for _, serial := range []string{serialActive, serialDisabled, ""} {
-			t.Run(string(pull)+" "+serial, func(t *testing.T) {
+	for state, setup := range stateSetups {
+		for _, pull := range []reader.EventKind{reader.Removed, reader.Pulled} {
+			t.Run(string(state)+" "+string(pull), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					r := newRig(t)
 					defer r.close()
 					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
-					before := r.changes()
-					r.insert(serial)
+					setup(r)
+					r.want(state)
+					before, active := r.changes(), r.status(serialActive)
 					r.send(reader.Event{Kind: pull})
 					r.want(Ready)
 					r.press()
 					time.Sleep(time.Minute) // no confirm window left running
 					synctest.Wait()
 					r.want(Ready)
-					if r.changes() != before || r.status(serialActive) != storage.CardActive {
+					if r.changes() != before || r.status(serialActive) != active {
 						t.Fatal("a pulled card changed something")
 					}
 				})
@@ -288,19 +311,7 @@ func TestCardPulledInEachState(t *testing.T) {
 // TestReaderLostInEachState: losing pcscd or the reader in any state goes
 // to no-reader and changes nothing; its return makes the station ready.
 func TestReaderLostInEachState(t *testing.T) {
-	setups := map[State]func(r *rig){
-		Ready:       func(r *rig) {},
-		Confirm:     func(r *rig) { r.insert(serialActive) },
-		NothingToDo: func(r *rig) { r.insert(serialRetired) },
-		UnknownCard: func(r *rig) { r.insert("") },
-		TimedOut: func(r *rig) {
-			r.insert(serialActive)
-			time.Sleep(11 * time.Second)
-			synctest.Wait()
-		},
-		Disabled: func(r *rig) { r.insert(serialAssigned); r.press() },
-	}
-	for state, setup := range setups {
+	for state, setup := range stateSetups {
 		for _, lost := range []reader.EventKind{reader.ServiceLost, reader.ReaderLost} {
 			t.Run(string(state)+" "+string(lost), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
@@ -309,13 +320,13 @@ func TestReaderLostInEachState(t *testing.T) {
 					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
 					setup(r)
 					r.want(state)
-					before := r.changes()
+					before, active := r.changes(), r.status(serialActive)
 					r.send(reader.Event{Kind: lost})
 					r.want(NoReader)
 					r.press()
 					r.insert(serialActive) // a stale event from the lost reader
 					r.want(NoReader)
-					if r.changes() != before || r.status(serialActive) != storage.CardActive {
+					if r.changes() != before || r.status(serialActive) != active {
 						t.Fatal("losing the reader changed something")
 					}
 					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
