@@ -13,10 +13,17 @@ import (
 	"github.com/cardstop/cardstop/storage/guid"
 )
 
-// watchedLights tells the benchmark when a signal is shown.
-type watchedLights chan panel.Signal
+// watchedPanel is the simulated panel, telling the benchmark when it is
+// asked to show a signal.
+type watchedPanel struct {
+	*panel.Simulated
+	shown chan panel.Signal
+}
 
-func (w watchedLights) Show(s panel.Signal) { w <- s }
+func (w watchedPanel) Show(s panel.Signal) {
+	w.Simulated.Show(s)
+	w.shown <- s
+}
 
 // timedCards measures the commit of each disable.
 type timedCards struct {
@@ -36,9 +43,11 @@ func medianMs(d []time.Duration) float64 {
 	return float64(d[len(d)/2].Microseconds()) / 1000
 }
 
-// BenchmarkStation measures, on a real bbolt file: the insert event to the
-// LEDs showing the lookup's result, and the press to the LEDs confirming
-// the commit, with the commit itself (bbolt's fsync) reported beside it.
+// BenchmarkStation measures, on a real bbolt file and the simulated panel:
+// the insert event to the LEDs showing the lookup's result, and the press
+// to the LEDs confirming the commit, with the commit itself (bbolt's
+// fsync) reported beside it. (The card's way in, through pcscd and vcard,
+// is BenchmarkIdentityRead's.)
 func BenchmarkStation(b *testing.B) {
 	st, err := storage.Open(b.TempDir(), storage.Options{})
 	if err != nil {
@@ -53,15 +62,15 @@ func BenchmarkStation(b *testing.B) {
 	if err := st.ImportCards(storage.Origin{Actor: "bench", Role: storage.RoleAdmin}, cards); err != nil {
 		b.Fatal(err)
 	}
-	lights := make(watchedLights, 16)
+	lights := watchedPanel{panel.NewSimulated(), make(chan panel.Signal, 16)}
 	tc := &timedCards{Store: st}
 	s := New(Config{Name: "bench", Logger: quiet}, tc, lights)
-	events, presses := make(chan reader.Event), make(chan time.Time)
+	events := make(chan reader.Event)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.Run(ctx, events, presses)
+	go s.Run(ctx, events, lights.Presses())
 	await := func(want panel.Signal) time.Time {
-		for sig := range lights {
+		for sig := range lights.shown {
 			if sig == want {
 				return time.Now()
 			}
@@ -81,7 +90,7 @@ func BenchmarkStation(b *testing.B) {
 			Identity: reader.Identity{Kind: reader.KindPIV, Serial: cards[i].SerialNumber}, Time: start}
 		inserts = append(inserts, await(Signal(Confirm)).Sub(start))
 		start = time.Now()
-		presses <- start
+		lights.Press()
 		pressesToLED = append(pressesToLED, await(Signal(Disabled)).Sub(start))
 		events <- reader.Event{Kind: reader.Removed, Reader: "bench"}
 		await(Signal(Ready))

@@ -274,10 +274,12 @@ func (s *Station) onInserted(e reader.Event) {
 		return
 	}
 	s.card = &card
-	s.set(Confirm, fmt.Sprintf("this card is %s: press the button within %s to disable it", card.Status, s.cfg.ConfirmWindow), seen)
+	// The window opens before the LEDs ask for the press: a press made
+	// the moment they light up (or the API shows confirm) counts.
 	s.windowFrom = time.Now()
 	deadline := s.windowFrom.Add(s.cfg.ConfirmWindow)
 	s.windowTo = deadline
+	s.set(Confirm, fmt.Sprintf("this card is %s: press the button within %s to disable it", card.Status, s.cfg.ConfirmWindow), seen)
 	s.mu.Lock()
 	s.status.Deadline = &deadline
 	s.mu.Unlock()

@@ -399,3 +399,43 @@ func TestPressOutsideItsWindow(t *testing.T) {
 		r.want(Disabled)
 	})
 }
+
+// pressingPanel is a simulated panel whose button is pressed the moment
+// the LEDs ask for it.
+type pressingPanel struct{ *panel.Simulated }
+
+func (p pressingPanel) Show(s panel.Signal) {
+	p.Simulated.Show(s)
+	if s == Signal(Confirm) {
+		p.Press()
+	}
+}
+
+// TestPressAsTheLEDsLight: a press made the instant the LEDs (or the API)
+// show confirm counts; on the real clock, not synctest's, where no time
+// passes between the two.
+func TestPressAsTheLEDsLight(t *testing.T) {
+	st, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	card := storage.Smartcard{Uuid: guid.New(), SerialNumber: serialActive, Status: storage.CardActive}
+	if err := st.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, []storage.Smartcard{card}); err != nil {
+		t.Fatal(err)
+	}
+	p := pressingPanel{panel.NewSimulated()}
+	s := New(Config{Name: "lobby", Logger: quiet}, st, p)
+	events := make(chan reader.Event, 2)
+	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: "r"}
+	events <- reader.Event{Kind: reader.Inserted, Reader: "r", ATR: []byte{0x3b}, Identity: reader.Identity{Kind: reader.KindPIV, Serial: serialActive}, Time: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, events, p.Presses()) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(5 * time.Second); s.Status().State != Disabled; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %s; the press made as the LEDs lit did not count", s.Status().State)
+		}
+	}
+}
