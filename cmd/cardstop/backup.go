@@ -97,21 +97,14 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer in.Close()
-	checked, err := os.CreateTemp("", "cardstop-restore-*.db")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(checked.Name())
-	_, err = io.Copy(checked, in)
-	if cerr := checked.Close(); err == nil {
-		err = cerr
-	}
+	checked, err := copyToTemp(in, "cardstop-restore-*.db")
 	if err != nil {
 		return fmt.Errorf("copy the backup %s: %w", src, err)
 	}
-	if err := checkIsolated(ctx, checked.Name(), true); err != nil {
+	defer os.Remove(checked)
+	if err := checkIsolated(ctx, checked, true); err != nil {
 		// Exit status 1: it is the backup that is damaged, not the database.
-		return fmt.Errorf("the backup %s cannot be used; nothing was changed: %s", src, strings.ReplaceAll(err.Error(), checked.Name(), src))
+		return fmt.Errorf("the backup %s cannot be used; nothing was changed: %s", src, strings.ReplaceAll(err.Error(), checked, src))
 	}
 	// Holding the database open proves no server uses it while it is replaced.
 	st, err := c.open()
@@ -123,7 +116,7 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	staged := db + ".restore"
 	defer os.Remove(staged) // left only when a step below fails
 	if _, err := writeAtomically(staged, 0o600, func(w io.Writer) error {
-		f, err := os.Open(checked.Name())
+		f, err := os.Open(checked)
 		if err != nil {
 			return err
 		}
@@ -248,19 +241,12 @@ func check(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	path := filepath.Join(*c.dataDir, storage.FileName)
 	switch {
 	case c.fs.NArg() == 1 && c.fs.Arg(0) == "-":
-		tmp, err := os.CreateTemp("", "cardstop-check-*.db")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		_, err = io.Copy(tmp, stdin)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
+		tmp, err := copyToTemp(stdin, "cardstop-check-*.db")
 		if err != nil {
 			return fmt.Errorf("read the database image: %w", err)
 		}
-		path = tmp.Name()
+		defer os.Remove(tmp)
+		path = tmp
 	case c.fs.NArg() > 0:
 		return fmt.Errorf("%w: check takes no file but - (an image on stdin)", errUsage)
 	}
@@ -331,6 +317,24 @@ func internalCheck(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: %v", errDamaged, err)
 	}
 	return nil
+}
+
+// copyToTemp copies r into a new temporary file and returns its name; the
+// caller removes it. Nothing is left behind when the copy fails.
+func copyToTemp(r io.Reader, pattern string) (string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 func firstLine(s string) string {

@@ -164,7 +164,7 @@ func TestCardPulledMidRead(t *testing.T) {
 // given up on leaves nothing behind once the card is out.
 func TestMuteCard(t *testing.T) {
 	events := watchWith(t, pcsc.Options{Reader: pcscdtest.Reader0, ReadTimeout: 500 * time.Millisecond})
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	noLeaks := leakCheck(t)
 	in := insert(t, pcscdtest.Addr0, vcard.Mute{})
 	e := expect(t, events, reader.Inserted)
 	if e.Identity.Kind != reader.KindUnknown || !strings.Contains(e.Err, "did not answer within 500ms") {
@@ -179,13 +179,7 @@ func TestMuteCard(t *testing.T) {
 	}
 	in.Remove()
 	expect(t, events, reader.Removed)
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
-		t.Fatalf("after a mute card: %d goroutines (was %d), %d open files (was %d)", g, goroutines, f, fds)
-	}
+	noLeaks("a mute card")
 }
 
 func TestReaderNameFilter(t *testing.T) {
@@ -205,10 +199,10 @@ func TestReaderNameFilter(t *testing.T) {
 // (The first restart adds the test's own wait for the pcscd it started.)
 func TestPcscdRestart(t *testing.T) {
 	events := watch(t, pcscdtest.Reader0)
-	var goroutines, fds int
+	var noLeaks func(string)
 	for round := range 3 {
 		if round == 1 {
-			goroutines, fds = runtime.NumGoroutine(), openFDs(t)
+			noLeaks = leakCheck(t)
 		}
 		pcscdtest.Stop(t)
 		expect(t, events, reader.ReaderLost)
@@ -229,13 +223,7 @@ func TestPcscdRestart(t *testing.T) {
 		in.Remove()
 		expect(t, events, reader.Removed)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
-		t.Fatalf("after three restarts: %d goroutines (%d after the first), %d open files (%d after the first)", g, goroutines, f, fds)
-	}
+	noLeaks("three restarts (counted from the first)")
 }
 
 func openFDs(t *testing.T) int {
@@ -247,6 +235,24 @@ func openFDs(t *testing.T) int {
 	return len(fds)
 }
 
+// leakCheck notes the goroutines and file descriptors there are now; the
+// function it returns fails the test when, after a moment for finished
+// cards' goroutines to end, there are more.
+func leakCheck(t *testing.T) func(after string) {
+	t.Helper()
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	return func(after string) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
+			t.Fatalf("after %s: %d goroutines (was %d), %d open files (was %d)", after, g, goroutines, f, fds)
+		}
+	}
+}
+
 // TestManyCycles: 50 insert/remove cycles leave no goroutine or file
 // descriptor behind, and every card is identified.
 func TestManyCycles(t *testing.T) {
@@ -256,7 +262,7 @@ func TestManyCycles(t *testing.T) {
 	expect(t, events, reader.Inserted)
 	in.Remove()
 	expect(t, events, reader.Removed)
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	noLeaks := leakCheck(t)
 	for i := range 50 {
 		g := guid.New()
 		in := insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
@@ -266,14 +272,7 @@ func TestManyCycles(t *testing.T) {
 		in.Remove()
 		expect(t, events, reader.Removed)
 	}
-	// Goroutines of finished cards may take a moment to end.
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines || f > fds {
-		t.Fatalf("after 50 cycles: %d goroutines (was %d), %d open files (was %d)", g, goroutines, f, fds)
-	}
+	noLeaks("50 cycles")
 }
 
 // TestOpenSCSeesPIV: a standard tool names the virtual card a PIV card.
