@@ -513,7 +513,7 @@ const perfAnalysis = `
   arrive queue up and all go into the next. bbolt's own Batch closes a group on a 1 ms timer,
   which under load queued several small groups behind each commit, each with an fsync of its own:
   with it, 32 clients reached 1,309 changes/s (0.10× the ceiling of that day); with group commit,
-  3,000-3,500. The ceiling is raw bbolt doing the same transactions on the same cards as the 32
+  3,000-4,100 in the runs so far. The ceiling is raw bbolt doing the same transactions on the same cards as the 32
   clients (each client cycles through 50 cards of its own): where the keys fall decides how many
   pages a commit writes, and an earlier ceiling that changed adjacent cards wrote a third of the
   pages and ran about twice as fast. Because the disk and CPU of this machine are shared and drift
@@ -522,7 +522,7 @@ const perfAnalysis = `
   work on the same two cores that also run the 32 load-generating clients: a perf profile of the
   server under this load (` + "`perf record -g -p <pid>`" + `) put 42% of its CPU in the store's
   transactions (bbolt's commit 19%, the change's JSON, hash chain and index entries 22%), 10% in
-  garbage collection (before serve collected less often: GOGC 400 under a 64 MiB soft limit, unless
+  garbage collection (before serve collected less often: GOGC 400 under a 128 MiB soft limit, unless
   GOGC or GOMEMLIMIT are set) and the rest in net/http, authentication and the access log.
 - **GET** of a card reaches more than half of a bare net/http server returning the same bytes,
   with a p99 within twice the bare server's: authentication (a hash look-up), the bbolt read and
