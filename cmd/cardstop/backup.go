@@ -97,7 +97,7 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer in.Close()
-	checked, err := copyToTemp(in, "cardstop-restore-*.db")
+	checked, err := writeTemp("cardstop-restore-*.db", func(w io.Writer) error { _, err := io.Copy(w, in); return err })
 	if err != nil {
 		return fmt.Errorf("copy the backup %s: %w", src, err)
 	}
@@ -230,7 +230,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 // check runs the consistency check on the database file, read-only, or
-// on a database image read from stdin (FILE -, as serve streams it). Exit
+// on a database image read from stdin (FILE -: a backup piped in). Exit
 // status 3 and the problem on stderr when it is damaged; 1 when the check
 // could not run.
 func check(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -241,7 +241,7 @@ func check(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	path := filepath.Join(*c.dataDir, storage.FileName)
 	switch {
 	case c.fs.NArg() == 1 && c.fs.Arg(0) == "-":
-		tmp, err := copyToTemp(stdin, "cardstop-check-*.db")
+		tmp, err := writeTemp("cardstop-check-*.db", func(w io.Writer) error { _, err := io.Copy(w, stdin); return err })
 		if err != nil {
 			return fmt.Errorf("read the database image: %w", err)
 		}
@@ -319,14 +319,14 @@ func internalCheck(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// copyToTemp copies r into a new temporary file and returns its name; the
-// caller removes it. Nothing is left behind when the copy fails.
-func copyToTemp(r io.Reader, pattern string) (string, error) {
+// writeTemp writes a new temporary file with write and returns its name;
+// the caller removes it. Nothing is left behind when writing fails.
+func writeTemp(pattern string, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp("", pattern)
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(f, r)
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -9,11 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -147,50 +145,32 @@ func isLoopback(a net.Addr) bool {
 }
 
 // startupCheck checks the database beside serving: a consistent snapshot
-// is streamed to `cardstop check -` in a child process, while reads are
-// served and changes are held. A damaged file (exit status 3) makes the
-// store refuse every change from then on; any other verdict, or none
-// within checkLimit, lets the held changes go on.
+// is written to a temporary file and checked in a child process
+// (checkIsolated), while reads are served and changes are held. A damaged
+// file makes the store refuse every change from then on; any other
+// verdict, or none within checkLimit, lets the held changes go on.
 func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	defer st.ReleaseChanges() // unless refused below, which releases them too
-	self, err := os.Executable()
-	if err != nil {
-		log.Warn("the database check cannot run; serving without it", "err", err)
-		return
-	}
 	start := time.Now()
-	// The child copies the image here; removed even when the child is killed.
-	tmp, err := os.MkdirTemp("", "cardstop-check-")
+	image, err := writeTemp("cardstop-check-*.db", func(w io.Writer) error { _, err := st.Backup(w); return err })
 	if err != nil {
 		log.Warn("the database check cannot run; serving without it", "err", err)
 		return
 	}
-	defer os.RemoveAll(tmp)
+	defer os.Remove(image)
 	checkCtx, cancel := context.WithTimeout(ctx, checkLimit)
 	defer cancel()
-	pr, pw := io.Pipe()
-	cmd := exec.CommandContext(checkCtx, self, "check", "--config", "", "-")
-	cmd.Stdin = pr
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	killGroup(cmd) // check's own child with it
-	go func() {
-		_, err := st.Backup(pw)
-		pw.CloseWithError(err)
-	}()
-	out, err := cmd.CombinedOutput()
-	pr.Close()
-	var exit *exec.ExitError
-	why := strings.TrimPrefix(firstLine(string(out)), "cardstop: ")
+	err = checkIsolated(checkCtx, image, false)
 	switch {
 	case ctx.Err() != nil:
 		return
 	case checkCtx.Err() != nil:
 		log.Warn("the database check did not finish in time; serving without it", "limit", checkLimit)
-	case errors.As(err, &exit) && exit.ExitCode() == 3:
-		st.RefuseChanges(why)
-		log.Error("THE DATABASE FAILED ITS CHECK: changes are refused; take a backup and restore a good one (cardstop restore)", "problem", why)
+	case errors.Is(err, errDamaged):
+		st.RefuseChanges(err.Error())
+		log.Error("THE DATABASE FAILED ITS CHECK: changes are refused; take a backup and restore a good one (cardstop restore)", "problem", err.Error())
 	case err != nil:
-		log.Warn("the database check could not run; serving without it", "err", err, "output", why)
+		log.Warn("the database check could not run; serving without it", "err", err)
 	default:
 		log.Info("database check passed", "took", time.Since(start).Round(time.Millisecond))
 	}
@@ -199,13 +179,6 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 // checkLimit bounds the start-up check: far more than a large file takes
 // on a Raspberry Pi.
 const checkLimit = 2 * time.Minute
-
-// killGroup makes cmd's cancellation kill its whole process group: the
-// check's own child too, not only the process started.
-func killGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-}
 
 // newLogger writes text for a person at a terminal and JSON Lines for a
 // log collector otherwise. No secret is ever passed to it.
