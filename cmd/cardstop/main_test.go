@@ -94,6 +94,12 @@ func TestCommandLineErrors(t *testing.T) {
 		{"user add without password", []string{"user", "add", "--data-dir", dir, "ann", "--role", "viewer"}, 1, "no password on standard input"},
 		{"user passwd unknown", []string{"user", "passwd", "--data-dir", dir, "ghost"}, 1, "no password"},
 		{"user remove unknown", []string{"user", "remove", "--data-dir", dir, "ghost"}, 1, `no user is named "ghost"`},
+		{"version with an argument", []string{"version", "extra"}, 2, "takes 0 argument"},
+		{"check with a file", []string{"check", "--data-dir", dir, "some.db"}, 2, "takes no file but -"},
+		{"check of an image that is none", []string{"check", "-"}, 3, "not a readable database"},
+		{"internal-check without a file", []string{"internal-check"}, 2, "internal-check PATH [--audit]"},
+		{"internal-check with a wrong flag", []string{"internal-check", bad, "--all"}, 2, "internal-check PATH [--audit]"},
+		{"audit verify of a file that is no log", []string{"audit", "verify", bad}, 1, "line 1 is not an audit event"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
