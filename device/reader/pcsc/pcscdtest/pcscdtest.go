@@ -19,13 +19,28 @@ import (
 	"github.com/cardstop/cardstop/device/reader/pcsc"
 )
 
-// The vpcd readers and their card ports, as Debian's vsmartcard-vpcd sets them up.
+// The vpcd readers, as Debian's vsmartcard-vpcd names them.
 const (
 	Reader0 = "Virtual PCD 00 00"
 	Reader1 = "Virtual PCD 00 01"
-	Addr0   = "127.0.0.1:35963"
-	Addr1   = "127.0.0.1:35964"
 )
+
+// The card ports of the two readers: 35963 and 35964, as Debian's
+// vsmartcard-vpcd sets them up, unless VPCDPortEnv names another first
+// port (a private pcscd, whose socket PCSCLITE_CSOCK_NAME names).
+var Addr0, Addr1 = vpcdAddrs()
+
+// VPCDPortEnv names the variable that holds the first vpcd port of a
+// pcscd other than the system's.
+const VPCDPortEnv = "CARDSTOP_VPCD_PORT"
+
+func vpcdAddrs() (string, string) {
+	port := 35963
+	if p, err := strconv.Atoi(os.Getenv(VPCDPortEnv)); err == nil && p > 0 && p < 65535 {
+		port = p
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), "127.0.0.1:" + strconv.Itoa(port+1)
+}
 
 // PIDFileEnv names the variable that holds the PID file of the pcscd that
 // `make test` started.
