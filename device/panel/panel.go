@@ -1,6 +1,10 @@
 // Package panel drives the station's three LEDs (green, amber, red) and
 // reads its push button: on GPIO lines through periph, or simulated where
-// the machine has no GPIO, so the station runs the same either way.
+// the machine has no GPIO, so the station runs the same either way. Failed
+// stands in for a panel that should be there but could not be opened.
+//
+// GPIO, Simulated and Failed share one set of methods: Show(Signal),
+// Presses() <-chan time.Time, Halt() error and Fault() string.
 package panel
 
 import (
@@ -75,3 +79,6 @@ func (p *Simulated) Halt() error {
 	p.Show(Dark)
 	return nil
 }
+
+// Fault returns "": a simulated panel cannot fail.
+func (p *Simulated) Fault() string { return "" }

@@ -1,7 +1,6 @@
 package panel
 
 import (
-	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -70,7 +69,7 @@ func TestButton(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				p := newPins()
-				g, err := NewGPIO(p.green, p.amber, p.red, p.button)
+				g, err := NewGPIO(p.green, p.amber, p.red, p.button, Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,7 +101,7 @@ func TestButton(t *testing.T) {
 func TestPressTimeIsTheFirstEdge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPins()
-		g, err := NewGPIO(p.green, p.amber, p.red, p.button)
+		g, err := NewGPIO(p.green, p.amber, p.red, p.button, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +118,7 @@ func TestPressTimeIsTheFirstEdge(t *testing.T) {
 func TestLEDPatterns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPins()
-		g, err := NewGPIO(p.green, p.amber, p.red, p.button)
+		g, err := NewGPIO(p.green, p.amber, p.red, p.button, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,11 +183,40 @@ func TestSimulated(t *testing.T) {
 	if p.Signal() != Dark {
 		t.Fatalf("Halt left %+v", p.Signal())
 	}
-}
-
-func TestOpenGPIOWithoutLines(t *testing.T) {
-	// This machine has no GPIO chips: the panel says so instead of failing later.
-	if _, err := OpenGPIO(Pins{Green: "NO-SUCH-LINE", Amber: "x", Red: "y", Button: "z"}); !errors.Is(err, ErrNoGPIO) {
-		t.Fatalf("OpenGPIO of lines that do not exist = %v, want ErrNoGPIO", err)
+	if p.Fault() != "" {
+		t.Fatalf("a simulated panel has a fault: %q", p.Fault())
 	}
 }
+
+func TestFailed(t *testing.T) {
+	for _, why := range []string{"GPIO line busy: GPIO23 (button) is held by another process", ""} {
+		p := NewFailed(why)
+		if p.Signal() != Dark {
+			t.Fatalf("a new failed panel shows %+v", p.Signal())
+		}
+		if p.Fault() == "" || why != "" && p.Fault() != why {
+			t.Fatalf("NewFailed(%q).Fault() = %q", why, p.Fault())
+		}
+		s := Signal{Green: Off, Amber: Slow, Red: On}
+		p.Show(s)
+		if p.Signal() != s {
+			t.Fatalf("Signal() = %+v after Show(%+v)", p.Signal(), s)
+		}
+		select {
+		case at := <-p.Presses():
+			t.Fatalf("a failed panel delivered a press at %v", at)
+		default:
+		}
+		if err := p.Halt(); err != nil || p.Signal() != Dark {
+			t.Fatalf("Halt() = %v, signal %+v", err, p.Signal())
+		}
+	}
+}
+
+// Every panel has the methods the serve command uses.
+var _ = []interface {
+	Show(Signal)
+	Presses() <-chan time.Time
+	Halt() error
+	Fault() string
+}{(*GPIO)(nil), (*Simulated)(nil), (*Failed)(nil)}
