@@ -69,7 +69,7 @@ func TestEndToEnd(t *testing.T) {
 
 	green, amber, red := &gpiotest.Pin{N: "GPIO17"}, &gpiotest.Pin{N: "GPIO27"}, &gpiotest.Pin{N: "GPIO22"}
 	button := &gpiotest.Pin{N: "GPIO23", EdgesChan: make(chan gpio.Level, 4)}
-	pnl, err := panel.NewGPIO(green, amber, red, button)
+	pnl, err := panel.NewGPIO(green, amber, red, button, panel.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
