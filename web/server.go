@@ -61,8 +61,12 @@ type Options struct {
 	// PressButton presses the simulated panel's button; nil when the panel
 	// is real or absent, and then the button's route does not exist.
 	PressButton func()
-	// Panel says what the LEDs and button are: "gpio", "simulated" or "none".
+	// Panel says what the LEDs and button are: "gpio", "simulated",
+	// "failed" (they could not be opened) or "none".
 	Panel string
+	// PanelFault says what is wrong with the panel now ("" when nothing
+	// is), for /readyz and the station page; nil: nothing can be.
+	PanelFault func() string
 	// StatusChangesPerMinute limits the card status changes one identity
 	// (token or user) may make through the API and the pages; 0: no limit.
 	StatusChangesPerMinute int

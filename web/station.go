@@ -68,6 +68,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if rd.Panel == "" {
 		rd.Panel = "none"
 	}
+	if fault := s.panelFault(); fault != "" {
+		rd.Panel = "failed: " + fault // the API works without the panel: still 200
+	}
 	code := http.StatusOK
 	if err := s.store.Ping(); err != nil {
 		s.log.Error("readiness: database", "err", err)
@@ -85,6 +88,14 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, rd)
+}
+
+// panelFault says what is wrong with the panel, "" when nothing is.
+func (s *Server) panelFault() string {
+	if s.opt.PanelFault == nil {
+		return ""
+	}
+	return s.opt.PanelFault()
 }
 
 // backup answers GET /api/admin/backup with a consistent copy of the

@@ -51,17 +51,17 @@ func readerList(args []string, stdout, stderr io.Writer) error {
 func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cardstop reader watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	name := fs.String("reader", "", "watch the first reader whose name contains this (default: the first reader)")
+	names := fs.String("reader", "", "watch the readers whose names contain one of these comma-separated texts (default: every reader)")
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cardstop reader watch [--reader SUBSTR] [--json]\n\nPrints what happens at the reader until Ctrl-C.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: cardstop reader watch [--reader SUBSTR[,SUBSTR...]] [--json]\n\nPrints what happens at the readers until Ctrl-C.\n\nflags:")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "\nexample:\n  cardstop reader watch --reader 'Virtual PCD 00 01' --json")
 	}
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: *name, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
+	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: splitList(*names), Logger: slog.New(slog.NewTextHandler(stderr, nil))})
 	if err != nil {
 		return err
 	}

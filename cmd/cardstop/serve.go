@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -62,11 +61,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	names := tlscert.HostNames()
-	for _, n := range strings.Split(*so.hostnames, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			names = append(names, n)
-		}
-	}
+	names = append(names, splitList(*so.hostnames)...)
 	scheme := "http"
 	switch {
 	case isLoopback(ln.Addr()):

@@ -74,7 +74,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: pcscdtest.Reader0, Logger: quiet})
+	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: []string{pcscdtest.Reader0}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ package pcsc
 
 import (
 	"context"
+	"time"
 
 	"github.com/cardstop/cardstop/device/reader"
 )
@@ -15,3 +16,8 @@ func Watch(ctx context.Context, opt Options) (<-chan reader.Event, error) {
 
 // List reports ErrNotBuiltIn: this binary has no PC/SC support.
 func List() ([]string, error) { return nil, ErrNotBuiltIn }
+
+// Identify reports ErrNotBuiltIn in the event: this binary has no PC/SC support.
+func Identify(ctx context.Context, name string, timeout time.Duration) reader.Event {
+	return reader.Event{Kind: reader.Inserted, Reader: name, Time: time.Now(), Err: ErrNotBuiltIn.Error()}
+}

@@ -13,8 +13,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ebfe/scard"
 
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/reader/pcsc"
@@ -33,7 +36,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // reports that reader.
 func watch(t *testing.T, name string) <-chan reader.Event {
 	t.Helper()
-	return watchWith(t, pcsc.Options{Reader: name})
+	return watchWith(t, pcsc.Options{Readers: []string{name}})
 }
 
 // watchWith is watch with more options.
@@ -51,7 +54,7 @@ func watchWith(t *testing.T, opt pcsc.Options) <-chan reader.Event {
 		for range events { // the channel must close once ctx ends
 		}
 	})
-	expect(t, events, reader.ReaderAppeared)
+	expect(t, events, reader.ReaderAppeared) // more readers may follow while settling
 	// pcscd may still report a card of an earlier test for up to one poll
 	// after its removal: let such events pass.
 	for quiet := time.After(600 * time.Millisecond); ; {
@@ -60,7 +63,7 @@ func watchWith(t *testing.T, opt pcsc.Options) <-chan reader.Event {
 			if !ok {
 				t.Fatal("the watcher stopped")
 			}
-			if e.Kind != reader.Inserted && e.Kind != reader.Pulled && e.Kind != reader.Removed {
+			if e.Kind != reader.Inserted && e.Kind != reader.Pulled && e.Kind != reader.Removed && e.Kind != reader.ReaderAppeared {
 				t.Fatalf("unexpected %s event while settling", e.Kind)
 			}
 		case <-quiet:
@@ -163,7 +166,7 @@ func TestCardPulledMidRead(t *testing.T) {
 // removal is seen, the reader works afterwards, and the read that was
 // given up on leaves nothing behind once the card is out.
 func TestMuteCard(t *testing.T) {
-	events := watchWith(t, pcsc.Options{Reader: pcscdtest.Reader0, ReadTimeout: 500 * time.Millisecond})
+	events := watchWith(t, pcsc.Options{Readers: []string{pcscdtest.Reader0}, ReadTimeout: 500 * time.Millisecond})
 	noLeaks := leakCheck(t)
 	in := insert(t, pcscdtest.Addr0, vcard.Mute{})
 	e := expect(t, events, reader.Inserted)
@@ -275,6 +278,61 @@ func TestManyCycles(t *testing.T) {
 	noLeaks("50 cycles")
 }
 
+// TestEveryReader: without a filter every reader is watched, and cards
+// in both of vpcd's slots are seen, each with its reader.
+func TestEveryReader(t *testing.T) {
+	events := watchWith(t, pcsc.Options{})
+	g0, g1 := guid.New(), guid.New()
+	insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g0})
+	insert(t, pcscdtest.Addr1, &vcard.PIV{GUID: g1})
+	want := map[string]string{pcscdtest.Reader0: "{" + g0.String() + "}", pcscdtest.Reader1: "{" + g1.String() + "}"}
+	for range 2 {
+		e := expect(t, events, reader.Inserted)
+		if want[e.Reader] != e.Identity.Serial {
+			t.Fatalf("inserted %+v; want one of %v", e, want)
+		}
+		delete(want, e.Reader)
+	}
+}
+
+// TestResetByAnotherProgram: another PC/SC client resets the card between
+// our connection and our transaction; the read connects again and gets
+// the identity.
+func TestResetByAnotherProgram(t *testing.T) {
+	events := watch(t, pcscdtest.Reader0)
+	var calls atomic.Int32
+	resetErr := make(chan error, 1)
+	pcsc.SetTestHookConnected(func(name string) {
+		if calls.Add(1) == 1 {
+			resetErr <- resetCard(name)
+		}
+	})
+	defer pcsc.SetTestHookConnected(nil)
+	g := guid.New()
+	insert(t, pcscdtest.Addr0, &vcard.PIV{GUID: g})
+	e := expect(t, events, reader.Inserted)
+	if err := <-resetErr; err != nil {
+		t.Fatalf("the other client could not reset the card: %v", err)
+	}
+	if e.Identity.Serial != "{"+g.String()+"}" || calls.Load() != 2 {
+		t.Fatalf("after a reset: %+v, %d connections; want the identity, read on the second", e, calls.Load())
+	}
+}
+
+// resetCard resets the card in the named reader, as another program would.
+func resetCard(name string) error {
+	pc, err := scard.EstablishContext()
+	if err != nil {
+		return err
+	}
+	defer pc.Release()
+	card, err := pc.Connect(name, scard.ShareShared, scard.ProtocolAny)
+	if err != nil {
+		return err
+	}
+	return card.Disconnect(scard.ResetCard)
+}
+
 // TestOpenSCSeesPIV: a standard tool names the virtual card a PIV card.
 func TestOpenSCSeesPIV(t *testing.T) {
 	pcscdtest.Require(t)
@@ -317,7 +375,7 @@ func BenchmarkIdentityRead(b *testing.B) {
 	pcscdtest.Require(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	events, err := pcsc.Watch(ctx, pcsc.Options{Reader: pcscdtest.Reader0, Logger: quiet})
+	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: []string{pcscdtest.Reader0}, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
