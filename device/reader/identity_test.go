@@ -3,6 +3,7 @@ package reader
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -75,46 +76,155 @@ func TestAppendTLVRoundTrip(t *testing.T) {
 	}
 }
 
-// chuid builds a CHUID object around a GUID field.
+// chuid builds a CHUID object around a GUID field, with an all-zero
+// (invalid) FASC-N.
 func chuid(guidField []byte) []byte {
+	return chuidWith(make([]byte, 25), guidField)
+}
+
+// chuidWith builds a CHUID object; a nil field is left out.
+func chuidWith(fascn, guidField []byte) []byte {
 	var c []byte
-	c = AppendTLV(c, 0x30, make([]byte, 25))
+	if fascn != nil {
+		c = AppendTLV(c, 0x30, fascn)
+	}
 	if guidField != nil {
 		c = AppendTLV(c, 0x34, guidField)
 	}
 	c = AppendTLV(c, 0x35, []byte("20301231"))
+	c = AppendTLV(c, 0x3E, nil)
 	c = AppendTLV(c, 0xFE, nil)
 	return AppendTLV(nil, 0x53, c)
 }
 
+// fed7099 is a valid federal FASC-N (see TestEncodeFASCNSecondVector).
+const (
+	fed7099       = "D70339DA08C92D0464956DA1685830464956F05380424443EB"
+	fed7099Serial = "fascn:70991234123456110123456789100421"
+)
+
 func TestParseCHUID(t *testing.T) {
 	g := unhex(t, "bc88f13f83ba4037826246eba1291c6e")
+	fascn := unhex(t, fed7099)
 	tests := []struct {
-		name string
-		in   []byte
-		want string
-		err  error
+		name      string
+		in        []byte
+		wantGUID  string
+		wantFASCN []byte
+		err       error
 	}{
-		{"guid", chuid(g), "bc88f13f-83ba-4037-8262-46eba1291c6e", nil},
-		{"all-zero guid", chuid(make([]byte, 16)), "", errNoGUID},
-		{"no guid", chuid(nil), "", errNoGUID},
-		{"short guid", chuid(g[:8]), "", errNoGUID},
-		{"not a CHUID", AppendTLV(nil, 0x7E, nil), "", ErrTLV},
-		{"garbage", []byte{0x53, 0x05, 0x34}, "", ErrTLV},
+		{"guid and fasc-n", chuidWith(fascn, g), "bc88f13f-83ba-4037-8262-46eba1291c6e", fascn, nil},
+		{"all-zero guid", chuidWith(fascn, make([]byte, 16)), "00000000-0000-0000-0000-000000000000", fascn, nil},
+		{"no guid", chuidWith(fascn, nil), "00000000-0000-0000-0000-000000000000", fascn, nil},
+		{"short guid", chuidWith(fascn, g[:8]), "00000000-0000-0000-0000-000000000000", fascn, nil},
+		{"no fasc-n", chuidWith(nil, g), "bc88f13f-83ba-4037-8262-46eba1291c6e", nil, nil},
+		{"not a CHUID", AppendTLV(nil, 0x7E, nil), "", nil, ErrTLV},
+		{"garbage", []byte{0x53, 0x05, 0x34}, "", nil, ErrTLV},
+		{"garbage inside", []byte{0x53, 0x02, 0x34, 0x05}, "", nil, ErrTLV},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseCHUID(tt.in)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
-					t.Fatalf("ParseCHUID = %v, %v; want %v", got, err, tt.err)
+					t.Fatalf("ParseCHUID = %+v, %v; want %v", got, err, tt.err)
 				}
 				return
 			}
-			if err != nil || got.String() != tt.want {
-				t.Fatalf("ParseCHUID = %v, %v; want %s", got, err, tt.want)
+			if err != nil || got.GUID.String() != tt.wantGUID || !bytes.Equal(got.FASCN, tt.wantFASCN) {
+				t.Fatalf("ParseCHUID = %+v, %v; want GUID %s, FASC-N %X", got, err, tt.wantGUID, tt.wantFASCN)
 			}
 		})
+	}
+}
+
+// TestReadIdentity runs the identity read against cards that answer the
+// PIV read and the UID request in every way the rules tell apart.
+func TestReadIdentity(t *testing.T) {
+	g := unhex(t, "bc88f13f83ba4037826246eba1291c6e")
+	fed, nist := unhex(t, fed7099), unhex(t, nistFASCN)
+	badLRC := bytes.Clone(fed)
+	badLRC[24] ^= 0x18 // an LRC bit and its parity: only the LRC is wrong
+	var (
+		noPIV = "6A82"
+		noUID = "6A81"
+	)
+	ok := func(b []byte) string { return hex.EncodeToString(b) + "9000" }
+	tests := []struct {
+		name       string
+		chuid, uid string // answers to GET DATA (CHUID) and to GET DATA (UID); "" = not asked
+		want       Identity
+	}{
+		{"guid", ok(chuidWith(fed, g)), "", Identity{Kind: KindPIV, Serial: "{bc88f13f-83ba-4037-8262-46eba1291c6e}"}},
+		{"guid, invalid fasc-n", ok(chuid(g)), "", Identity{Kind: KindPIV, Serial: "{bc88f13f-83ba-4037-8262-46eba1291c6e}"}},
+		{"guid, the non-federal fasc-n", ok(chuidWith(nist, g)), "", Identity{Kind: KindPIV, Serial: "{bc88f13f-83ba-4037-8262-46eba1291c6e}"}},
+		{"zero guid, fasc-n", ok(chuidWith(fed, make([]byte, 16))), "", Identity{Kind: KindFASCN, Serial: fed7099Serial}},
+		{"absent guid, fasc-n", ok(chuidWith(fed, nil)), "", Identity{Kind: KindFASCN, Serial: fed7099Serial}},
+		{"short guid, fasc-n", ok(chuidWith(fed, g[:8])), "", Identity{Kind: KindFASCN, Serial: fed7099Serial}},
+		{"zero guid, invalid fasc-n", ok(chuid(make([]byte, 16))), noUID, Identity{Kind: KindUnknown, Reason: ReasonCHUIDNoID}},
+		{"zero guid, fasc-n with a bad LRC", ok(chuidWith(badLRC, make([]byte, 16))), noUID, Identity{Kind: KindUnknown, Reason: ReasonCHUIDNoID}},
+		{"zero guid, fasc-n of 24 bytes", ok(chuidWith(fed[:24], make([]byte, 16))), noUID, Identity{Kind: KindUnknown, Reason: ReasonCHUIDNoID}},
+		{"no guid, no fasc-n", ok(chuidWith(nil, nil)), noUID, Identity{Kind: KindUnknown, Reason: ReasonCHUIDNoID}},
+		{"zero guid, the non-federal fasc-n", ok(chuidWith(nist, make([]byte, 16))), noUID, Identity{Kind: KindUnknown, Reason: ReasonCHUIDPIVI}},
+		{"zero guid, invalid fasc-n, fixed UID", ok(chuid(make([]byte, 16))), ok(unhex(t, "04A224B2C35E80")), Identity{Kind: KindUID, Serial: "04A224B2C35E80"}},
+		{"no PIV, 7-byte UID", noPIV, ok(unhex(t, "04A224B2C35E80")), Identity{Kind: KindUID, Serial: "04A224B2C35E80"}},
+		{"no PIV, 4-byte fixed UID", noPIV, ok(unhex(t, "A1B2C3D4")), Identity{Kind: KindUID, Serial: "A1B2C3D4"}},
+		{"no PIV, 4-byte UID of 08 in its last byte", noPIV, ok(unhex(t, "A1B2C308")), Identity{Kind: KindUID, Serial: "A1B2C308"}},
+		{"no PIV, 7-byte UID starting 08", noPIV, ok(unhex(t, "08A224B2C35E80")), Identity{Kind: KindUID, Serial: "08A224B2C35E80"}},
+		{"no PIV, random UID", noPIV, ok(unhex(t, "08A224B2")), Identity{Kind: KindUnknown, Reason: ReasonRandomUID}},
+		{"bad CHUID, random UID", ok(chuid(nil)), ok(unhex(t, "083F0001")), Identity{Kind: KindUnknown, Reason: ReasonRandomUID}},
+		{"no PIV, no UID", noPIV, noUID, Identity{Kind: KindUnknown, Reason: ReasonNoIdentifier}},
+		{"no PIV, empty UID", noPIV, "9000", Identity{Kind: KindUnknown, Reason: ReasonNoIdentifier}},
+		{"no PIV, UID of 17 bytes", noPIV, ok(make([]byte, 17)), Identity{Kind: KindUnknown, Reason: ReasonNoIdentifier}},
+		{"not a CHUID", ok(AppendTLV(nil, 0x7E, nil)), noUID, Identity{Kind: KindUnknown, Reason: ReasonNoIdentifier}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			steps := [][2]string{{hex.EncodeToString(selectPIV), "9000"}}
+			if tt.chuid == noPIV {
+				steps[0][1] = noPIV
+			} else {
+				steps = append(steps, [2]string{hex.EncodeToString(getCHUID), tt.chuid})
+			}
+			if tt.uid != "" {
+				steps = append(steps, [2]string{hex.EncodeToString(getUID), tt.uid})
+			}
+			s := &script{t: t, steps: steps}
+			got, err := ReadIdentity(s)
+			if err != nil || got != tt.want {
+				t.Fatalf("ReadIdentity = %+v, %v; want %+v", got, err, tt.want)
+			}
+			if len(s.steps) != 0 {
+				t.Fatalf("%d exchanges left unsent", len(s.steps))
+			}
+		})
+	}
+}
+
+func TestIsRandomUID(t *testing.T) {
+	for _, tt := range []struct {
+		uid  string
+		want bool
+	}{{"08000000", true}, {"08FFFFFF", true}, {"08A224B2", true}, {"18A224B2", false}, {"88A224B2", false},
+		{"04A224B2", false}, {"08A224B2C35E80", false}, {"08", false}, {"", false}} {
+		if got := IsRandomUID(unhex(t, tt.uid)); got != tt.want {
+			t.Errorf("IsRandomUID(%s) = %v; want %v", tt.uid, got, tt.want)
+		}
+	}
+}
+
+func TestIdentityJSON(t *testing.T) {
+	for _, tt := range []struct {
+		id   Identity
+		want string
+	}{
+		{Identity{Kind: KindFASCN, Serial: fed7099Serial}, `{"kind":"fascn","serial":"` + fed7099Serial + `"}`},
+		{Identity{Kind: KindUnknown, Reason: ReasonRandomUID}, `{"kind":"unknown","reason":"random UID: a new one at every tap"}`},
+	} {
+		b, err := json.Marshal(tt.id)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", tt.id, b, err, tt.want)
+		}
 	}
 }
 
@@ -225,6 +335,8 @@ func FuzzReadIdentity(f *testing.F) {
 	f.Add([]byte{0x90, 0x00}, chuid(bytes.Repeat([]byte{7}, 16)), []byte{0x6A, 0x82})
 	f.Add([]byte{0x6A, 0x82}, []byte{0x6A, 0x82}, []byte{0x04, 0xA2, 0x90, 0x00})
 	f.Add([]byte{0x61, 0x05}, []byte{0x6C, 0x10}, []byte{})
+	f.Add([]byte{0x90, 0x00}, chuidWith(unhex(f, fed7099), make([]byte, 16)), []byte{0x6A, 0x82})
+	f.Add([]byte{0x90, 0x00}, chuidWith(unhex(f, nistFASCN), nil), []byte{0x08, 0x01, 0x02, 0x03, 0x90, 0x00})
 	f.Fuzz(func(t *testing.T, selectResp, dataResp, uidResp []byte) {
 		n := 0
 		card := transmitFunc(func(apdu []byte) ([]byte, error) {
@@ -255,10 +367,16 @@ func FuzzReadIdentity(f *testing.F) {
 			if id.Serial == "" || strings.ToUpper(id.Serial) != id.Serial {
 				t.Fatalf("UID serial %q", id.Serial)
 			}
-		case KindUnknown:
-			if id.Serial != "" {
-				t.Fatalf("unknown card with serial %q", id.Serial)
+		case KindFASCN:
+			if len(id.Serial) != len("fascn:")+FASCNDigits || !strings.HasPrefix(id.Serial, "fascn:") || strings.Trim(id.Serial[6:], "0123456789") != "" {
+				t.Fatalf("FASC-N serial %q", id.Serial)
 			}
+		case KindUnknown:
+			if id.Serial != "" || id.Reason == "" {
+				t.Fatalf("unknown card with serial %q, reason %q", id.Serial, id.Reason)
+			}
+		default:
+			t.Fatalf("kind %q", id.Kind)
 		}
 	})
 }

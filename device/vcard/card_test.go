@@ -64,9 +64,9 @@ func TestIdentityOfEachCard(t *testing.T) {
 		want reader.Identity
 	}{
 		{"piv", &PIV{GUID: g}, reader.Identity{Kind: reader.KindPIV, Serial: "{bc88f13f-83ba-4037-8262-46eba1291c6e}"}},
-		{"piv without GUID", &PIV{}, reader.Identity{Kind: reader.KindUnknown}},
+		{"piv without GUID", &PIV{}, reader.Identity{Kind: reader.KindUnknown, Reason: reader.ReasonCHUIDNoID}},
 		{"contactless", &Contactless{UID: []byte{0x04, 0xA2, 0x24, 0xB2}}, reader.Identity{Kind: reader.KindUID, Serial: "04A224B2"}},
-		{"atr only", ATROnly{}, reader.Identity{Kind: reader.KindUnknown}},
+		{"atr only", ATROnly{}, reader.Identity{Kind: reader.KindUnknown, Reason: reader.ReasonNoIdentifier}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
