@@ -92,7 +92,8 @@ func (f *stationFlags) startStation(ctx context.Context, st *storage.Store, log 
 		log.Warn("no card reader support", "err", err)
 		events = make(chan reader.Event)
 	}
-	stn := station.New(station.Config{Name: *f.name, ConfirmWindow: *f.confirm, Logger: log}, st, p)
+	reread := func(ctx context.Context, name string) reader.Event { return pcsc.Identify(ctx, name, *f.readTimeout) }
+	stn := station.New(station.Config{Name: *f.name, ConfirmWindow: *f.confirm, Logger: log, Reread: reread}, st, p)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -13,6 +13,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/reader/pcsc"
 	"github.com/cardstop/cardstop/device/reader/pcsc/pcscdtest"
 	"github.com/cardstop/cardstop/device/station"
@@ -78,7 +79,8 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stn := station.New(station.Config{Name: "e2e", Logger: quiet}, store, pnl)
+	reread := func(ctx context.Context, name string) reader.Event { return pcsc.Identify(ctx, name, 3*time.Second) }
+	stn := station.New(station.Config{Name: "e2e", Logger: quiet, Reread: reread}, store, pnl)
 	done := make(chan error)
 	go func() { done <- stn.Run(ctx, events, pnl.Presses()) }()
 	defer func() {
@@ -159,5 +161,77 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if err := store.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSwapThroughPcscd: card A is found, then taken out and card B put in
+// at once, and the button pressed at once, five times over: however the
+// events and the press interleave, A is never disabled.
+func TestSwapThroughPcscd(t *testing.T) {
+	pcscdtest.Require(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const rounds = 5
+	var as, bs []guid.GUID
+	var cards []storage.Smartcard
+	for range 2 * rounds {
+		g := guid.New()
+		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: "{" + g.String() + "}", Status: storage.CardActive})
+		if len(as) < rounds {
+			as = append(as, g)
+		} else {
+			bs = append(bs, g)
+		}
+	}
+	if err := store.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+		t.Fatal(err)
+	}
+	pnl := panel.NewSimulated()
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: []string{pcscdtest.Reader0}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reread := func(ctx context.Context, name string) reader.Event { return pcsc.Identify(ctx, name, 3*time.Second) }
+	stn := station.New(station.Config{Name: "swap", Logger: quiet, Reread: reread}, store, pnl)
+	done := make(chan error)
+	go func() { done <- stn.Run(ctx, events, pnl.Presses()) }()
+	defer func() { cancel(); <-done }()
+	waitState(t, stn, station.Ready)
+	for i := range rounds {
+		a, err := vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: as[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, stn, station.Confirm)
+		a.Remove()
+		b, err := vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: bs[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pnl.Press()
+		// The press may find A being read away (an error: take it out and
+		// try again) or B in its place (shown, not disabled: the press came
+		// before B's window opened); pcscd may never report the swap.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			st := stn.Status()
+			if st.State == station.Error || st.State == station.Confirm && st.Card.Serial == "{"+bs[i].String()+"}" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the station is %s showing %+v; want an error, or card B to confirm", i, st.State, st.Card)
+			}
+		}
+		for _, g := range []guid.GUID{as[i], bs[i]} {
+			if c, err := store.CardBySerial("{" + g.String() + "}"); err != nil || c.Status != storage.CardActive {
+				t.Fatalf("round %d: card %s is %v (%v) after a press during a swap", i, g, c.Status, err)
+			}
+		}
+		b.Remove()
+		waitState(t, stn, station.Ready)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,29 +27,31 @@ type State string
 
 // The station's states. The LED signal of each is in signals.
 const (
-	NoReader    State = "no-reader"     // no reader, or pcscd is not there
-	Ready       State = "ready"         // insert a card
-	Reading     State = "reading"       // looking the card up
-	Confirm     State = "confirm"       // a card that can be disabled: press within the window
-	Disabled    State = "disabled"      // just disabled; take the card out
-	NothingToDo State = "nothing-to-do" // already disabled, suspended or retired
-	UnknownCard State = "unknown-card"  // no identity, or no record of it
-	TimedOut    State = "timed-out"     // no press within the window; take the card out
-	Error       State = "error"         // the lookup or the change failed; nothing was changed
+	NoReader     State = "no-reader"     // no reader, or pcscd is not there
+	Ready        State = "ready"         // insert a card
+	Reading      State = "reading"       // looking the card up
+	Confirm      State = "confirm"       // a card that can be disabled: press within the window
+	Disabled     State = "disabled"      // just disabled; take the card out
+	NothingToDo  State = "nothing-to-do" // already disabled, suspended or retired
+	UnknownCard  State = "unknown-card"  // no identity, or no record of it
+	TimedOut     State = "timed-out"     // no press within the window; take the card out
+	Error        State = "error"         // the lookup or the change failed; nothing was changed
+	SeveralCards State = "several-cards" // more than one identified card is in: nothing can be done
 )
 
 // signals is the LED signal of every state (the README's table): green
 // means go, amber wait or confirm, red stop.
 var signals = map[State]panel.Signal{
-	NoReader:    {Green: panel.Off, Amber: panel.Off, Red: panel.Slow},
-	Ready:       {Green: panel.On, Amber: panel.Off, Red: panel.Off},
-	Reading:     {Green: panel.Off, Amber: panel.On, Red: panel.Off},
-	Confirm:     {Green: panel.Off, Amber: panel.Fast, Red: panel.Off},
-	Disabled:    {Green: panel.Fast, Amber: panel.Off, Red: panel.Off},
-	NothingToDo: {Green: panel.Slow, Amber: panel.Off, Red: panel.Off},
-	TimedOut:    {Green: panel.Off, Amber: panel.Slow, Red: panel.Off},
-	UnknownCard: {Green: panel.Off, Amber: panel.Off, Red: panel.Fast},
-	Error:       {Green: panel.Off, Amber: panel.Off, Red: panel.On},
+	NoReader:     {Green: panel.Off, Amber: panel.Off, Red: panel.Slow},
+	Ready:        {Green: panel.On, Amber: panel.Off, Red: panel.Off},
+	Reading:      {Green: panel.Off, Amber: panel.On, Red: panel.Off},
+	Confirm:      {Green: panel.Off, Amber: panel.Fast, Red: panel.Off},
+	Disabled:     {Green: panel.Fast, Amber: panel.Off, Red: panel.Off},
+	NothingToDo:  {Green: panel.Slow, Amber: panel.Off, Red: panel.Off},
+	TimedOut:     {Green: panel.Off, Amber: panel.Slow, Red: panel.Off},
+	UnknownCard:  {Green: panel.Off, Amber: panel.Off, Red: panel.Fast},
+	Error:        {Green: panel.Off, Amber: panel.Off, Red: panel.On},
+	SeveralCards: {Green: panel.Off, Amber: panel.Slow, Red: panel.Slow},
 }
 
 // Signal returns the LED signal of a state.
@@ -69,6 +72,12 @@ type Lights interface {
 type Config struct {
 	// Name identifies the station in the audit log ("station:<Name>").
 	Name string
+	// Reread reads the card in the named reader again, as an Inserted
+	// event (pcsc.Identify). A press disables a card only if the reader
+	// still holds the card that was looked up: the reader's events can
+	// lag behind a swap (a stalled process, a swap between two polls).
+	// Nil: no press ever disables.
+	Reread func(ctx context.Context, reader string) reader.Event
 	// ConfirmWindow is how long a press may come after the card was
 	// found. Zero means 10 s.
 	ConfirmWindow time.Duration
@@ -85,14 +94,21 @@ type Card struct {
 	Status *int                `json:"status,omitempty"` // its MIM CM status number
 }
 
+// ReaderStatus is one reader and the card in it.
+type ReaderStatus struct {
+	Name string `json:"name"`
+	Card *Card  `json:"card"` // null when empty
+}
+
 // Status is a snapshot of the station, for the API and the page.
 type Status struct {
-	State    State        `json:"state"`
-	LEDs     panel.Signal `json:"leds"`
-	Reader   string       `json:"reader"` // "" without a reader
-	Card     *Card        `json:"card"`   // null without a card
-	Deadline *time.Time   `json:"confirm_deadline,omitempty"`
-	Message  string       `json:"message"`
+	State    State          `json:"state"`
+	LEDs     panel.Signal   `json:"leds"`
+	Reader   string         `json:"reader"`  // the card's reader, else the first reader; "" without one
+	Readers  []ReaderStatus `json:"readers"` // every reader, by name
+	Card     *Card          `json:"card"`    // the card being handled; null without one
+	Deadline *time.Time     `json:"confirm_deadline,omitempty"`
+	Message  string         `json:"message"`
 }
 
 // Station runs the flow. Create it with New, run it with Run.
@@ -107,9 +123,10 @@ type Station struct {
 	events map[string]uint64 // reader events seen, by kind ("read-error" for unreadable cards)
 
 	// Only Run's goroutine touches these.
-	card     *storage.Smartcard
-	inserted reader.Event
-	timer    *time.Timer
+	slots  map[string]*reader.Event // the readers, and the card in each (nil: none)
+	inHand *reader.Event            // the card being handled, one of slots'
+	card   *storage.Smartcard       // its record, while a press may disable it
+	timer  *time.Timer
 	// window is when presses count: from the moment the LEDs asked for
 	// one until the deadline.
 	windowFrom, windowTo time.Time
@@ -124,7 +141,7 @@ func New(cfg Config, cards Cards, lights Lights) *Station {
 		cfg.Logger = slog.Default()
 	}
 	actor, id := storage.StationActor(cfg.Name)
-	s := &Station{cfg: cfg, cards: cards, lights: lights,
+	s := &Station{cfg: cfg, cards: cards, lights: lights, slots: map[string]*reader.Event{},
 		origin: storage.Origin{Actor: actor, ActorUuid: id, Role: storage.RoleOperator}}
 	s.set(NoReader, "no card reader yet", nil)
 	return s
@@ -139,6 +156,7 @@ func (s *Station) Status() Status {
 		c := *st.Card
 		st.Card = &c
 	}
+	st.Readers = slices.Clone(st.Readers)
 	return st
 }
 
@@ -181,7 +199,7 @@ func (s *Station) Run(ctx context.Context, events <-chan reader.Event, presses <
 					pending = false
 				}
 			}
-			s.onPress(at)
+			s.onPress(ctx, at)
 		case <-s.timer.C:
 			if s.state() == Confirm {
 				s.card = nil
@@ -219,44 +237,139 @@ func (s *Station) onEvent(e reader.Event) {
 		s.events["read-error"]++
 	}
 	s.mu.Unlock()
+	_, known := s.slots[e.Reader]
 	switch e.Kind {
 	case reader.ReaderAppeared:
-		s.mu.Lock()
-		s.status.Reader = e.Reader
-		s.mu.Unlock()
-		s.reset(Ready, "insert a card")
-	case reader.ReaderLost, reader.ServiceLost:
-		s.mu.Lock()
-		s.status.Reader = ""
-		s.mu.Unlock()
-		s.reset(NoReader, "no card reader: check the reader and pcscd")
-	case reader.Removed, reader.Pulled:
-		if s.state() != NoReader {
-			s.reset(Ready, "insert a card")
+		if !known {
+			s.slots[e.Reader] = nil
 		}
+	case reader.ReaderLost:
+		delete(s.slots, e.Reader)
+	case reader.ServiceLost:
+		clear(s.slots)
 	case reader.Inserted:
-		if s.state() == NoReader {
-			return // a reader we are not told about yet; its ReaderAppeared comes first
+		if !known {
+			return // a reader we are not told about (any more); its ReaderAppeared comes first
 		}
-		s.onInserted(e)
+		s.slots[e.Reader] = &e
+	case reader.Removed, reader.Pulled:
+		if !known {
+			return
+		}
+		s.slots[e.Reader] = nil
+	default:
+		return
 	}
+	s.evaluate()
+}
+
+// evaluate decides, from the readers and their cards, which card is
+// handled. One identified card is handled (an unidentified one beside it
+// cannot be disabled and does not matter); two or more are refused, so
+// that a press never disables a card other than the one its holder
+// means. A card whose flow is under way goes on while it stays in.
+func (s *Station) evaluate() {
+	s.publishReaders()
+	if len(s.slots) == 0 {
+		s.reset(NoReader, "no card reader: check the reader and pcscd")
+		return
+	}
+	var identified []*reader.Event
+	var unidentified *reader.Event
+	for _, name := range s.readerNames() {
+		e := s.slots[name]
+		switch {
+		case e == nil:
+		case e.Err == "" && e.Identity.Serial != "" && e.Identity.Kind != reader.KindUnknown:
+			if !slices.ContainsFunc(identified, func(o *reader.Event) bool { return o.Identity == e.Identity }) {
+				identified = append(identified, e)
+			}
+		case unidentified == nil:
+			unidentified = e
+		}
+	}
+	switch {
+	case len(identified) > 1:
+		s.reset(SeveralCards, "more than one card is in: take out every card but the one to disable")
+	case len(identified) == 1:
+		if s.inHand == nil || s.inHand.Identity != identified[0].Identity {
+			s.handle(identified[0])
+		}
+	case unidentified != nil:
+		if s.inHand != unidentified {
+			s.card, s.inHand = nil, unidentified
+			s.timer.Stop()
+			s.set(UnknownCard, unidentifiedMessage(unidentified), cardView(unidentified))
+			s.publishReaders()
+		}
+	case s.inHand != nil || s.state() != Ready:
+		s.reset(Ready, "insert a card")
+	}
+}
+
+func unidentifiedMessage(e *reader.Event) string {
+	switch {
+	case e.Err != "":
+		return "this card could not be read; nothing can be done here; take it out and try again"
+	case e.Identity.Reason != "":
+		return "this card does not say who it is (" + e.Identity.Reason + "); nothing can be done here"
+	}
+	return "this card does not say who it is; nothing can be done here"
+}
+
+// readerNames returns the readers' names in order.
+func (s *Station) readerNames() []string {
+	names := make([]string, 0, len(s.slots))
+	for n := range s.slots {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// publishReaders puts the readers and their cards into the status.
+func (s *Station) publishReaders() {
+	names := s.readerNames()
+	readers := make([]ReaderStatus, len(names))
+	for i, n := range names {
+		readers[i].Name = n
+		if e := s.slots[n]; e != nil {
+			readers[i].Card = cardView(e)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.Readers = readers
+	s.status.Reader = ""
+	if len(names) > 0 {
+		s.status.Reader = names[0]
+	}
+	if s.inHand != nil {
+		s.status.Reader = s.inHand.Reader
+	}
+}
+
+// cardView is what the status shows of a card in a reader.
+func cardView(e *reader.Event) *Card {
+	return &Card{Kind: e.Identity.Kind, Serial: e.Identity.Serial, ATR: hex.EncodeToString(e.ATR)}
 }
 
 // reset forgets the card and any running confirm window.
 func (s *Station) reset(state State, msg string) {
-	s.card = nil
+	s.card, s.inHand = nil, nil
 	s.timer.Stop()
 	s.set(state, msg, nil)
+	s.publishReaders()
 }
 
-func (s *Station) onInserted(e reader.Event) {
-	s.inserted = e
-	seen := &Card{Kind: e.Identity.Kind, Serial: e.Identity.Serial, ATR: hex.EncodeToString(e.ATR)}
-	if e.Identity.Kind == reader.KindUnknown || e.Identity.Serial == "" {
-		s.set(UnknownCard, "this card does not say who it is; nothing can be done here", seen)
-		return
-	}
+// handle looks up the identified card e and, if it can be disabled,
+// opens the confirm window.
+func (s *Station) handle(e *reader.Event) {
+	s.card, s.inHand = nil, e
+	s.timer.Stop()
+	seen := cardView(e)
 	s.set(Reading, "looking the card up", seen)
+	s.publishReaders()
 	card, err := s.cards.CardBySerial(e.Identity.Serial)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.set(UnknownCard, "no record of this card; nothing can be done here", seen)
@@ -286,18 +399,41 @@ func (s *Station) onInserted(e reader.Event) {
 	s.timer.Reset(s.cfg.ConfirmWindow)
 }
 
-func (s *Station) onPress(at time.Time) {
+func (s *Station) onPress(ctx context.Context, at time.Time) {
 	if s.state() != Confirm || s.card == nil || at.Before(s.windowFrom) || at.After(s.windowTo) {
 		return // a press outside the confirm window does nothing, even one that waited in line
 	}
+	in, seen := s.inHand, s.Status().Card
+	var now reader.Event
+	if s.cfg.Reread != nil {
+		now = s.cfg.Reread(ctx, in.Reader)
+	} else {
+		now.Err = "the station cannot read the card again"
+	}
+	if now.Err != "" {
+		s.cfg.Logger.Warn("station: the card could not be read again at the press; nothing was changed", "reader", in.Reader, "err", now.Err)
+		s.timer.Stop()
+		s.card = nil
+		s.set(Error, "the card could not be read again, so nothing was changed; take it out and try again", seen)
+		return
+	}
+	if now.Identity != in.Identity {
+		// The watcher has not seen the swap yet: the card in the reader
+		// is not the one looked up. Handle that one; change nothing.
+		s.cfg.Logger.Warn("station: at the press the reader held another card than the one looked up; nothing was changed",
+			"reader", in.Reader, "looked_up", in.Identity.Serial, "in_reader", now.Identity.Serial)
+		s.slots[in.Reader] = &now
+		s.evaluate()
+		return
+	}
 	s.timer.Stop()
-	card, seen := *s.card, s.Status().Card
+	card := *s.card
 	s.card = nil
 	o := s.origin
-	o.Source, o.CorrelationID = s.inserted.Reader, guid.New()
-	ev := storage.Evidence{Reader: s.inserted.Reader, Atr: hex.EncodeToString(s.inserted.ATR),
-		IdentityKind: string(s.inserted.Identity.Kind), Identifier: s.inserted.Identity.Serial,
-		InsertedAt: s.inserted.Time.UTC(), PressedAt: at.UTC()}
+	o.Source, o.CorrelationID = in.Reader, guid.New()
+	ev := storage.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
+		IdentityKind: string(in.Identity.Kind), Identifier: in.Identity.Serial,
+		InsertedAt: in.Time.UTC(), PressedAt: at.UTC()}
 	updated, err := s.cards.ChangeCard(o, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled,
 		Reason: "walk-up", Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev})
 	if err != nil {

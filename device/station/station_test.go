@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -27,6 +28,9 @@ const (
 	serialAssigned  = "{55555555-5555-4555-8555-555555555555}"
 )
 
+// rd is the reader of the tests.
+const rd = "r"
+
 // rig is a station on a real bbolt file with a simulated panel, driven by
 // hand through its channels.
 type rig struct {
@@ -39,6 +43,36 @@ type rig struct {
 	presses chan time.Time
 	stop    context.CancelFunc
 	done    chan error
+	cards   readers // what is really in the readers, whatever the events said
+}
+
+// readers is what the readers hold: the station's Reread asks it.
+type readers struct {
+	mu sync.Mutex
+	in map[string]reader.Identity
+}
+
+func (rs *readers) put(name string, id *reader.Identity) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.in == nil {
+		rs.in = map[string]reader.Identity{}
+	}
+	if id == nil {
+		delete(rs.in, name)
+		return
+	}
+	rs.in[name] = *id
+}
+
+func (rs *readers) reread(_ context.Context, name string) reader.Event {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	id, ok := rs.in[name]
+	if !ok {
+		return reader.Event{Kind: reader.Inserted, Reader: name, Err: "no card"}
+	}
+	return reader.Event{Kind: reader.Inserted, Reader: name, ATR: []byte{0x3b, 0x80}, Identity: id, Time: time.Now()}
 }
 
 func newRig(t *testing.T) *rig {
@@ -67,7 +101,7 @@ func newRig(t *testing.T) *rig {
 	if err := st.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
-	r.st = New(Config{Name: "lobby", Logger: quiet}, r.store, r.panel)
+	r.st = New(Config{Name: "lobby", Logger: quiet, Reread: r.cards.reread}, r.store, r.panel)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	go func() { r.done <- r.st.Run(ctx, r.events, r.presses) }()
@@ -90,7 +124,18 @@ func (r *rig) close() {
 	}
 }
 
+// send gives the station an event, of the tests' reader unless it names
+// another, and keeps what the readers hold up to date.
 func (r *rig) send(e reader.Event) {
+	if e.Reader == "" && e.Kind != reader.ServiceLost {
+		e.Reader = rd
+	}
+	switch e.Kind {
+	case reader.Inserted:
+		r.cards.put(e.Reader, &e.Identity)
+	case reader.Removed, reader.Pulled, reader.ReaderLost:
+		r.cards.put(e.Reader, nil)
+	}
 	e.Time = time.Now()
 	r.events <- e
 	synctest.Wait()
@@ -101,13 +146,18 @@ func (r *rig) press() {
 	synctest.Wait() // the commit's syscalls are not blocking: Wait waits for them
 }
 
-func (r *rig) insert(serial string) {
-	kind := reader.KindPIV
+func (r *rig) insert(serial string) { r.insertInto(rd, serial) }
+
+func (r *rig) insertInto(name, serial string) {
+	r.send(reader.Event{Kind: reader.Inserted, Reader: name, ATR: []byte{0x3b, 0x80}, Identity: identity(serial)})
+}
+
+// identity is a PIV card's identity, or an unknown card's for "".
+func identity(serial string) reader.Identity {
 	if serial == "" {
-		kind = reader.KindUnknown
+		return reader.Identity{Kind: reader.KindUnknown}
 	}
-	r.send(reader.Event{Kind: reader.Inserted, Reader: "Virtual PCD 00 00", ATR: []byte{0x3b, 0x80},
-		Identity: reader.Identity{Kind: kind, Serial: serial}})
+	return reader.Identity{Kind: reader.KindPIV, Serial: serial}
 }
 
 // want checks the state, and that the LEDs show its signal.
@@ -140,7 +190,7 @@ func (r *rig) status(serial string) storage.CardStatus {
 }
 
 func TestFlows(t *testing.T) {
-	appeared := reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"}
+	appeared := reader.Event{Kind: reader.ReaderAppeared, Reader: rd}
 	tests := []struct {
 		name   string
 		serial string
@@ -179,7 +229,7 @@ func TestDisable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.close()
-		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 		before := r.changes()
 		r.insert(serialActive)
 		r.want(Confirm)
@@ -217,7 +267,7 @@ func TestConfirmTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.close()
-		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 		before := r.changes()
 		r.insert(serialActive)
 		time.Sleep(10*time.Second - time.Millisecond)
@@ -243,7 +293,7 @@ func TestPressOutsideConfirm(t *testing.T) {
 		defer r.close()
 		r.press()
 		r.want(NoReader)
-		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 		before := r.changes()
 		r.press()
 		r.want(Ready)
@@ -289,7 +339,7 @@ func TestCardPulledInEachState(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					r := newRig(t)
 					defer r.close()
-					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 					setup(r)
 					r.want(state)
 					before, active := r.changes(), r.status(serialActive)
@@ -317,7 +367,7 @@ func TestReaderLostInEachState(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					r := newRig(t)
 					defer r.close()
-					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 					setup(r)
 					r.want(state)
 					before, active := r.changes(), r.status(serialActive)
@@ -329,7 +379,7 @@ func TestReaderLostInEachState(t *testing.T) {
 					if r.changes() != before || r.status(serialActive) != active {
 						t.Fatal("losing the reader changed something")
 					}
-					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+					r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 					r.want(Ready)
 				})
 			})
@@ -343,7 +393,7 @@ func TestCommitFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.close()
-		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 		before := r.changes()
 		fault := errors.New("disk full")
 		r.fault.Store(&fault)
@@ -365,7 +415,7 @@ func TestCommitFailure(t *testing.T) {
 func TestLookupFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
-		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 		r.store.Close()
 		r.insert(serialActive)
 		r.want(Error)
@@ -381,7 +431,7 @@ func TestPressOutsideItsWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		defer r.close()
-		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: "r"})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: rd})
 		before := r.changes()
 		r.insert(serialActive)
 		r.want(Confirm)
@@ -425,9 +475,11 @@ func TestPressAsTheLEDsLight(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := pressingPanel{panel.NewSimulated()}
-	s := New(Config{Name: "lobby", Logger: quiet}, st, p)
+	var cards readers
+	cards.put("r", &reader.Identity{Kind: reader.KindPIV, Serial: serialActive})
+	s := New(Config{Name: "lobby", Logger: quiet, Reread: cards.reread}, st, p)
 	events := make(chan reader.Event, 2)
-	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: "r"}
+	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: rd}
 	events <- reader.Event{Kind: reader.Inserted, Reader: "r", ATR: []byte{0x3b}, Identity: reader.Identity{Kind: reader.KindPIV, Serial: serialActive}, Time: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -438,4 +490,102 @@ func TestPressAsTheLEDsLight(t *testing.T) {
 			t.Fatalf("state %s; the press made as the LEDs lit did not count", s.Status().State)
 		}
 	}
+}
+
+// TestSwapBeforeThePress: card A is looked up, then swapped for card B
+// faster than the reader's events tell; the press reads the card again,
+// disables nothing, and shows B, which the next press may disable.
+func TestSwapBeforeThePress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.send(reader.Event{Kind: reader.ReaderAppeared})
+		before := r.changes()
+		r.insert(serialActive)
+		r.want(Confirm)
+		b := identity(serialAssigned)
+		r.cards.put(rd, &b) // no event: the watcher has not seen the swap
+		r.press()
+		r.want(Confirm)
+		if st := r.st.Status(); st.Card == nil || st.Card.Serial != serialAssigned {
+			t.Fatalf("after the swap the station shows %+v; want card B", st.Card)
+		}
+		if r.changes() != before || r.status(serialActive) != storage.CardActive || r.status(serialAssigned) != storage.CardAssigned {
+			t.Fatal("a press after a swap changed a card")
+		}
+		r.press()
+		r.want(Disabled)
+		if r.status(serialAssigned) != storage.CardDisabled || r.status(serialActive) != storage.CardActive {
+			t.Fatal("the press after the station showed B did not disable B alone")
+		}
+	})
+}
+
+// TestCardGoneAtThePress: the card was pulled before the press and the
+// event has not come yet: the re-read fails and nothing changes.
+func TestCardGoneAtThePress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		r.send(reader.Event{Kind: reader.ReaderAppeared})
+		before := r.changes()
+		r.insert(serialActive)
+		r.want(Confirm)
+		r.cards.put(rd, nil)
+		r.press()
+		r.want(Error)
+		if r.changes() != before || r.status(serialActive) != storage.CardActive {
+			t.Fatal("a press with the card gone changed it")
+		}
+		r.send(reader.Event{Kind: reader.Removed})
+		r.want(Ready)
+	})
+}
+
+// TestSeveralReaders: a card in each of two readers is refused until one
+// is taken out; the one left starts its own flow. An unidentified card
+// beside an identified one does not stop it, and the same card seen in
+// two slots (a dual-interface reader) is one card.
+func TestSeveralReaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		defer r.close()
+		const contactless = "r contactless"
+		r.send(reader.Event{Kind: reader.ReaderAppeared})
+		r.send(reader.Event{Kind: reader.ReaderAppeared, Reader: contactless})
+		r.want(Ready)
+		if st := r.st.Status(); len(st.Readers) != 2 || st.Readers[0].Name != rd || st.Readers[1].Name != contactless {
+			t.Fatalf("readers %+v", st.Readers)
+		}
+		before := r.changes()
+		r.insert(serialActive)
+		r.want(Confirm)
+		r.insertInto(contactless, serialAssigned)
+		r.want(SeveralCards)
+		r.press()
+		r.want(SeveralCards)
+		if r.changes() != before {
+			t.Fatal("a press with two cards in changed something")
+		}
+		r.send(reader.Event{Kind: reader.Removed, Reader: rd})
+		r.want(Confirm)
+		if st := r.st.Status(); st.Card == nil || st.Card.Serial != serialAssigned || st.Reader != contactless ||
+			st.Readers[0].Card != nil || st.Readers[1].Card == nil {
+			t.Fatalf("left with card B: %+v", st)
+		}
+		r.insertInto(rd, "") // an unidentified card beside it
+		r.want(Confirm)
+		r.send(reader.Event{Kind: reader.Removed, Reader: rd})
+		r.insertInto(rd, serialAssigned) // the same card, seen in the other slot too
+		r.want(Confirm)
+		r.press()
+		r.want(Disabled)
+		if r.changes() != before+1 || r.status(serialAssigned) != storage.CardDisabled || r.status(serialActive) != storage.CardActive {
+			t.Fatal("want card B alone disabled, once")
+		}
+		r.send(reader.Event{Kind: reader.ReaderLost, Reader: contactless})
+		r.want(Disabled) // the card is still in the other slot
+		r.send(reader.Event{Kind: reader.Removed, Reader: rd})
+		r.want(Ready)
+	})
 }
