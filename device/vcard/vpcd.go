@@ -76,6 +76,7 @@ func (in *Inserted) Err() error { return in.err }
 func serve(c *net.TCPConn, card Card) error {
 	var hdr [2]byte
 	buf := make([]byte, 65536)
+	card.Reset() // a card just inserted is in its power-on state
 	for {
 		quickAck(c)
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
