@@ -1290,11 +1290,11 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	// The station.
 	uuid, status := mustGUID(t, cardActive), 3
 	deadline := fixedNow.Add(10 * time.Second)
-	stn := fakeStation{station.Status{State: station.Confirm, LEDs: station.Signal(station.Confirm), Reader: "Virtual PCD 00 00",
+	stn := fakeStation{station.Status{State: station.Confirm, LEDs: station.Signal(station.Confirm), Reader: "Virtual PCD 00 00", Readers: []station.ReaderStatus{{Name: "Virtual PCD 00 00"}},
 		Card:     &station.Card{Kind: reader.KindPIV, Serial: "{" + serialActive + "}", ATR: "3b8d0180fba000000397425446590301c8", Uuid: &uuid, Status: &status},
 		Deadline: &deadline, Message: "press the button to disable"}}
 	simulated := New(e.store, Options{Logger: quiet, Station: stn, PressButton: func() {}, Panel: "simulated"})
-	gpio := New(e.store, Options{Logger: quiet, Station: fakeStation{station.Status{State: station.NoReader,
+	gpio := New(e.store, Options{Logger: quiet, Station: fakeStation{station.Status{State: station.NoReader, Readers: []station.ReaderStatus{},
 		LEDs: station.Signal(station.NoReader), Message: "no card reader yet"}}, Panel: "gpio"})
 	l.send(simulated, V, "GET", "/api/station", "", 200)
 	l.send(gpio, V, "GET", "/api/station", "", 200)

@@ -21,14 +21,15 @@ func (f fakeStation) Status() station.Status { return f.st }
 func TestStationRoutes(t *testing.T) {
 	e := newEnv(t)
 	presses := 0
-	stn := fakeStation{station.Status{State: station.Confirm, LEDs: station.Signal(station.Confirm), Reader: "Virtual PCD 00 00", Message: "press"}}
+	stn := fakeStation{station.Status{State: station.Confirm, LEDs: station.Signal(station.Confirm), Reader: "Virtual PCD 00 00", Readers: []station.ReaderStatus{{Name: "Virtual PCD 00 00"}}, Message: "press"}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	simulated := New(e.store, Options{Logger: quiet, Station: stn, PressButton: func() { presses++ }, Panel: "simulated"})
 	gpioPanel := New(e.store, Options{Logger: quiet, Station: stn, Panel: "gpio"})
 	none := New(e.store, Options{Logger: quiet})
 	unsynced := New(e.store, Options{Logger: quiet, ClockSynced: func() bool { return false }})
+	failed := New(e.store, Options{Logger: quiet, Station: stn, Panel: "failed", PanelFault: func() string { return "GPIO line busy: GPIO23 (button)" }})
 	noReader := New(e.store, Options{Logger: quiet, Panel: "gpio",
-		Station: fakeStation{station.Status{State: station.NoReader, LEDs: station.Signal(station.NoReader), Message: "no card reader"}}})
+		Station: fakeStation{station.Status{State: station.NoReader, Readers: []station.ReaderStatus{}, LEDs: station.Signal(station.NoReader), Message: "no card reader"}}})
 
 	tests := []struct {
 		name   string
@@ -39,7 +40,7 @@ func TestStationRoutes(t *testing.T) {
 		code   int
 		body   string // a part of the body
 	}{
-		{"status", simulated, storage.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00"`},
+		{"status", simulated, storage.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00","readers":[{"name":"Virtual PCD 00 00","card":null}]`},
 		{"status needs a credential", simulated, storage.RoleNone, "GET", "/api/station", 401, "authentication required"},
 		{"no station", none, storage.RoleViewer, "GET", "/api/station", 404, "runs no walk-up station"},
 		{"press", simulated, storage.RoleOperator, "POST", "/api/station/button", 202, "pressed"},
@@ -50,6 +51,7 @@ func TestStationRoutes(t *testing.T) {
 		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
 		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
 		{"readyz before the clock is set", unsynced, storage.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
+		{"readyz with a failed panel", failed, storage.RoleNone, "GET", "/readyz", 200, `"panel":"failed: GPIO line busy: GPIO23 (button)"`},
 		{"readyz without a reader", noReader, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
 	}
 	for _, tt := range tests {

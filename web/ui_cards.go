@@ -281,7 +281,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 }
 
 func (s *Server) stationView() page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil}
+	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault()}
 	if v.Running {
 		v.Status = s.opt.Station.Status()
 	}

@@ -144,6 +144,7 @@ func New(cfg Config, cards Cards, lights Lights) *Station {
 	s := &Station{cfg: cfg, cards: cards, lights: lights, slots: map[string]*reader.Event{},
 		origin: storage.Origin{Actor: actor, ActorUuid: id, Role: storage.RoleOperator}}
 	s.set(NoReader, "no card reader yet", nil)
+	s.publishReaders()
 	return s
 }
 

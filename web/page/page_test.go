@@ -97,8 +97,13 @@ func TestStationPanel(t *testing.T) {
 			t.Errorf("the panel lacks %s", want)
 		}
 	}
-	if ids := testids(render(t, StationPanel(StationView{Status: st, Running: true}))); ids["press"] != 0 {
-		t.Error("a real panel offers the simulated button")
+	if ids := testids(render(t, StationPanel(StationView{Status: st, Running: true}))); ids["press"] != 0 || ids["panel-fault"] != 0 {
+		t.Error("a real panel offers the simulated button, or says it failed")
+	}
+	st.Readers = []station.ReaderStatus{{Name: "Contact"}, {Name: "Contactless", Card: &station.Card{Kind: "uid", Serial: "04A224B2C35E80"}}}
+	html = render(t, StationPanel(StationView{Status: st, Running: true, PanelFault: "GPIO line busy: GPIO23 (button)"}))
+	if ids := testids(html); ids["reader"] != 2 || ids["panel-fault"] != 1 || !bytes.Contains([]byte(html), []byte("Contactless:")) || !bytes.Contains([]byte(html), []byte("GPIO23")) {
+		t.Errorf("two readers and a failed panel: %s", html)
 	}
 }
 

@@ -97,9 +97,10 @@ type UsersView struct {
 
 // StationView is the station panel.
 type StationView struct {
-	Status    station.Status
-	Simulated bool
-	Running   bool
+	Status     station.Status
+	Simulated  bool
+	Running    bool
+	PanelFault string // what is wrong with the LEDs and button; "" when nothing is
 }
 
 // when prints a time for people, in UTC as the audit records it.
