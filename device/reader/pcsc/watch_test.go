@@ -110,7 +110,7 @@ func TestIdentities(t *testing.T) {
 	}{
 		{"piv", &vcard.PIV{GUID: g}, reader.Identity{Kind: reader.KindPIV, Serial: "{" + g.String() + "}"}, "3B80800101"},
 		{"contactless", &vcard.Contactless{UID: []byte{0x04, 0xA2, 0x24, 0xB2, 0xC3, 0x5E, 0x80}}, reader.Identity{Kind: reader.KindUID, Serial: "04A224B2C35E80"}, "3B8F8001804F0CA000000306030001000000006A"},
-		{"unknown", vcard.ATROnly{}, reader.Identity{Kind: reader.KindUnknown}, "3B80800101"},
+		{"unknown", vcard.ATROnly{}, reader.Identity{Kind: reader.KindUnknown, Reason: reader.ReasonNoIdentifier}, "3B80800101"},
 	}
 	events := watch(t, pcscdtest.Reader0)
 	for _, tt := range tests {
