@@ -9,8 +9,11 @@ FUZZTIME  ?= 30s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cardstop
-# Debian packages the build and tests need; installed when missing.
-APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium systemd e2fsprogs
+# Debian packages the build and tests need; installed when missing. The
+# gpio-sim test's are for its kernel build and its virtual machine.
+GPIOSIM_PKGS := linux-source-6.12 bc flex bison libelf-dev qemu-system-x86 busybox-static cpio
+APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium systemd e2fsprogs \
+	$(GPIOSIM_PKGS)
 # Front-end files from the npm registry, pinned by sha256: htmx is vendored
 # (committed); axe-core is only fetched for the accessibility tests.
 HTMX_VERSION := 2.0.11
@@ -27,7 +30,7 @@ PCSCD_DIR := $(CURDIR)/bin/pcscd
 
 CYCLES    ?= 100
 
-.PHONY: help run build test test-pcsc test-crash bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots
+.PHONY: help run build test test-pcsc test-crash bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots gpiosim-kernel test-gpiosim
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -35,6 +38,7 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make fuzz   - run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make test-pcsc - only the tests that need pcscd (started here when none runs)"
+	@echo "make test-gpiosim - the panel on GPIO lines of a real kernel (gpio-sim under qemu)"
 	@echo "make generate - templ code (commit it); make screenshots - renew docs/screenshots"
 	@echo "make test-crash CYCLES=100 - the crash harness with more kills"
 	@echo "make bench  - measure against this machine's limits; writes docs/PERFORMANCE.md"
@@ -165,8 +169,9 @@ test: deps fmt-check vet check-generated check-htmx $(AXE)
 	@$(GO) mod verify >/dev/null
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./...
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/device/station$$' -e '/cmd/cardstop$$')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/device/station$$' -e '/cmd/cardstop$$' -e '/device/panel/gpiosim$$')
 	@$(MAKE) --no-print-directory test-pcsc
+	@$(MAKE) --no-print-directory test-gpiosim
 	@$(MAKE) --no-print-directory test-cross
 	@$(MAKE) --no-print-directory test-deb
 
@@ -184,6 +189,22 @@ test-pcsc: deps
 	trap 'if [ -n "$$started" ] && [ -s $$pidfile ]; then kill -TERM $$(cat $$pidfile) 2>/dev/null || true; rm -f $$pidfile; fi' EXIT; \
 	CARDSTOP_PCSCD_PIDFILE=$${started:+$$pidfile} $(GO) test -race -count=1 -p 1 $(PCSC_PKGS) && \
 	CARDSTOP_PCSCD_PIDFILE=$${started:+$$pidfile} $(MAKE) --no-print-directory test-cross-pcsc
+
+# test-gpiosim boots a small Linux with the gpio-sim driver under qemu (TCG)
+# and runs `cardstop serve --panel gpio` on its lines: the LEDs in each
+# state, the button, busy and missing lines, a crash (device/panel/gpiosim).
+# gpiosim-kernel builds that kernel from Debian's linux-source once (about
+# 6 CPU-minutes) into $(GPIOSIM_CACHE)/<hash of the config and the source
+# version>/bzImage; later runs reuse it.
+GPIOSIM_CACHE ?= $(HOME)/.cache/cardstop/gpiosim
+GPIOSIM_BUILD := CACHE=$(GPIOSIM_CACHE) device/panel/gpiosim/testdata/build-kernel.sh
+
+gpiosim-kernel: deps
+	@$(GPIOSIM_BUILD) >/dev/null
+
+test-gpiosim: deps
+	@kernel=$$($(GPIOSIM_BUILD)) && \
+	CARDSTOP_GPIOSIM_KERNEL=$$kernel $(GO) test -count=1 -timeout 30m ./device/panel/gpiosim/
 
 # fuzz runs every fuzz target in turn; their seed corpora also run in `make test`.
 fuzz: deps
