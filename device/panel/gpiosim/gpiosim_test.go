@@ -25,8 +25,8 @@ const (
 
 // TestPanelThroughTheKernel runs cardstop serve --panel gpio against the
 // gpio-sim driver: the LED lines in every state the station reaches, the
-// button through the kernel's debounce-free line, a line held by another
-// process, a missing chip, active-low LEDs, and a crash. The steps share one
+// button pressed by switching the simulated line's pull, a line held by
+// another process, a missing chip, active-low LEDs, and a crash. The steps share one
 // guest and run in order; each is a subtest so that one failing does not hide
 // the others.
 func TestPanelThroughTheKernel(t *testing.T) {
@@ -38,6 +38,7 @@ func TestPanelThroughTheKernel(t *testing.T) {
 		defer g.stop(t, s.pid, "TERM")
 		g.staysUp(t, s)
 		panel := g.readyPanel(t, s)
+		t.Logf("/readyz panel: %q", panel)
 		if !strings.HasPrefix(panel, "failed") || !(strings.Contains(panel, "no line named") || strings.Contains(panel, "no GPIO")) {
 			t.Errorf("/readyz panel %q; want \"failed: ...\" saying the line or GPIO is missing", panel)
 		}
@@ -63,6 +64,7 @@ func TestPanelThroughTheKernel(t *testing.T) {
 		defer g.stop(t, s.pid, "TERM")
 		g.staysUp(t, s)
 		panel := g.readyPanel(t, s)
+		t.Logf("/readyz panel: %q", panel)
 		if !strings.HasPrefix(panel, "failed") || !strings.Contains(panel, "busy") || !regexp.MustCompile(`GPIO(17|22|23|27)`).MatchString(panel) {
 			t.Errorf("/readyz panel %q; want \"failed: ...\" naming the line and saying it is busy", panel)
 		}

@@ -228,6 +228,7 @@ func (g *guest) try(t *testing.T, cmd string, timeout time.Duration) (string, in
 		switch {
 		case l == "@@BAD\n" && !got:
 			g.resent++
+			t.Logf("the guest got %q with bytes missing; sending it again", cmd)
 			send()
 		case l == "@@GOT "+id+"\n":
 			got = true
