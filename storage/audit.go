@@ -15,18 +15,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
-
-// Origin says who asks for a change and from where; every audit event
-// carries it.
-type Origin struct {
-	Actor         string    // "token:<name>", "user:<name>", "station:<name>" or "cli"
-	ActorUuid     guid.GUID // the credential's id; MIM CM's OriginatorUserUuid
-	Role          Role
-	Source        string // client address, reader name, or "local"
-	CorrelationID guid.GUID
-}
 
 // Action names what an audit event records.
 type Action string
@@ -50,14 +41,14 @@ type Event struct {
 	Actor         string
 	Source        string
 	Action        Action
-	CardUuid      guid.GUID `json:",omitzero"`
-	RequestUuid   guid.GUID `json:",omitzero"`
-	OldStatus     string    `json:",omitempty"`
-	NewStatus     string    `json:",omitempty"`
-	Reason        string    `json:",omitempty"`
-	Comment       string    `json:",omitempty"`
-	CorrelationId guid.GUID `json:",omitzero"`
-	Evidence      *Evidence `json:",omitempty"` // walk-up disables only
+	CardUuid      guid.GUID        `json:",omitzero"`
+	RequestUuid   guid.GUID        `json:",omitzero"`
+	OldStatus     string           `json:",omitempty"`
+	NewStatus     string           `json:",omitempty"`
+	Reason        string           `json:",omitempty"`
+	Comment       string           `json:",omitempty"`
+	CorrelationId guid.GUID        `json:",omitzero"`
+	Evidence      *domain.Evidence `json:",omitempty"` // walk-up disables only
 	// ClockUnsynced marks an event dated before the clock was synchronised
 	// since boot: its Time may be off.
 	ClockUnsynced bool `json:",omitempty"`
@@ -131,7 +122,7 @@ func seqKey(seq uint64) []byte {
 
 // appendEvent numbers, chains and stores e inside the caller's transaction,
 // so the event commits or rolls back with the change it records.
-func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
+func (s *Store) appendEvent(tx *bolt.Tx, o domain.Origin, e Event) error {
 	b := tx.Bucket(bucketAudit)
 	b.FillPercent = 1 // keys only ever grow: full pages, half the page writes
 	e.PrevHash = genesisHash

@@ -7,22 +7,23 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // chainOf makes a store write six events of different kinds and returns them.
 func chainOf(t *testing.T) []storage.Event {
 	t.Helper()
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
-	importCards(t, s, card, newCard(2, "def", storage.CardNew))
-	req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+	card := newCard(1, "abc", domain.CardActive)
+	importCards(t, s, card, newCard(2, "def", domain.CardNew))
+	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
+	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRequestStatus(operator, req.Uuid, storage.RequestCompleted, "Completed"); err != nil {
+	if _, err := s.SetRequestStatus(operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateToken(admin, "t1", storage.RoleViewer); err != nil {
+	if _, _, err := s.CreateToken(admin, "t1", domain.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	checkStore(t, s)

@@ -1,45 +1,20 @@
 package storage
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
-
-// Evidence is what the walk-up station saw when a person disabled a card
-// there: possession of the card plus a press of the button is what
-// authorised it.
-type Evidence struct {
-	Reader       string    // the reader's name
-	Atr          string    // the card's answer to reset, lowercase hex
-	IdentityKind string    // how the card identified itself: piv or uid
-	Identifier   string    // the serial read from the card
-	InsertedAt   time.Time // when the reader reported the card
-	PressedAt    time.Time // when the button was pressed
-}
-
-// StationActor returns the actor name and id under which the station
-// called name acts. The id is derived from the name, so it stays the same
-// across restarts without being stored.
-func StationActor(name string) (string, guid.GUID) {
-	sum := sha256.Sum256([]byte("cardstop station " + name))
-	var g guid.GUID
-	copy(g[:], sum[:16])
-	g[6] = g[6]&0x0f | 0x50 // name-based, as RFC 4122 version 5
-	g[8] = g[8]&0x3f | 0x80
-	return "station:" + name, g
-}
 
 // ChangeKey counts committed status changes by the new status and the
 // kind of actor: token, user, station or cli.
 type ChangeKey struct {
-	Status    CardStatus
+	Status    domain.CardStatus
 	ActorKind string
 }
 
@@ -49,7 +24,7 @@ type changeCounter struct {
 	n  map[ChangeKey]uint64
 }
 
-func (c *changeCounter) add(o Origin, to CardStatus) {
+func (c *changeCounter) add(o domain.Origin, to domain.CardStatus) {
 	kind, _, _ := strings.Cut(o.Actor, ":")
 	c.mu.Lock()
 	if c.n == nil {
@@ -82,28 +57,28 @@ func (s *Store) Size() int64 {
 // person on the page or at the walk-up station: it is recorded as a
 // completed request of its type, like a MIM CM client's three calls.
 type Change struct {
-	Type     RequestType // Disable, Retire or SuspendOrReinstate
-	To       CardStatus
-	Reason   string    // a word from a list: lost, stolen, walk-up, ...
-	Comment  string    // free text
-	Evidence *Evidence // the walk-up station's, else nil
+	Type     domain.RequestType // Disable, Retire or SuspendOrReinstate
+	To       domain.CardStatus
+	Reason   string           // a word from a list: lost, stolen, walk-up, ...
+	Comment  string           // free text
+	Evidence *domain.Evidence // the walk-up station's, else nil
 }
 
 // ChangeCard changes a card's status under the same rules as the REST
 // API, and records a completed request and one audit event with it, in one
 // transaction. Setting the status a card has returns it unchanged, with
 // nothing written.
-func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, error) {
+func (s *Store) ChangeCard(o domain.Origin, cardID guid.GUID, c Change) (Smartcard, error) {
 	switch {
-	case o.Role < RoleOperator:
-		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
+	case o.Role < domain.RoleOperator:
+		return Smartcard{}, domain.Refuse(domain.ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
 	case len(c.Comment) > maxComment || len(c.Reason) > maxDataText:
-		return Smartcard{}, refuse(ErrInvalid, "the reason or comment is too long")
+		return Smartcard{}, domain.Refuse(domain.ErrInvalid, "the reason or comment is too long")
 	}
-	if _, ok := approveRole[c.Type]; !ok {
-		return Smartcard{}, refuse(ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", c.Type, supportedTypes())
+	if _, ok := domain.ApproveRole[c.Type]; !ok {
+		return Smartcard{}, domain.Refuse(domain.ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", c.Type, domain.SupportedTypes())
 	}
-	if err := checkTypeTarget(c.Type, c.To); err != nil {
+	if err := domain.CheckTypeTarget(c.Type, c.To); err != nil {
 		return Smartcard{}, err
 	}
 	var card Smartcard
@@ -116,7 +91,7 @@ func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, err
 			return err
 		}
 		changed = true
-		if err := CheckTransition(card.Status, c.To, o.Role); err != nil {
+		if err := domain.CheckTransition(card.Status, c.To, o.Role); err != nil {
 			return err
 		}
 		now := s.now()
@@ -124,7 +99,7 @@ func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, err
 		r := Request{
 			Uuid:                guid.New(),
 			RequestType:         c.Type,
-			Status:              RequestCompleted,
+			Status:              domain.RequestCompleted,
 			Flags:               requestFlagSmartcard,
 			DataCollection:      []DataItem{{Name: "Reason", Value: &reason}},
 			DataCollectionFlags: dataCollectionFlags,

@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // damage overwrites the header of a page in the middle of the file, as a
@@ -32,7 +33,7 @@ func TestDamagedFileRefusesChanges(t *testing.T) {
 	s := openStore(t, dir)
 	var cards []storage.Smartcard
 	for i := range 300 {
-		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d-0000-4000-8000-000000000000}", i), Status: storage.CardActive})
+		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d-0000-4000-8000-000000000000}", i), Status: domain.CardActive})
 	}
 	importCards(t, s, cards...)
 	s.Close()
@@ -47,7 +48,7 @@ func TestDamagedFileRefusesChanges(t *testing.T) {
 	if s.Damaged() == "" {
 		t.Fatal("the store does not say it is damaged")
 	}
-	_, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable})
+	_, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeDisable})
 	if !errors.Is(err, storage.ErrDamaged) {
 		t.Fatalf("a change on a damaged file: %v; want ErrDamaged", err)
 	}
@@ -67,21 +68,21 @@ func TestInjectedCommitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	card := newCard(1, "{aa}", storage.CardActive)
+	card := newCard(1, "{aa}", domain.CardActive)
 	importCards(t, s, card)
 	before := allEvents(t, s)
 	next = fail
-	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled, Reason: "lost"}); !errors.Is(err, fail) {
+	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: domain.TypeDisable, To: domain.CardDisabled, Reason: "lost"}); !errors.Is(err, fail) {
 		t.Fatalf("ChangeCard with a failing commit: %v", err)
 	}
-	if c := mustCard(t, s, card.Uuid); c.Status != storage.CardActive || len(allEvents(t, s)) != len(before) {
+	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive || len(allEvents(t, s)) != len(before) {
 		t.Fatal("a failed commit left a change behind")
 	}
 	if reqs, _ := s.Requests(storage.RequestFilter{}); len(reqs) != 0 {
 		t.Fatal("a failed commit left a request behind")
 	}
 	next = nil
-	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled, Reason: "lost"}); err != nil {
+	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: domain.TypeDisable, To: domain.CardDisabled, Reason: "lost"}); err != nil {
 		t.Fatalf("the write after a failed one: %v", err)
 	}
 	checkStore(t, s)

@@ -19,6 +19,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // SchemaVersion is the layout of the file this code reads and writes.
@@ -164,11 +166,11 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		select {
 		case <-*held:
 		case <-time.After(holdLimit):
-			return &Error{Kind: ErrUnavailable, Msg: "the database check after start-up is still running; changes wait for it: try again in a moment"}
+			return &domain.Error{Kind: ErrUnavailable, Msg: "the database check after start-up is still running; changes wait for it: try again in a moment"}
 		}
 	}
 	if why := s.damaged.Load(); why != nil {
-		return &Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
+		return &domain.Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
 	}
 	return s.commits.do(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {

@@ -12,7 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Token is an API credential for a machine. Only the SHA-256 of its secret
@@ -21,7 +22,7 @@ import (
 type Token struct {
 	Uuid    guid.GUID
 	Name    string
-	Role    Role
+	Role    domain.Role
 	Created time.Time
 	Hash    []byte
 }
@@ -39,12 +40,12 @@ func hashSecret(secret string) []byte {
 
 // CreateToken makes a token and returns its secret, which is shown once
 // and never stored.
-func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, error) {
+func (s *Store) CreateToken(o domain.Origin, name string, role domain.Role) (string, Token, error) {
 	if !tokenName.MatchString(name) {
-		return "", Token{}, refuse(ErrInvalid, "token name %q: use 1-64 letters, digits, '.', '_' or '-'", clip(name))
+		return "", Token{}, domain.Refuse(domain.ErrInvalid, "token name %q: use 1-64 letters, digits, '.', '_' or '-'", domain.Clip(name))
 	}
-	if role < RoleViewer || role > RoleAdmin {
-		return "", Token{}, refuse(ErrInvalid, "a token needs a role: viewer, operator or admin")
+	if role < domain.RoleViewer || role > domain.RoleAdmin {
+		return "", Token{}, domain.Refuse(domain.ErrInvalid, "a token needs a role: viewer, operator or admin")
 	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on Linux.
@@ -53,7 +54,7 @@ func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, er
 	err := s.update(func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get([]byte(name)) != nil {
-			return refuse(ErrConflict, "a token named %q exists already", name)
+			return domain.Refuse(domain.ErrConflict, "a token named %q exists already", name)
 		}
 		if err := putJSON(tokens, []byte(name), t); err != nil {
 			return err
@@ -87,7 +88,7 @@ func (s *Store) Tokens() ([]Token, error) {
 }
 
 // RevokeToken deletes a token; requests made with it fail from then on.
-func (s *Store) RevokeToken(o Origin, name string) error {
+func (s *Store) RevokeToken(o domain.Origin, name string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		var t Token
 		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(name), &t)
@@ -95,7 +96,7 @@ func (s *Store) RevokeToken(o Origin, name string) error {
 			return err
 		}
 		if !ok {
-			return refuse(ErrNotFound, "no token is named %q", clip(name))
+			return domain.Refuse(domain.ErrNotFound, "no token is named %q", domain.Clip(name))
 		}
 		if err := tx.Bucket(bucketTokens).Delete([]byte(name)); err != nil {
 			return err
@@ -112,16 +113,16 @@ func (s *Store) RevokeToken(o Origin, name string) error {
 func (s *Store) Authenticate(secret string) (Token, error) {
 	var t Token
 	if !strings.HasPrefix(secret, tokenPrefix) {
-		return t, refuse(ErrNotFound, "unknown token")
+		return t, domain.Refuse(domain.ErrNotFound, "unknown token")
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		name := tx.Bucket(bucketTokensByHash).Get(hashSecret(secret))
 		if name == nil {
-			return refuse(ErrNotFound, "unknown token")
+			return domain.Refuse(domain.ErrNotFound, "unknown token")
 		}
 		ok, err := getJSON(tx.Bucket(bucketTokens), name, &t)
 		if err == nil && !ok {
-			err = refuse(ErrNotFound, "unknown token")
+			err = domain.Refuse(domain.ErrNotFound, "unknown token")
 		}
 		return err
 	})

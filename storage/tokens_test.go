@@ -9,22 +9,23 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 func TestTokenLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	secret, tok, err := s.CreateToken(admin, "mim-sync", storage.RoleOperator)
+	secret, tok, err := s.CreateToken(admin, "mim-sync", domain.RoleOperator)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
 	if !strings.HasPrefix(secret, "cst_") || len(secret) < 40 {
 		t.Errorf("secret %q: want cst_ and at least 256 bits", secret)
 	}
-	if tok.Name != "mim-sync" || tok.Role != storage.RoleOperator || tok.Uuid.IsNil() || !tok.Created.Equal(fixedNow) {
+	if tok.Name != "mim-sync" || tok.Role != domain.RoleOperator || tok.Uuid.IsNil() || !tok.Created.Equal(fixedNow) {
 		t.Errorf("token: %+v", tok)
 	}
-	secret2, _, err := s.CreateToken(admin, "reader.1", storage.RoleViewer)
+	secret2, _, err := s.CreateToken(admin, "reader.1", domain.RoleViewer)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -33,10 +34,10 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 
 	got, err := s.Authenticate(secret)
-	if err != nil || got.Name != "mim-sync" || got.Role != storage.RoleOperator || got.Uuid != tok.Uuid {
+	if err != nil || got.Name != "mim-sync" || got.Role != domain.RoleOperator || got.Uuid != tok.Uuid {
 		t.Errorf("Authenticate = %+v, %v", got, err)
 	}
-	if got, err := s.Authenticate(secret2); err != nil || got.Name != "reader.1" || got.Role != storage.RoleViewer {
+	if got, err := s.Authenticate(secret2); err != nil || got.Name != "reader.1" || got.Role != domain.RoleViewer {
 		t.Errorf("Authenticate(second) = %+v, %v", got, err)
 	}
 
@@ -52,7 +53,7 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Errorf("Tokens shows the hash of %s", l.Name)
 		}
 	}
-	if list[0].Role != storage.RoleOperator || list[0].Uuid != tok.Uuid || !list[0].Created.Equal(fixedNow) {
+	if list[0].Role != domain.RoleOperator || list[0].Uuid != tok.Uuid || !list[0].Created.Equal(fixedNow) {
 		t.Errorf("listed token: %+v", list[0])
 	}
 
@@ -70,7 +71,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if err := s.RevokeToken(admin, "mim-sync"); err != nil {
 		t.Fatalf("RevokeToken: %v", err)
 	}
-	if _, err := s.Authenticate(secret); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.Authenticate(secret); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Authenticate after revoke: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Authenticate(secret2); err != nil {
@@ -79,18 +80,18 @@ func TestTokenLifecycle(t *testing.T) {
 	if list, _ := s.Tokens(); len(list) != 1 || list[0].Name != "reader.1" {
 		t.Errorf("Tokens after revoke = %+v", list)
 	}
-	if err := s.RevokeToken(admin, "mim-sync"); !errors.Is(err, storage.ErrNotFound) {
+	if err := s.RevokeToken(admin, "mim-sync"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("revoking twice: %v, want ErrNotFound", err)
 	}
 	// The name is free again, with a new secret.
-	secret3, _, err := s.CreateToken(admin, "mim-sync", storage.RoleAdmin)
+	secret3, _, err := s.CreateToken(admin, "mim-sync", domain.RoleAdmin)
 	if err != nil {
 		t.Fatalf("re-creating a revoked name: %v", err)
 	}
-	if _, err := s.Authenticate(secret); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.Authenticate(secret); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("old secret works for the new token: %v", err)
 	}
-	if got, err := s.Authenticate(secret3); err != nil || got.Role != storage.RoleAdmin {
+	if got, err := s.Authenticate(secret3); err != nil || got.Role != domain.RoleAdmin {
 		t.Errorf("Authenticate(new) = %+v, %v", got, err)
 	}
 
@@ -126,23 +127,23 @@ func TestTokenRefusals(t *testing.T) {
 	tests := []struct {
 		name  string
 		token string
-		role  storage.Role
+		role  domain.Role
 		want  error
 	}{
-		{"duplicate name", "taken", storage.RoleViewer, storage.ErrConflict},
-		{"empty name", "", storage.RoleViewer, storage.ErrInvalid},
-		{"space in name", "my token", storage.RoleViewer, storage.ErrInvalid},
-		{"leading dot", ".hidden", storage.RoleViewer, storage.ErrInvalid},
-		{"slash", "a/b", storage.RoleViewer, storage.ErrInvalid},
-		{"65 characters", strings.Repeat("a", 65), storage.RoleViewer, storage.ErrInvalid},
-		{"newline", "name\n", storage.RoleViewer, storage.ErrInvalid},
-		{"no role", "fresh", storage.RoleNone, storage.ErrInvalid},
-		{"role 4", "fresh", storage.Role(4), storage.ErrInvalid},
+		{"duplicate name", "taken", domain.RoleViewer, domain.ErrConflict},
+		{"empty name", "", domain.RoleViewer, domain.ErrInvalid},
+		{"space in name", "my token", domain.RoleViewer, domain.ErrInvalid},
+		{"leading dot", ".hidden", domain.RoleViewer, domain.ErrInvalid},
+		{"slash", "a/b", domain.RoleViewer, domain.ErrInvalid},
+		{"65 characters", strings.Repeat("a", 65), domain.RoleViewer, domain.ErrInvalid},
+		{"newline", "name\n", domain.RoleViewer, domain.ErrInvalid},
+		{"no role", "fresh", domain.RoleNone, domain.ErrInvalid},
+		{"role 4", "fresh", domain.Role(4), domain.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			first, _, err := s.CreateToken(admin, "taken", storage.RoleOperator)
+			first, _, err := s.CreateToken(admin, "taken", domain.RoleOperator)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,10 +154,10 @@ func TestTokenRefusals(t *testing.T) {
 			if secret != "" || tok.Name != "" {
 				t.Errorf("refused CreateToken returned %q, %+v", secret, tok)
 			}
-			if list, _ := s.Tokens(); len(list) != 1 || list[0].Role != storage.RoleOperator {
+			if list, _ := s.Tokens(); len(list) != 1 || list[0].Role != domain.RoleOperator {
 				t.Errorf("Tokens after refusal = %+v", list)
 			}
-			if got, err := s.Authenticate(first); err != nil || got.Role != storage.RoleOperator {
+			if got, err := s.Authenticate(first); err != nil || got.Role != domain.RoleOperator {
 				t.Errorf("the first token changed: %+v, %v", got, err)
 			}
 			if evs := allEvents(t, s); len(evs) != 1 {
@@ -169,13 +170,13 @@ func TestTokenRefusals(t *testing.T) {
 
 func TestAuthenticateUnknown(t *testing.T) {
 	s := newStore(t)
-	secret, _, err := s.CreateToken(admin, "real", storage.RoleViewer)
+	secret, _, err := s.CreateToken(admin, "real", domain.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range []string{"", "cst_", "cst_nope", strings.TrimPrefix(secret, "cst_"), secret + "x", " " + secret,
 		strings.ToUpper(secret)} {
-		if got, err := s.Authenticate(in); !errors.Is(err, storage.ErrNotFound) {
+		if got, err := s.Authenticate(in); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("Authenticate(%q) = %+v, %v; want ErrNotFound", in, got, err)
 		}
 	}

@@ -12,7 +12,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/argon2"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // User is a person's account for the page. The password is stored only as
@@ -20,7 +21,7 @@ import (
 type User struct {
 	Uuid     guid.GUID
 	Name     string
-	Role     Role
+	Role     domain.Role
 	Created  time.Time
 	Password string `json:",omitempty"` // the hash, in PHC form; never shown
 }
@@ -104,20 +105,20 @@ const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$DnNjKWpWrotAi5koNKymhA$gxs5Nkc
 func checkPasswordRules(password string) error {
 	switch n := len([]rune(password)); {
 	case n < minPassword:
-		return refuse(ErrInvalid, "the password needs at least %d characters", minPassword)
+		return domain.Refuse(domain.ErrInvalid, "the password needs at least %d characters", minPassword)
 	case len(password) > maxPassword:
-		return refuse(ErrInvalid, "the password is longer than %d bytes", maxPassword)
+		return domain.Refuse(domain.ErrInvalid, "the password is longer than %d bytes", maxPassword)
 	}
 	return nil
 }
 
 // AddUser creates a person's account.
-func (s *Store) AddUser(o Origin, name string, role Role, password string) error {
+func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password string) error {
 	if !tokenName.MatchString(name) {
-		return refuse(ErrInvalid, "user name %q: use 1-64 letters, digits, '.', '_' or '-'", clip(name))
+		return domain.Refuse(domain.ErrInvalid, "user name %q: use 1-64 letters, digits, '.', '_' or '-'", domain.Clip(name))
 	}
-	if role < RoleViewer || role > RoleAdmin {
-		return refuse(ErrInvalid, "a user needs a role: viewer, operator or admin")
+	if role < domain.RoleViewer || role > domain.RoleAdmin {
+		return domain.Refuse(domain.ErrInvalid, "a user needs a role: viewer, operator or admin")
 	}
 	if err := checkPasswordRules(password); err != nil {
 		return err
@@ -126,7 +127,7 @@ func (s *Store) AddUser(o Origin, name string, role Role, password string) error
 	return s.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
-			return refuse(ErrConflict, "a user named %q exists already", name)
+			return domain.Refuse(domain.ErrConflict, "a user named %q exists already", name)
 		}
 		if err := putJSON(users, []byte(name), u); err != nil {
 			return err
@@ -136,7 +137,7 @@ func (s *Store) AddUser(o Origin, name string, role Role, password string) error
 }
 
 // SetPassword replaces a user's password and ends the user's sessions.
-func (s *Store) SetPassword(o Origin, name, password string) error {
+func (s *Store) SetPassword(o domain.Origin, name, password string) error {
 	if err := checkPasswordRules(password); err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func (s *Store) SetPassword(o Origin, name, password string) error {
 }
 
 // RemoveUser deletes an account; its sessions end at once.
-func (s *Store) RemoveUser(o Origin, name string) error {
+func (s *Store) RemoveUser(o domain.Origin, name string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
@@ -195,7 +196,7 @@ func getUser(tx *bolt.Tx, name string) (User, error) {
 	var u User
 	ok, err := getJSON(tx.Bucket(bucketUsers), []byte(name), &u)
 	if err == nil && !ok {
-		err = refuse(ErrNotFound, "no user is named %q", clip(name))
+		err = domain.Refuse(domain.ErrNotFound, "no user is named %q", domain.Clip(name))
 	}
 	return u, err
 }
@@ -234,7 +235,7 @@ func purgeSessions(tx *bolt.Tx, now time.Time) error {
 // SignIn checks a name and password and starts a session; it returns the
 // session's secret for the cookie. A wrong name and a wrong password give
 // the same error and take the same time.
-func (s *Store) SignIn(o Origin, name, password string) (string, User, error) {
+func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, error) {
 	var u User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -246,7 +247,7 @@ func (s *Store) SignIn(o Origin, name, password string) (string, User, error) {
 		hash = dummyHash
 	}
 	if !checkPassword(hash, password) || err != nil {
-		return "", User{}, refuse(ErrNotFound, "wrong user name or password")
+		return "", User{}, domain.Refuse(domain.ErrNotFound, "wrong user name or password")
 	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
@@ -280,7 +281,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketSessions), key, &sess)
 		if err != nil || !ok {
-			return refuse(ErrNotFound, "no such session")
+			return domain.Refuse(domain.ErrNotFound, "no such session")
 		}
 		if now.Sub(sess.LastSeen) > SessionIdle || now.Sub(sess.Created) > SessionAbsolute {
 			expired = true
@@ -306,14 +307,14 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		}
 	}
 	if expired {
-		return User{}, refuse(ErrNotFound, "the session has expired")
+		return User{}, domain.Refuse(domain.ErrNotFound, "the session has expired")
 	}
 	u.Password = ""
 	return u, nil
 }
 
 // SignOut ends a session.
-func (s *Store) SignOut(o Origin, secret string) error {
+func (s *Store) SignOut(o domain.Origin, secret string) error {
 	key := hashSecret(secret)
 	return s.update(func(tx *bolt.Tx) error {
 		var sess Session

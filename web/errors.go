@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -24,7 +25,7 @@ func (e *httpError) Error() string { return e.msg }
 // details stay in the log.
 func statusOf(err error) (int, string) {
 	var he *httpError
-	var se *storage.Error
+	var se *domain.Error
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
@@ -33,13 +34,13 @@ func statusOf(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "the body is larger than the limit of 64 KiB"
 	case errors.As(err, &se):
 		switch se.Kind {
-		case storage.ErrNotFound:
+		case domain.ErrNotFound:
 			return http.StatusNotFound, err.Error()
-		case storage.ErrConflict:
+		case domain.ErrConflict:
 			return http.StatusConflict, err.Error()
-		case storage.ErrForbidden:
+		case domain.ErrForbidden:
 			return http.StatusForbidden, err.Error()
-		case storage.ErrInvalid:
+		case domain.ErrInvalid:
 			return http.StatusBadRequest, err.Error()
 		case storage.ErrDamaged, storage.ErrUnavailable:
 			return http.StatusServiceUnavailable, se.Msg

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -27,7 +28,7 @@ type env struct {
 	t      *testing.T
 	store  *storage.Store
 	srv    *Server
-	tokens map[storage.Role]string
+	tokens map[domain.Role]string
 }
 
 func newEnv(t *testing.T) *env {
@@ -55,12 +56,12 @@ func newEnv(t *testing.T) *env {
 	for i, c := range cards {
 		records[i] = c.Record()
 	}
-	cli := storage.Origin{Actor: "test", Role: storage.RoleAdmin}
+	cli := domain.Origin{Actor: "test", Role: domain.RoleAdmin}
 	if err := st.ImportCards(cli, records); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, tokens: map[storage.Role]string{}}
-	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+	e := &env{t: t, store: st, tokens: map[domain.Role]string{}}
+	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		secret, _, err := st.CreateToken(cli, r.String(), r)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +82,7 @@ const (
 
 // do sends one request as role (RoleNone: no credential) with a JSON body
 // (empty: none) and returns the recorded response.
-func (e *env) do(role storage.Role, method, path, body string, header ...string) *httptest.ResponseRecorder {
+func (e *env) do(role domain.Role, method, path, body string, header ...string) *httptest.ResponseRecorder {
 	e.t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -92,7 +93,7 @@ func (e *env) do(role storage.Role, method, path, body string, header ...string)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if role != storage.RoleNone {
+	if role != domain.RoleNone {
 		req.Header.Set("Authorization", "Bearer "+e.tokens[role])
 	}
 	for i := 0; i+1 < len(header); i += 2 {
@@ -104,7 +105,7 @@ func (e *env) do(role storage.Role, method, path, body string, header ...string)
 }
 
 // createRequest makes a request as role and returns its uuid.
-func (e *env) createRequest(role storage.Role, body string) string {
+func (e *env) createRequest(role domain.Role, body string) string {
 	e.t.Helper()
 	rec := e.do(role, "POST", api+"/requests", body)
 	if rec.Code != http.StatusCreated {

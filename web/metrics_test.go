@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 type countingStation struct{ fakeStation }
@@ -21,12 +21,12 @@ func TestMetrics(t *testing.T) {
 	e := newEnv(t)
 	stn := countingStation{fakeStation{station.Status{State: station.Ready}}}
 	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Station: stn})
-	req := e.createRequest(storage.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
-	if rec := e.do(storage.RoleOperator, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"Disabled"}`); rec.Code != 200 {
+	req := e.createRequest(domain.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	if rec := e.do(domain.RoleOperator, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"Disabled"}`); rec.Code != 200 {
 		t.Fatal(rec.Body)
 	}
-	e.do(storage.RoleNone, "GET", api+"/smartcards", "")
-	e.do(storage.RoleNone, "GET", "/no/such/thing", "")
+	e.do(domain.RoleNone, "GET", api+"/smartcards", "")
+	e.do(domain.RoleNone, "GET", "/no/such/thing", "")
 	rec := httptest.NewRecorder()
 	e.srv.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()

@@ -6,7 +6,8 @@ import (
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -15,15 +16,15 @@ const APIPrefix = "/CertificateManagement/api/v1.0"
 
 func (s *Server) routeMIMCM() {
 	p := strings.ToLower(APIPrefix)
-	s.handle("GET "+p+"/smartcards", storage.RoleViewer, s.listCards)
-	s.handle("GET "+p+"/smartcards/{id}", storage.RoleViewer, s.getCard)
-	s.handle("GET "+p+"/smartcards/{id}/operations", storage.RoleViewer, s.cardOperations)
-	s.handle("POST "+p+"/requests", storage.RoleOperator, s.createRequest)
-	s.handle("GET "+p+"/requests", storage.RoleViewer, s.listRequests)
-	s.handle("GET "+p+"/requests/{id}", storage.RoleViewer, s.getRequest)
-	s.handle("PUT "+p+"/requests/{id}", storage.RoleOperator, s.setRequestStatus)
-	s.handle("GET "+p+"/requests/{reqid}/smartcards/{scid}", storage.RoleViewer, s.getRequestCard)
-	s.handle("PUT "+p+"/requests/{reqid}/smartcards/{scid}", storage.RoleOperator, s.setCardStatus)
+	s.handle("GET "+p+"/smartcards", domain.RoleViewer, s.listCards)
+	s.handle("GET "+p+"/smartcards/{id}", domain.RoleViewer, s.getCard)
+	s.handle("GET "+p+"/smartcards/{id}/operations", domain.RoleViewer, s.cardOperations)
+	s.handle("POST "+p+"/requests", domain.RoleOperator, s.createRequest)
+	s.handle("GET "+p+"/requests", domain.RoleViewer, s.listRequests)
+	s.handle("GET "+p+"/requests/{id}", domain.RoleViewer, s.getRequest)
+	s.handle("PUT "+p+"/requests/{id}", domain.RoleOperator, s.setRequestStatus)
+	s.handle("GET "+p+"/requests/{reqid}/smartcards/{scid}", domain.RoleViewer, s.getRequestCard)
+	s.handle("PUT "+p+"/requests/{reqid}/smartcards/{scid}", domain.RoleOperator, s.setCardStatus)
 }
 
 // pathGUID reads a GUID from a path segment.
@@ -37,7 +38,7 @@ func pathGUID(r *http.Request, name string) (guid.GUID, error) {
 
 // listCards answers GET /smartcards. With cardid it returns the one card
 // (MIM CM's documented look-up); otherwise an array.
-func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	q, err := readQuery(r, "cardid", "assigneduser", "status")
 	if err != nil {
 		return err
@@ -60,7 +61,7 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Ori
 		}
 	}
 	if v, ok := q["status"]; ok {
-		st, err := storage.ParseCardStatus(v)
+		st, err := domain.ParseCardStatus(v)
 		if err != nil {
 			return err
 		}
@@ -83,7 +84,7 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Ori
 // describes it.
 func (s *Server) findCard(cardid string) (storage.Smartcard, error) {
 	card, err := s.store.CardBySerial(cardid)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		if id, perr := guid.Parse(cardid); perr == nil {
 			if byID, err2 := s.store.Card(id); err2 == nil {
 				return byID, nil
@@ -93,7 +94,7 @@ func (s *Server) findCard(cardid string) (storage.Smartcard, error) {
 	return card, err
 }
 
-func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ storage.Origi
 }
 
 // cardOperations lists what the caller may do next to the card.
-func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o storag
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, storage.Operations(card.Status, o.Role))
+	writeJSON(w, http.StatusOK, domain.Operations(card.Status, o.Role))
 	return nil
 }
 
@@ -130,7 +131,7 @@ var createRequestKeys = []string{"type", "smartcard", "target", "profiletemplate
 
 // createRequest answers POST /requests with 201 and the new request's
 // relative URI as a JSON string, as MIM CM does.
-func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -146,7 +147,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o storage
 	if err != nil {
 		return err
 	}
-	if n.Type, err = storage.ParseRequestType(typ); err != nil {
+	if n.Type, err = domain.ParseRequestType(typ); err != nil {
 		return err
 	}
 	var errs [6]error
@@ -178,7 +179,7 @@ func firstError(errs []error) error {
 	return nil
 }
 
-func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	q, err := readQuery(r, "targetuser", "status")
 	if err != nil {
 		return err
@@ -191,7 +192,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o storage.
 		f.TargetUser = o.ActorUuid
 	}
 	if v, ok := q["status"]; ok {
-		st, err := storage.ParseRequestStatus(v)
+		st, err := domain.ParseRequestStatus(v)
 		if err != nil {
 			return err
 		}
@@ -209,7 +210,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o storage.
 	return nil
 }
 
-func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -242,7 +243,7 @@ func readStatus(w http.ResponseWriter, r *http.Request) (string, error) {
 
 // setRequestStatus answers PUT /requests/{id}: complete, cancel or abandon
 // (and, for admins, approve or deny) a request.
-func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	id, err := pathGUID(r, "id")
 	if err != nil {
 		return err
@@ -251,7 +252,7 @@ func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o stor
 	if err != nil {
 		return err
 	}
-	st, err := storage.ParseRequestStatus(word)
+	st, err := domain.ParseRequestStatus(word)
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,7 @@ func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o stor
 }
 
 // getRequestCard answers the GET of the seed's URL: the card, unchanged.
-func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -288,7 +289,7 @@ func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ storag
 
 // setCardStatus answers PUT /requests/{reqid}/smartcards/{scid}: the one
 // documented way to change a card's status.
-func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	reqID, err := pathGUID(r, "reqid")
 	if err != nil {
 		return err
@@ -301,7 +302,7 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o storage
 	if err != nil {
 		return err
 	}
-	st, err := storage.ParseCardStatus(word)
+	st, err := domain.ParseCardStatus(word)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // This file checks the OpenAPI document (openapi.json, embedded by
@@ -1075,7 +1076,7 @@ func must(resp map[string]any, ok bool) map[string]any {
 func TestOpenAPIServed(t *testing.T) {
 	e := newEnv(t)
 	for _, path := range []string{"/openapi.json", "/OpenAPI.json"} {
-		rec := e.do(storage.RoleNone, "GET", path, "")
+		rec := e.do(domain.RoleNone, "GET", path, "")
 		if rec.Code != http.StatusOK {
 			t.Fatalf("GET %s = %d %s", path, rec.Code, rec.Body)
 		}
@@ -1107,7 +1108,7 @@ type oaLive struct {
 
 // send makes one request; role RoleNone sends no credential. header holds
 // name, value pairs; the pseudo-header "RemoteAddr" sets the client address.
-func (l *oaLive) send(srv *Server, role storage.Role, method, target, body string, want int, header ...string) *httptest.ResponseRecorder {
+func (l *oaLive) send(srv *Server, role domain.Role, method, target, body string, want int, header ...string) *httptest.ResponseRecorder {
 	l.t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -1118,7 +1119,7 @@ func (l *oaLive) send(srv *Server, role storage.Role, method, target, body strin
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if role != storage.RoleNone {
+	if role != domain.RoleNone {
 		req.Header.Set("Authorization", "Bearer "+l.e.tokens[role])
 	}
 	for i := 0; i+1 < len(header); i += 2 {
@@ -1214,7 +1215,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	l := &oaLive{t: t, e: e, d: loadOpenAPI(t), seen: map[string]bool{}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := e.srv
-	V, O, A, N := storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin, storage.RoleNone
+	V, O, A, N := domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin, domain.RoleNone
 	const user = "8f1590dc-d932-4b66-8e68-2e91c5880780"
 	const nosuch = "0c2d5e4f-1111-4222-8333-444455556666"
 

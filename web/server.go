@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -26,9 +27,9 @@ type Store interface {
 	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
 	Request(id guid.GUID) (storage.Request, error)
 	Requests(f storage.RequestFilter) ([]storage.Request, error)
-	CreateRequest(o storage.Origin, n storage.NewRequest) (storage.Request, error)
-	ExecuteCardStatus(o storage.Origin, reqID, cardID guid.GUID, to storage.CardStatus) (storage.Smartcard, error)
-	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
+	CreateRequest(o domain.Origin, n storage.NewRequest) (storage.Request, error)
+	ExecuteCardStatus(o domain.Origin, reqID, cardID guid.GUID, to domain.CardStatus) (storage.Smartcard, error)
+	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
 	Damaged() string
@@ -40,16 +41,16 @@ type Store interface {
 	// For the pages.
 	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
 	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
-	ChangeCard(o storage.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
-	SignIn(o storage.Origin, name, password string) (string, storage.User, error)
+	ChangeCard(o domain.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
+	SignIn(o domain.Origin, name, password string) (string, storage.User, error)
 	SessionUser(secret string) (storage.User, error)
-	SignOut(o storage.Origin, secret string) error
+	SignOut(o domain.Origin, secret string) error
 	Tokens() ([]storage.Token, error)
-	CreateToken(o storage.Origin, name string, role storage.Role) (string, storage.Token, error)
-	RevokeToken(o storage.Origin, name string) error
+	CreateToken(o domain.Origin, name string, role domain.Role) (string, storage.Token, error)
+	RevokeToken(o domain.Origin, name string) error
 	Users() ([]storage.User, error)
-	AddUser(o storage.Origin, name string, role storage.Role, password string) error
-	RemoveUser(o storage.Origin, name string) error
+	AddUser(o domain.Origin, name string, role domain.Role, password string) error
+	RemoveUser(o domain.Origin, name string) error
 }
 
 // Options tune the server. The zero value is what the service uses.
@@ -115,12 +116,12 @@ func New(store Store, opt Options) *Server {
 
 // handlerFunc is an endpoint: it gets the caller's origin and returns an
 // error for writeError, or nil once it has answered.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, o storage.Origin) error
+type handlerFunc func(w http.ResponseWriter, r *http.Request, o domain.Origin) error
 
 // handle registers an endpoint that needs at least role least. Patterns are
 // lowercase: ServeHTTP lowercases every path, since MIM CM's IIS matches
 // paths in any case and its own documentation writes both.
-func (s *Server) handle(pattern string, least storage.Role, h handlerFunc) {
+func (s *Server) handle(pattern string, least domain.Role, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		sw := w.(*statusWriter)
 		t, err := s.authenticate(r)
@@ -130,7 +131,7 @@ func (s *Server) handle(pattern string, least storage.Role, h handlerFunc) {
 		}
 		if err == nil {
 			sw.actor = "token:" + t.Name
-			o := storage.Origin{Actor: sw.actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
+			o := domain.Origin{Actor: sw.actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
 				CorrelationID: correlationID(r.Context())}
 			err = h(w, r, o)
 		}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // StationView is the walk-up station as the API shows it.
@@ -14,11 +14,11 @@ type StationView interface {
 }
 
 func (s *Server) routeStation() {
-	s.handle("GET /api/station", storage.RoleViewer, s.getStation)
+	s.handle("GET /api/station", domain.RoleViewer, s.getStation)
 	if s.opt.PressButton != nil {
-		s.handle("POST /api/station/button", storage.RoleOperator, s.pressButton)
+		s.handle("POST /api/station/button", domain.RoleOperator, s.pressButton)
 	}
-	s.handle("GET /api/admin/backup", storage.RoleAdmin, s.backup)
+	s.handle("GET /api/admin/backup", domain.RoleAdmin, s.backup)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -26,7 +26,7 @@ func (s *Server) routeStation() {
 }
 
 // getStation answers GET /api/station: state, LEDs, reader and card.
-func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ storage.Or
 
 // pressButton answers POST /api/station/button: a press of the simulated
 // panel's button. The route exists only while the panel is simulated.
-func (s *Server) pressButton(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) pressButton(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (s *Server) panelFault() string {
 
 // backup answers GET /api/admin/backup with a consistent copy of the
 // database, taken while the service goes on.
-func (s *Server) backup(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) backup(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cardstop/cardstop/device/panel"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 type fakeStation struct{ st station.Status }
@@ -34,30 +35,30 @@ func TestStationRoutes(t *testing.T) {
 	tests := []struct {
 		name   string
 		srv    *Server
-		role   storage.Role
+		role   domain.Role
 		method string
 		path   string
 		code   int
 		body   string // a part of the body
 	}{
-		{"status", simulated, storage.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00","readers":[{"name":"Virtual PCD 00 00","card":null}]`},
-		{"status needs a credential", simulated, storage.RoleNone, "GET", "/api/station", 401, "authentication required"},
-		{"no station", none, storage.RoleViewer, "GET", "/api/station", 404, "runs no walk-up station"},
-		{"press", simulated, storage.RoleOperator, "POST", "/api/station/button", 202, "pressed"},
-		{"press needs operator", simulated, storage.RoleViewer, "POST", "/api/station/button", 403, "operator"},
-		{"no simulated button on real GPIO", gpioPanel, storage.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
-		{"press with GET", simulated, storage.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
-		{"healthz", none, storage.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
-		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
-		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
-		{"readyz before the clock is set", unsynced, storage.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
-		{"readyz with a failed panel", failed, storage.RoleNone, "GET", "/readyz", 200, `"panel":"failed: GPIO line busy: GPIO23 (button)"`},
-		{"readyz without a reader", noReader, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
+		{"status", simulated, domain.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00","readers":[{"name":"Virtual PCD 00 00","card":null}]`},
+		{"status needs a credential", simulated, domain.RoleNone, "GET", "/api/station", 401, "authentication required"},
+		{"no station", none, domain.RoleViewer, "GET", "/api/station", 404, "runs no walk-up station"},
+		{"press", simulated, domain.RoleOperator, "POST", "/api/station/button", 202, "pressed"},
+		{"press needs operator", simulated, domain.RoleViewer, "POST", "/api/station/button", 403, "operator"},
+		{"no simulated button on real GPIO", gpioPanel, domain.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
+		{"press with GET", simulated, domain.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
+		{"healthz", none, domain.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
+		{"readyz with station", simulated, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
+		{"readyz without station", none, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
+		{"readyz before the clock is set", unsynced, domain.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
+		{"readyz with a failed panel", failed, domain.RoleNone, "GET", "/readyz", 200, `"panel":"failed: GPIO line busy: GPIO23 (button)"`},
+		{"readyz without a reader", noReader, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.path, nil)
-			if tt.role != storage.RoleNone {
+			if tt.role != domain.RoleNone {
 				req.Header.Set("Authorization", "Bearer "+e.tokens[tt.role])
 			}
 			rec := httptest.NewRecorder()

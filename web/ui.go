@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -32,7 +33,7 @@ const maxSignInFailures = 5
 
 // pageFunc is a page handler: it gets who is signed in, and returns an
 // error for the error page, or nil once it has answered.
-type pageFunc func(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error
+type pageFunc func(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error
 
 func pageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", pageCSP)
@@ -51,25 +52,25 @@ func (s *Server) routePages() {
 	s.mux.Handle("GET /{$}", s.hostCheck(http.RedirectHandler("/cards", http.StatusSeeOther)))
 	s.mux.Handle("GET /signin", s.hostCheck(http.HandlerFunc(s.signInPage)))
 	s.mux.Handle("POST /signin", s.guard(http.HandlerFunc(s.signIn)))
-	s.page("POST /signout", storage.RoleViewer, s.signOut)
-	s.page("GET /cards", storage.RoleViewer, s.cardsPage)
-	s.page("GET /cards/{id}", storage.RoleViewer, s.cardPage)
-	s.page("GET /cards/{id}/{action}", storage.RoleOperator, s.actionPage)
-	s.page("POST /cards/{id}/{action}", storage.RoleOperator, s.doAction)
-	s.page("GET /requests", storage.RoleViewer, s.requestsPage)
-	s.page("GET /audit", storage.RoleViewer, s.auditPage)
-	s.page("GET /audit.jsonl", storage.RoleViewer, s.auditExport)
-	s.page("GET /station", storage.RoleViewer, s.stationPage)
-	s.page("GET /station/panel", storage.RoleViewer, s.stationPanel)
+	s.page("POST /signout", domain.RoleViewer, s.signOut)
+	s.page("GET /cards", domain.RoleViewer, s.cardsPage)
+	s.page("GET /cards/{id}", domain.RoleViewer, s.cardPage)
+	s.page("GET /cards/{id}/{action}", domain.RoleOperator, s.actionPage)
+	s.page("POST /cards/{id}/{action}", domain.RoleOperator, s.doAction)
+	s.page("GET /requests", domain.RoleViewer, s.requestsPage)
+	s.page("GET /audit", domain.RoleViewer, s.auditPage)
+	s.page("GET /audit.jsonl", domain.RoleViewer, s.auditExport)
+	s.page("GET /station", domain.RoleViewer, s.stationPage)
+	s.page("GET /station/panel", domain.RoleViewer, s.stationPanel)
 	if s.opt.PressButton != nil {
-		s.page("POST /station/button", storage.RoleOperator, s.stationPress)
+		s.page("POST /station/button", domain.RoleOperator, s.stationPress)
 	}
-	s.page("GET /admin/tokens", storage.RoleAdmin, s.tokensPage)
-	s.page("POST /admin/tokens", storage.RoleAdmin, s.createToken)
-	s.page("POST /admin/tokens/revoke", storage.RoleAdmin, s.revokeToken)
-	s.page("GET /admin/users", storage.RoleAdmin, s.usersPage)
-	s.page("POST /admin/users", storage.RoleAdmin, s.addUser)
-	s.page("POST /admin/users/remove", storage.RoleAdmin, s.removeUser)
+	s.page("GET /admin/tokens", domain.RoleAdmin, s.tokensPage)
+	s.page("POST /admin/tokens", domain.RoleAdmin, s.createToken)
+	s.page("POST /admin/tokens/revoke", domain.RoleAdmin, s.revokeToken)
+	s.page("GET /admin/users", domain.RoleAdmin, s.usersPage)
+	s.page("POST /admin/users", domain.RoleAdmin, s.addUser)
+	s.page("POST /admin/users/remove", domain.RoleAdmin, s.removeUser)
 }
 
 // hostCheck refuses requests whose Host is not one of the server's own
@@ -98,10 +99,10 @@ func (s *Server) guard(h http.Handler) http.Handler {
 }
 
 // page registers a page that needs a session with at least role least.
-func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
+func (s *Server) page(pattern string, least domain.Role, h pageFunc) {
 	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(r)
-		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, domain.ErrNotFound) {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
@@ -120,7 +121,7 @@ func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
 				"This needs the "+least.String()+" role; you have "+u.Role.String()+"."))
 			return
 		}
-		o := storage.Origin{Actor: "user:" + u.Name, ActorUuid: u.Uuid, Role: u.Role, Source: remoteHost(r),
+		o := domain.Origin{Actor: "user:" + u.Name, ActorUuid: u.Uuid, Role: u.Role, Source: remoteHost(r),
 			CorrelationID: correlationID(r.Context())}
 		if err := h(w, r, sess, o); err != nil {
 			code, msg := statusOf(err)
@@ -187,10 +188,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PostFormValue("name")
-	o := storage.Origin{Source: host, CorrelationID: correlationID(r.Context())}
+	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
 	secret, _, err := s.store.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			s.signins.fail(host)
 			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
 			return
@@ -204,7 +205,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/cards", http.StatusSeeOther)
 }
 
-func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o storage.Origin) error {
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.store.SignOut(o, c.Value); err != nil {
 			return err

@@ -3,7 +3,7 @@ package web
 import (
 	"net/http"
 
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -13,7 +13,7 @@ func (s *Server) tokensView(v page.TokensView) (page.TokensView, error) {
 	return v, err
 }
 
-func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	v, err := s.tokensView(page.TokensView{})
 	if err != nil {
 		return err
@@ -35,13 +35,13 @@ func (s *Server) showAdminResult(w http.ResponseWriter, r *http.Request, err err
 	return show(code, msg)
 }
 
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
 	name := r.PostFormValue("name")
 	var secret string
-	role, err := storage.ParseRole(r.PostFormValue("role"))
+	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
 		secret, _, err = s.store.CreateToken(o, name, role)
 	}
@@ -58,7 +58,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	})
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	})
 }
 
-func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	return s.renderUsers(w, r, u, http.StatusOK, page.UsersView{})
 }
 
@@ -90,12 +90,12 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, u *page.Ses
 	return nil
 }
 
-func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
 	name := r.PostFormValue("name")
-	role, err := storage.ParseRole(r.PostFormValue("role"))
+	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
 		err = s.store.AddUser(o, name, role, r.PostFormValue("password"))
 	}
@@ -108,14 +108,14 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session
 	})
 }
 
-func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
 	name := r.PostFormValue("name")
 	var err error
 	if name == u.Name {
-		err = &storage.Error{Kind: storage.ErrConflict, Msg: "you cannot remove your own account"}
+		err = &domain.Error{Kind: domain.ErrConflict, Msg: "you cannot remove your own account"}
 	} else {
 		err = s.store.RemoveUser(o, name)
 	}

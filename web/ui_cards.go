@@ -9,7 +9,8 @@ import (
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -20,41 +21,41 @@ const pageSize = 50
 // maps onto the request types of the API.
 type cardAction struct {
 	page.Action
-	typ  storage.RequestType
-	from []storage.CardStatus // empty: any state the rules allow
-	to   storage.CardStatus
+	typ  domain.RequestType
+	from []domain.CardStatus // empty: any state the rules allow
+	to   domain.CardStatus
 }
 
 var cardActions = []cardAction{
 	{Action: page.Action{Name: "disable", Label: "Disable", Danger: true,
 		Reasons: []string{"lost", "stolen", "damaged", "left the organisation", "other"}},
-		typ: storage.TypeDisable, to: storage.CardDisabled},
+		typ: domain.TypeDisable, to: domain.CardDisabled},
 	{Action: page.Action{Name: "suspend", Label: "Suspend",
 		Reasons: []string{"temporarily lost", "leave of absence", "under investigation", "other"}},
-		typ: storage.TypeSuspendOrReinstate, to: storage.CardSuspended},
+		typ: domain.TypeSuspendOrReinstate, to: domain.CardSuspended},
 	{Action: page.Action{Name: "reinstate", Label: "Reinstate", Reasons: []string{"found", "returned", "investigation closed", "other"}},
-		typ: storage.TypeSuspendOrReinstate, from: []storage.CardStatus{storage.CardSuspended}, to: storage.CardActive},
+		typ: domain.TypeSuspendOrReinstate, from: []domain.CardStatus{domain.CardSuspended}, to: domain.CardActive},
 	{Action: page.Action{Name: "enable", Label: "Re-enable", Reasons: []string{"found", "disabled by mistake", "other"}},
-		typ: storage.TypeSuspendOrReinstate, from: []storage.CardStatus{storage.CardDisabled}, to: storage.CardActive},
+		typ: domain.TypeSuspendOrReinstate, from: []domain.CardStatus{domain.CardDisabled}, to: domain.CardActive},
 	{Action: page.Action{Name: "retire", Label: "Retire", Danger: true, TypeSerial: true,
 		Reasons: []string{"expired", "destroyed", "replaced", "left the organisation", "other"}},
-		typ: storage.TypeRetire, to: storage.CardRetired},
+		typ: domain.TypeRetire, to: domain.CardRetired},
 }
 
 // allowed reports whether role may take action a on a card in status.
-func (a cardAction) allowed(status storage.CardStatus, role storage.Role) bool {
+func (a cardAction) allowed(status domain.CardStatus, role domain.Role) bool {
 	if len(a.from) > 0 && !slices.Contains(a.from, status) {
 		return false
 	}
-	return status != a.to && storage.CheckTransition(status, a.to, role) == nil
+	return status != a.to && domain.CheckTransition(status, a.to, role) == nil
 }
 
-func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	q := r.URL.Query()
 	v := page.CardsView{Query: strings.TrimSpace(q.Get("q")), PageSize: pageSize}
 	search := storage.CardSearch{Text: v.Query, Limit: pageSize}
 	if st := q.Get("status"); st != "" {
-		status, err := storage.ParseCardStatus(st)
+		status, err := domain.ParseCardStatus(st)
 		if err != nil {
 			return err
 		}
@@ -79,7 +80,7 @@ func (s *Server) loadCard(r *http.Request) (storage.Smartcard, error) {
 	return s.store.Card(id)
 }
 
-func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	card, err := s.loadCard(r)
 	if err != nil {
 		return err
@@ -133,7 +134,7 @@ func notAllowed(a cardAction, card storage.Smartcard, u *page.Session) string {
 }
 
 // actionPage is the one confirmation step before a change.
-func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	a, card, err := s.actionTarget(r)
 	if err != nil {
 		return err
@@ -149,7 +150,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 
 // doAction carries an action out through the same rules as the REST API,
 // and on refusal shows the confirmation page again with the reason.
-func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	a, card, err := s.actionTarget(r)
 	if err != nil {
 		return err
@@ -189,7 +190,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	return nil
 }
 
-func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	reqs, err := s.store.Requests(storage.RequestFilter{})
 	if err != nil {
 		return err
@@ -231,7 +232,7 @@ func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {
 	return v, f, nil
 }
 
-func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	v, f, err := auditFilter(r)
 	if err != nil {
 		return err
@@ -249,7 +250,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 
 // auditExport streams the matching events, oldest first, as JSON Lines:
 // the same lines `cardstop audit verify` reads.
-func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
 	_, f, err := auditFilter(r)
 	if err != nil {
 		return err
@@ -288,17 +289,17 @@ func (s *Server) stationView() page.StationView {
 	return v
 }
 
-func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	s.render(w, r, http.StatusOK, page.Station(u, s.stationView()))
 	return nil
 }
 
-func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
 	s.render(w, r, http.StatusOK, page.StationPanel(s.stationView()))
 	return nil
 }
 
-func (s *Server) stationPress(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+func (s *Server) stationPress(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
 	s.opt.PressButton()
 	http.Redirect(w, r, "/station", http.StatusSeeOther)
 	return nil

@@ -11,7 +11,8 @@ import (
 
 	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // command is a subcommand's flag set with the flags every database command
@@ -115,10 +116,10 @@ func (c command) open() (*storage.Store, error) {
 
 // cliOrigin is who a command acts as in the audit log: the local account
 // that ran it, with every right, since it can read the file anyway.
-func cliOrigin() storage.Origin {
+func cliOrigin() domain.Origin {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return storage.Origin{Actor: "cli", Role: storage.RoleAdmin, Source: "local:" + name, CorrelationID: guid.New()}
+	return domain.Origin{Actor: "cli", Role: domain.RoleAdmin, Source: "local:" + name, CorrelationID: guid.New()}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 func tokenCreate(args []string, stdout, stderr io.Writer) error {
@@ -20,7 +21,7 @@ func tokenCreate(args []string, stdout, stderr io.Writer) error {
 		c.fs.Usage()
 		return fmt.Errorf("%w: token create needs --role and --name", errUsage)
 	}
-	r, err := storage.ParseRole(*role)
+	r, err := domain.ParseRole(*role)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -65,7 +66,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := c.parse(args, 1); err != nil {
 		return err
 	}
-	r, err := storage.ParseRole(*role)
+	r, err := domain.ParseRole(*role)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

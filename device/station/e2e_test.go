@@ -19,7 +19,8 @@ import (
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/device/vcard"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 func waitState(t *testing.T, s *station.Station, want station.State) station.Status {
@@ -61,10 +62,10 @@ func TestEndToEnd(t *testing.T) {
 	active, disabled := guid.New(), guid.New()
 	activeID := guid.New()
 	cards := []storage.Smartcard{
-		{Uuid: activeID, SerialNumber: "{" + active.String() + "}", Status: storage.CardActive},
-		{Uuid: guid.New(), SerialNumber: "{" + disabled.String() + "}", Status: storage.CardDisabled},
+		{Uuid: activeID, SerialNumber: "{" + active.String() + "}", Status: domain.CardActive},
+		{Uuid: guid.New(), SerialNumber: "{" + disabled.String() + "}", Status: domain.CardDisabled},
 	}
-	if err := store.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+	if err := store.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 
@@ -114,7 +115,7 @@ func TestEndToEnd(t *testing.T) {
 	waitState(t, stn, station.Disabled)
 	button.EdgesChan <- gpio.High
 	card, err := store.Card(activeID)
-	if err != nil || card.Status != storage.CardDisabled {
+	if err != nil || card.Status != domain.CardDisabled {
 		t.Fatalf("card after the press: %v %v", card.Status, err)
 	}
 	evs, _ := store.Events(uint64(len(events0)), 0)
@@ -127,7 +128,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("audit event %+v with evidence %+v", evs[0], ev)
 	}
 	req, err := store.Request(evs[0].RequestUuid)
-	if err != nil || req.RequestType != storage.TypeDisable || req.Status != storage.RequestCompleted || req.NewSmartcardUuid != activeID {
+	if err != nil || req.RequestType != domain.TypeDisable || req.Status != domain.RequestCompleted || req.NewSmartcardUuid != activeID {
 		t.Fatalf("request %+v, %v", req, err)
 	}
 	in.Remove()
@@ -180,14 +181,14 @@ func TestSwapThroughPcscd(t *testing.T) {
 	var cards []storage.Smartcard
 	for range 2 * rounds {
 		g := guid.New()
-		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: "{" + g.String() + "}", Status: storage.CardActive})
+		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: "{" + g.String() + "}", Status: domain.CardActive})
 		if len(as) < rounds {
 			as = append(as, g)
 		} else {
 			bs = append(bs, g)
 		}
 	}
-	if err := store.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+	if err := store.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 	pnl := panel.NewSimulated()
@@ -227,7 +228,7 @@ func TestSwapThroughPcscd(t *testing.T) {
 			}
 		}
 		for _, g := range []guid.GUID{as[i], bs[i]} {
-			if c, err := store.CardBySerial("{" + g.String() + "}"); err != nil || c.Status != storage.CardActive {
+			if c, err := store.CardBySerial("{" + g.String() + "}"); err != nil || c.Status != domain.CardActive {
 				t.Fatalf("round %d: card %s is %v (%v) after a press during a swap", i, g, c.Status, err)
 			}
 		}

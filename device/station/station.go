@@ -19,7 +19,8 @@ import (
 	"github.com/cardstop/cardstop/device/panel"
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // State is where the station is in its flow.
@@ -60,7 +61,7 @@ func Signal(s State) panel.Signal { return signals[s] }
 // Cards is what the station needs of the records.
 type Cards interface {
 	CardBySerial(serial string) (storage.Smartcard, error)
-	ChangeCard(o storage.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
+	ChangeCard(o domain.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
 }
 
 // Lights shows a signal on the LEDs.
@@ -116,7 +117,7 @@ type Station struct {
 	cfg    Config
 	cards  Cards
 	lights Lights
-	origin storage.Origin
+	origin domain.Origin
 
 	mu     sync.Mutex
 	status Status
@@ -140,9 +141,9 @@ func New(cfg Config, cards Cards, lights Lights) *Station {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	actor, id := storage.StationActor(cfg.Name)
+	actor, id := domain.StationActor(cfg.Name)
 	s := &Station{cfg: cfg, cards: cards, lights: lights, slots: map[string]*reader.Event{},
-		origin: storage.Origin{Actor: actor, ActorUuid: id, Role: storage.RoleOperator}}
+		origin: domain.Origin{Actor: actor, ActorUuid: id, Role: domain.RoleOperator}}
 	s.set(NoReader, "no card reader yet", nil)
 	s.publishReaders()
 	return s
@@ -372,7 +373,7 @@ func (s *Station) handle(e *reader.Event) {
 	s.set(Reading, "looking the card up", seen)
 	s.publishReaders()
 	card, err := s.cards.CardBySerial(e.Identity.Serial)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		s.set(UnknownCard, "no record of this card; nothing can be done here", seen)
 		return
 	}
@@ -383,7 +384,7 @@ func (s *Station) handle(e *reader.Event) {
 	}
 	id, status := card.Uuid, int(card.Status)
 	seen.Uuid, seen.Status = &id, &status
-	if err := storage.CheckTransition(card.Status, storage.CardDisabled, s.origin.Role); err != nil {
+	if err := domain.CheckTransition(card.Status, domain.CardDisabled, s.origin.Role); err != nil {
 		s.set(NothingToDo, fmt.Sprintf("this card is %s; there is nothing to disable", card.Status), seen)
 		return
 	}
@@ -432,10 +433,10 @@ func (s *Station) onPress(ctx context.Context, at time.Time) {
 	s.card = nil
 	o := s.origin
 	o.Source, o.CorrelationID = in.Reader, guid.New()
-	ev := storage.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
+	ev := domain.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
 		IdentityKind: string(in.Identity.Kind), Identifier: in.Identity.Serial,
 		InsertedAt: in.Time.UTC(), PressedAt: at.UTC()}
-	updated, err := s.cards.ChangeCard(o, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled,
+	updated, err := s.cards.ChangeCard(o, card.Uuid, storage.Change{Type: domain.TypeDisable, To: domain.CardDisabled,
 		Reason: "walk-up", Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev})
 	if err != nil {
 		s.cfg.Logger.Error("station: disable failed", "card", card.Uuid.String(), "correlation_id", o.CorrelationID.String(), "err", err)

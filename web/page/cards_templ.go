@@ -5,10 +5,12 @@ package page
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
+import (
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
 
-import "github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
+)
 
 // Cards is the card search page.
 func Cards(s *Session, v CardsView) templ.Component {
@@ -240,7 +242,7 @@ func Cards(s *Session, v CardsView) templ.Component {
 }
 
 // Badge shows a card's status in words and colour.
-func Badge(st storage.CardStatus) templ.Component {
+func Badge(st domain.CardStatus) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {

@@ -15,7 +15,8 @@ import (
 	"github.com/cardstop/cardstop/device/panel"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -58,12 +59,12 @@ func testids(html string) map[string]int {
 
 var (
 	cardID = guid.GUID{0x43, 0x8d, 0x1b, 0x30, 0xf3, 0xb4, 0x4b, 0xed, 0x85, 0xfa, 0x28, 0x5e, 0x08, 0x60, 0x5b, 0xa7}
-	card   = storage.Smartcard{Uuid: cardID, Status: storage.CardDisabled, Flags: 1, SerialNumber: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}",
+	card   = storage.Smartcard{Uuid: cardID, Status: domain.CardDisabled, Flags: 1, SerialNumber: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}",
 		Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8", ProfileTemplateVersion: 46,
-		PreviousStatus: storage.CardActive, StatusChanged: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
+		PreviousStatus: domain.CardActive, StatusChanged: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
 		StatusChangedBy: "user:ada", StatusReason: "stolen"}
-	ada  = &Session{Name: "ada", Role: storage.RoleAdmin}
-	oscr = &Session{Name: "oscar", Role: storage.RoleOperator}
+	ada  = &Session{Name: "ada", Role: domain.RoleAdmin}
+	oscr = &Session{Name: "oscar", Role: domain.RoleOperator}
 )
 
 func TestCardsPage(t *testing.T) {
@@ -111,7 +112,7 @@ func TestStationPanel(t *testing.T) {
 // checks the elements tests and people rely on, and the exact HTML.
 func TestPages(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	req := storage.Request{Uuid: guid.GUID{0x1b, 0xe1, 0xa6, 0x9c, 15: 1}, RequestType: storage.TypeDisable, Status: storage.RequestExecuting,
+	req := storage.Request{Uuid: guid.GUID{0x1b, 0xe1, 0xa6, 0x9c, 15: 1}, RequestType: domain.TypeDisable, Status: domain.RequestExecuting,
 		NewSmartcardUuid: cardID, Submitted: at, Comment: "lost"}
 	ev := storage.Event{Seq: 9, Time: at, Actor: "token:sec", Source: "192.0.2.7", Action: storage.ActionCardStatus, CardUuid: cardID,
 		RequestUuid: req.Uuid, OldStatus: "Active", NewStatus: "Disabled", Reason: "Disable", Comment: "lost"}
@@ -136,11 +137,11 @@ func TestPages(t *testing.T) {
 			map[string]int{"requests": 1, "request-row": 1}, nil, []string{"/cards/" + cardID.String(), "Executing", "lost"}},
 		{"audit.html", Audit(ada, AuditView{Actor: "token:sec", Events: []storage.Event{ev}, Older: 9, Actions: []storage.Action{storage.ActionCardStatus}}),
 			map[string]int{"audit": 1, "audit-row": 1, "export": 1}, nil, []string{"Active → Disabled", "192.0.2.7", `rel="next"`}},
-		{"tokens-created.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: storage.RoleOperator, Created: at}}, NewName: "sec", NewSecret: "cst_secret-shown-once"}),
+		{"tokens-created.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: domain.RoleOperator, Created: at}}, NewName: "sec", NewSecret: "cst_secret-shown-once"}),
 			map[string]int{"tokens": 1, "new-secret": 1, "create-token": 1}, []string{"error"}, []string{"cst_secret-shown-once", "shown only this once"}},
-		{"tokens.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: storage.RoleOperator, Created: at}}}),
+		{"tokens.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: domain.RoleOperator, Created: at}}}),
 			map[string]int{"tokens": 1, "create-token": 1}, []string{"new-secret"}, []string{"sec"}},
-		{"users.html", Users(ada, UsersView{Users: []storage.User{{Name: "oscar", Role: storage.RoleOperator, Created: at, Password: "$argon2id$hash"}}, Added: "oscar"}),
+		{"users.html", Users(ada, UsersView{Users: []storage.User{{Name: "oscar", Role: domain.RoleOperator, Created: at, Password: "$argon2id$hash"}}, Added: "oscar"}),
 			map[string]int{"users": 1}, []string{"error"}, []string{"The user oscar was added.", "operator"}},
 	}
 	for _, tt := range tests {

@@ -10,17 +10,18 @@ import (
 
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Session is who is signed in, for the layout.
 type Session struct {
 	Name string
-	Role storage.Role
+	Role domain.Role
 }
 
 // Admin reports whether the user may use the admin pages.
-func (s Session) Admin() bool { return s.Role >= storage.RoleAdmin }
+func (s Session) Admin() bool { return s.Role >= domain.RoleAdmin }
 
 // Nav names the section a page belongs to, for the menu.
 type Nav string
@@ -121,7 +122,7 @@ func id(g guid.GUID) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // badge is the CSS class of a card status.
-func badge(s storage.CardStatus) string { return "badge status-" + lower(s.String()) }
+func badge(s domain.CardStatus) string { return "badge status-" + lower(s.String()) }
 
 func lower(s string) string {
 	b := []byte(s)
@@ -141,7 +142,7 @@ func pageURL(v CardsView, offset int) string {
 
 func statusNames() []string {
 	out := []string{}
-	for s := storage.CardNone; s <= storage.CardRetired; s++ {
+	for s := domain.CardNone; s <= domain.CardRetired; s++ {
 		out = append(out, s.String())
 	}
 	return out

@@ -15,7 +15,8 @@ import (
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Object is a JSON object whose keys have been checked and lowercased.
@@ -24,7 +25,7 @@ type Object struct {
 }
 
 func invalid(format string, a ...any) error {
-	return &storage.Error{Kind: storage.ErrInvalid, Msg: fmt.Sprintf(format, a...)}
+	return &domain.Error{Kind: domain.ErrInvalid, Msg: fmt.Sprintf(format, a...)}
 }
 
 // ParseObject reads one JSON object. It refuses anything else, trailing

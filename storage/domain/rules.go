@@ -1,44 +1,8 @@
-package storage
+package domain
 
 import (
 	"strings"
 )
-
-// Role is what a credential may do. Roles are ordered: each includes the
-// rights of the ones before it.
-type Role int
-
-// The roles of PRODUCT.md §3.
-const (
-	RoleNone Role = iota
-	RoleViewer
-	RoleOperator
-	RoleAdmin
-)
-
-var roleNames = []string{"none", "viewer", "operator", "admin"}
-
-func (r Role) String() string { return enumName(roleNames, int(r)) }
-
-// ParseRole accepts viewer, operator or admin in any case.
-func ParseRole(s string) (Role, error) {
-	for i, name := range roleNames[1:] {
-		if strings.EqualFold(strings.TrimSpace(s), name) {
-			return Role(i + 1), nil
-		}
-	}
-	return RoleNone, refuse(ErrInvalid, "unknown role %q; use viewer, operator or admin", clip(s))
-}
-
-// MarshalText stores a role by name, so the file stays readable.
-func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
-
-// UnmarshalText reads what MarshalText wrote.
-func (r *Role) UnmarshalText(b []byte) error {
-	p, err := ParseRole(string(b))
-	*r = p
-	return err
-}
 
 // transition is one allowed edge of the card state graph.
 type transition struct{ from, to CardStatus }
@@ -69,11 +33,11 @@ func CheckTransition(from, to CardStatus, role Role) error {
 	least, ok := transitions[transition{from, to}]
 	switch {
 	case !ok && from == CardRetired:
-		return refuse(ErrConflict, "the smartcard is Retired, which is final; it cannot become %s", to)
+		return Refuse(ErrConflict, "the smartcard is Retired, which is final; it cannot become %s", to)
 	case !ok:
-		return refuse(ErrConflict, "a smartcard cannot go from %s to %s", from, to)
+		return Refuse(ErrConflict, "a smartcard cannot go from %s to %s", from, to)
 	case role < least:
-		return refuse(ErrForbidden, "changing a smartcard from %s to %s needs the %s role; you have %s", from, to, least, role)
+		return Refuse(ErrForbidden, "changing a smartcard from %s to %s needs the %s role; you have %s", from, to, least, role)
 	}
 	return nil
 }
@@ -86,21 +50,22 @@ var typeTargets = map[RequestType][]CardStatus{
 	TypeSuspendOrReinstate: {CardSuspended, CardActive},
 }
 
-// approveRole is the least role whose new request of a type is approved at
+// ApproveRole is the least role whose new request of a type is approved at
 // once; a weaker role that may still ask gets a Pending request for an
 // admin to approve.
-var approveRole = map[RequestType]Role{
+var ApproveRole = map[RequestType]Role{
 	TypeDisable:            RoleOperator,
 	TypeSuspendOrReinstate: RoleOperator,
 	TypeRetire:             RoleAdmin,
 }
 
-func supportedTypes() string {
+// SupportedTypes names the request types this appliance carries out, for messages.
+func SupportedTypes() string {
 	return "Disable (or Revoke), Retire, and SuspendOrReinstate (or Suspend, Reinstate)"
 }
 
-// checkTypeTarget says whether a request of type t may set a card to status.
-func checkTypeTarget(t RequestType, status CardStatus) error {
+// CheckTypeTarget says whether a request of type t may set a card to status.
+func CheckTypeTarget(t RequestType, status CardStatus) error {
 	for _, s := range typeTargets[t] {
 		if s == status {
 			return nil
@@ -110,7 +75,7 @@ func checkTypeTarget(t RequestType, status CardStatus) error {
 	for _, s := range typeTargets[t] {
 		names = append(names, s.String())
 	}
-	return refuse(ErrConflict, "a %s request can set a smartcard to %s, not %s", t, strings.Join(names, " or "), status)
+	return Refuse(ErrConflict, "a %s request can set a smartcard to %s, not %s", t, strings.Join(names, " or "), status)
 }
 
 // Operations lists, in MIM CM's lowercase words, what role may do next to
@@ -126,4 +91,35 @@ func Operations(status CardStatus, role Role) []string {
 		}
 	}
 	return ops
+}
+
+// CheckRequestTransition holds the rules for a request's own status.
+func CheckRequestTransition(from, to RequestStatus, role Role) error {
+	switch {
+	case from.Finished():
+		return Refuse(ErrConflict, "it is already %s", from)
+	case to == RequestApproved || to == RequestDenied:
+		if from != RequestPending {
+			return Refuse(ErrConflict, "only a Pending request can be %s; it is %s", to, from)
+		}
+		if role < RoleAdmin {
+			return Refuse(ErrForbidden, "approving or denying needs the admin role; you have %s", role)
+		}
+	case to == RequestCompleted:
+		if from == RequestPending {
+			return Refuse(ErrForbidden, "it is Pending; it must be approved before it can be Completed")
+		}
+	case to == RequestCanceled:
+	default:
+		return Refuse(ErrInvalid, "a request can be set to Completed, Canceled, Abandoned, Approved or Denied, not %s", to)
+	}
+	return nil
+}
+
+// KindOf returns the kind of a refusal, or err itself.
+func KindOf(err error) error {
+	if e, ok := err.(*Error); ok {
+		return e.Kind
+	}
+	return err
 }
