@@ -17,7 +17,7 @@ func chainOf(t *testing.T) []storage.Event {
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card, newCard(2, "def", domain.CardNew))
 	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled); err != nil {
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetRequestStatus(operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {

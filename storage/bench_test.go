@@ -46,7 +46,7 @@ func BenchmarkStatusChange(b *testing.B) {
 			if (k/n)%2 == 1 {
 				to = domain.CardActive
 			}
-			if _, err := s.ExecuteCardStatus(admin, reqs[i], cards[i].Uuid, to); err != nil {
+			if _, err := s.Apply(admin, domain.Command{Request: reqs[i], Card: cards[i].Uuid, To: to, Via: domain.ViaAPI}); err != nil {
 				b.Error(err)
 				return
 			}

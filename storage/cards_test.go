@@ -141,7 +141,7 @@ func TestCardsFilter(t *testing.T) {
 
 	// Disable card 1 so the indexes must follow a change.
 	req := createRequest(t, s, operator, domain.TypeDisable, cards[0].Uuid)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, cards[0].Uuid, domain.CardDisabled); err != nil {
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: cards[0].Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 

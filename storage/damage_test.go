@@ -72,8 +72,8 @@ func TestInjectedCommitFailure(t *testing.T) {
 	importCards(t, s, card)
 	before := allEvents(t, s)
 	next = fail
-	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: domain.TypeDisable, To: domain.CardDisabled, Reason: "lost"}); !errors.Is(err, fail) {
-		t.Fatalf("ChangeCard with a failing commit: %v", err)
+	if _, err := s.Apply(operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); !errors.Is(err, fail) {
+		t.Fatalf("Apply with a failing commit: %v", err)
 	}
 	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive || len(allEvents(t, s)) != len(before) {
 		t.Fatal("a failed commit left a change behind")
@@ -82,7 +82,7 @@ func TestInjectedCommitFailure(t *testing.T) {
 		t.Fatal("a failed commit left a request behind")
 	}
 	next = nil
-	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: domain.TypeDisable, To: domain.CardDisabled, Reason: "lost"}); err != nil {
+	if _, err := s.Apply(operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); err != nil {
 		t.Fatalf("the write after a failed one: %v", err)
 	}
 	checkStore(t, s)

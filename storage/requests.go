@@ -81,7 +81,7 @@ const (
 // type gets an Approved request; an operator asking to retire gets a
 // Pending one that an admin approves.
 func (s *Store) CreateRequest(o domain.Origin, n NewRequest) (Request, error) {
-	least, ok := domain.ApproveRole[n.Type]
+	least, ok := domain.ApproveRole(n.Type)
 	switch {
 	case !ok:
 		return Request{}, domain.Refuse(domain.ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", n.Type, domain.SupportedTypes())
@@ -143,7 +143,7 @@ func (s *Store) CreateRequest(o domain.Origin, n NewRequest) (Request, error) {
 			return err
 		}
 		return s.appendEvent(tx, o, Event{Action: ActionRequestCreate, RequestUuid: r.Uuid, CardUuid: n.Smartcard,
-			NewStatus: r.Status.String(), Reason: r.RequestType.String(), Comment: r.Comment})
+			NewStatus: r.Status.String(), RequestType: r.RequestType.String(), Reason: r.dataItem("Reason"), Comment: r.Comment})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("create request: %w", err)
@@ -201,71 +201,15 @@ func getRequest(tx *bolt.Tx, id guid.GUID) (Request, error) {
 	return r, nil
 }
 
-// ExecuteCardStatus carries out request reqID on card cardID: it sets the
-// card's status, marks the request Executing and appends the audit event,
-// all in one transaction. Setting the status a card already has changes
-// nothing and returns the card as it is.
-func (s *Store) ExecuteCardStatus(o domain.Origin, reqID, cardID guid.GUID, to domain.CardStatus) (Smartcard, error) {
-	if o.Role < domain.RoleOperator {
-		return Smartcard{}, domain.Refuse(domain.ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
+// dataItem returns the value of the request's data collection item of
+// that name, "" without one.
+func (r Request) dataItem(name string) string {
+	for _, d := range r.DataCollection {
+		if strings.EqualFold(d.Name, name) && d.Value != nil {
+			return *d.Value
+		}
 	}
-	var card Smartcard
-	changed := false
-	err := s.update(func(tx *bolt.Tx) error {
-		changed = false
-		r, err := getRequest(tx, reqID)
-		if err != nil {
-			return err
-		}
-		card, err = getCard(tx, cardID)
-		if err != nil {
-			return err
-		}
-		if !r.NewSmartcardUuid.IsNil() && r.NewSmartcardUuid != cardID {
-			return domain.Refuse(domain.ErrConflict, "request %s is for smartcard %s, not %s", r.Uuid, r.NewSmartcardUuid, cardID)
-		}
-		switch {
-		case r.Status == domain.RequestPending || r.Status == domain.RequestDenied:
-			return domain.Refuse(domain.ErrForbidden, "request %s is %s; only an Approved request can be carried out", r.Uuid, r.Status)
-		case r.Status != domain.RequestApproved && r.Status != domain.RequestExecuting:
-			return domain.Refuse(domain.ErrConflict, "request %s is already %s", r.Uuid, r.Status)
-		}
-		if err := domain.CheckTypeTarget(r.RequestType, to); err != nil {
-			return err
-		}
-		if card.Status == to {
-			return nil
-		}
-		if err := domain.CheckTransition(card.Status, to, o.Role); err != nil {
-			return err
-		}
-		changed = true
-		old := card
-		card.PreviousStatus, card.Status = old.Status, to
-		card.StatusChanged, card.StatusChangedBy = s.now(), o.Actor
-		card.StatusReason, card.StatusRequestUuid = r.Comment, r.Uuid
-		if err := putCard(tx, &old, card); err != nil {
-			return err
-		}
-		if r.Status != domain.RequestExecuting || r.NewSmartcardUuid != cardID {
-			r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = domain.RequestExecuting, cardID, cardID
-			if r.TargetUserUuid.IsNil() {
-				r.TargetUserUuid = card.AssignedUserUuid
-			}
-			if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
-				return err
-			}
-		}
-		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cardID, RequestUuid: r.Uuid,
-			OldStatus: old.Status.String(), NewStatus: to.String(), Reason: r.RequestType.String(), Comment: r.Comment})
-	})
-	if err != nil {
-		return Smartcard{}, fmt.Errorf("set smartcard status: %w", err)
-	}
-	if changed {
-		s.changes.add(o, to)
-	}
-	return card, nil
+	return ""
 }
 
 // SetRequestStatus completes, cancels (word "Abandoned" or "Canceled"),
@@ -300,7 +244,7 @@ func (s *Store) SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.Req
 			return err
 		}
 		return s.appendEvent(tx, o, Event{Action: ActionRequestStatus, RequestUuid: r.Uuid, CardUuid: r.NewSmartcardUuid,
-			OldStatus: old.String(), NewStatus: to.String(), Reason: r.StatusWord})
+			OldStatus: old.String(), NewStatus: to.String(), StatusWord: r.StatusWord})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("set request status: %w", err)

@@ -45,12 +45,12 @@ func TestRetireFlow(t *testing.T) {
 		t.Errorf("stored request: %+v", stored)
 	}
 
-	got, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, domain.CardRetired)
+	got, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if err != nil {
-		t.Fatalf("ExecuteCardStatus: %v", err)
+		t.Fatalf("Apply: %v", err)
 	}
 	if int(got.Status) != 6 || got.PreviousStatus != domain.CardActive || got.StatusChangedBy != "user:root" ||
-		got.StatusReason != "left the company" || got.StatusRequestUuid != req.Uuid || !got.StatusChanged.Equal(fixedNow) {
+		got.StatusReason != "leaver" || got.StatusRequestUuid != req.Uuid || !got.StatusChanged.Equal(fixedNow) {
 		t.Errorf("retired card: %+v", got)
 	}
 	if stored := mustCard(t, s, card.Uuid); !reflect.DeepEqual(stored.Status, got.Status) || stored.PreviousStatus != domain.CardActive {
@@ -83,7 +83,8 @@ func TestRetireFlow(t *testing.T) {
 	if e := evs[3]; e.OldStatus != "Executing" || e.NewStatus != "Completed" || e.RequestUuid != req.Uuid || e.CardUuid != card.Uuid {
 		t.Errorf("request.status event: %+v", e)
 	}
-	if e := evs[2]; e.OldStatus != "Active" || e.NewStatus != "Retired" || e.Reason != "Retire" {
+	if e := evs[2]; e.OldStatus != "Active" || e.NewStatus != "Retired" || e.RequestType != "Retire" || e.CardAction != domain.Retire ||
+		e.Via != domain.ViaAPI || e.Reason != "leaver" || e.Comment != "left the company" || e.Format != storage.EventFormat {
 		t.Errorf("card.status event: %+v", e)
 	}
 
@@ -109,7 +110,7 @@ func TestOperatorRetireNeedsApproval(t *testing.T) {
 		t.Fatalf("Retire request by operator has Status %d, want 16 (Pending)", req.Status)
 	}
 	before := len(allEvents(t, s))
-	_, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, domain.CardRetired)
+	_, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("executing a Pending request: %v, want ErrForbidden", err)
 	}
@@ -128,10 +129,10 @@ func TestOperatorRetireNeedsApproval(t *testing.T) {
 		t.Fatalf("admin approving = %+v, %v", approved, err)
 	}
 	// The operator still may not retire the card itself.
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardRetired); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator executing approved Retire: %v, want ErrForbidden", err)
 	}
-	got, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, domain.CardRetired)
+	got, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if err != nil || got.Status != domain.CardRetired {
 		t.Errorf("admin executing approved Retire = %v, %v", got.Status, err)
 	}
@@ -147,7 +148,7 @@ func TestDenyPendingRequest(t *testing.T) {
 	if err != nil || denied.Status != domain.RequestDenied || !denied.Completed.Equal(fixedNow) {
 		t.Fatalf("deny = %+v, %v", denied, err)
 	}
-	if _, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, domain.CardRetired); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("executing a Denied request: %v, want ErrForbidden", err)
 	}
 	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive {
@@ -162,12 +163,12 @@ func TestExecuteIsIdempotent(t *testing.T) {
 	importCards(t, s, card)
 	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 
-	first, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled)
+	first, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 	if err != nil || first.Status != domain.CardDisabled {
 		t.Fatalf("first execute = %v, %v", first.Status, err)
 	}
 	n := len(allEvents(t, s))
-	second, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled)
+	second, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 	if err != nil {
 		t.Fatalf("second execute: %v", err)
 	}
@@ -194,23 +195,23 @@ func TestSuspendAndReinstate(t *testing.T) {
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
 	req := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
-	if c, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardSuspended); err != nil || c.Status != domain.CardSuspended {
+	if c, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardSuspended {
 		t.Fatalf("suspend = %v, %v", c.Status, err)
 	}
-	c, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardActive)
+	c, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI})
 	if err != nil || c.Status != domain.CardActive || c.PreviousStatus != domain.CardSuspended {
 		t.Fatalf("reinstate = %+v, %v", c, err)
 	}
 	// Re-enabling a Disabled card is for admins only, whatever the request.
 	dis := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, dis.Uuid, card.Uuid, domain.CardDisabled); err != nil {
+	if _, err := s.Apply(operator, domain.Command{Request: dis.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	re := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, re.Uuid, card.Uuid, domain.CardActive); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(operator, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator re-enabling: %v, want ErrForbidden", err)
 	}
-	if c, err := s.ExecuteCardStatus(admin, re.Uuid, card.Uuid, domain.CardActive); err != nil || c.Status != domain.CardActive ||
+	if c, err := s.Apply(admin, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardActive ||
 		c.PreviousStatus != domain.CardDisabled {
 		t.Errorf("admin re-enabling = %+v, %v", c, err)
 	}
@@ -228,7 +229,7 @@ func TestRequestWithoutCardBindsOnExecute(t *testing.T) {
 	if !req.NewSmartcardUuid.IsNil() || !req.TargetUserUuid.IsNil() {
 		t.Errorf("request without card: %+v", req)
 	}
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled); err != nil {
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	r := mustRequest(t, s, req.Uuid)
@@ -238,7 +239,7 @@ func TestRequestWithoutCardBindsOnExecute(t *testing.T) {
 	// Now bound, it cannot be used on another card.
 	other := newCard(2, "def", domain.CardActive)
 	importCards(t, s, other)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, other.Uuid, domain.CardDisabled); !errors.Is(err, domain.ErrConflict) {
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("bound request on another card: %v, want ErrConflict", err)
 	}
 	checkStore(t, s)
@@ -260,39 +261,39 @@ func TestRefusals(t *testing.T) {
 		want error
 	}{
 		{"request for another card", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.disable.Uuid, f.other.Uuid, domain.CardDisabled)
+			_, err := s.Apply(operator, domain.Command{Request: f.disable.Uuid, Card: f.other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Disable request setting Suspended", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.disable.Uuid, f.card.Uuid, domain.CardSuspended)
+			_, err := s.Apply(operator, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Disable request setting Retired", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(admin, f.disable.Uuid, f.card.Uuid, domain.CardRetired)
+			_, err := s.Apply(admin, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Completed request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.completed.Uuid, f.card.Uuid, domain.CardDisabled)
+			_, err := s.Apply(operator, domain.Command{Request: f.completed.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Canceled request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.canceled.Uuid, f.card.Uuid, domain.CardDisabled)
+			_, err := s.Apply(operator, domain.Command{Request: f.canceled.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Pending request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(admin, f.retire.Uuid, f.card.Uuid, domain.CardRetired)
+			_, err := s.Apply(admin, domain.Command{Request: f.retire.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrForbidden},
 		{"viewer executing", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(viewer, f.disable.Uuid, f.card.Uuid, domain.CardDisabled)
+			_, err := s.Apply(viewer, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrForbidden},
 		{"unknown request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, testID(0x99), f.card.Uuid, domain.CardDisabled)
+			_, err := s.Apply(operator, domain.Command{Request: testID(0x99), Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrNotFound},
 		{"unknown card", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.disable.Uuid, testID(0x98), domain.CardDisabled)
+			_, err := s.Apply(operator, domain.Command{Request: f.disable.Uuid, Card: testID(0x98), To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrNotFound},
 		{"viewer creating a request", func(s *storage.Store, f fixture) error {
@@ -438,7 +439,7 @@ func TestAbandonedIsCanceled(t *testing.T) {
 			evs := allEvents(t, s)
 			last := evs[len(evs)-1]
 			if last.Action != storage.ActionRequestStatus || last.OldStatus != "Approved" || last.NewStatus != "Canceled" ||
-				last.Reason != tt.wantWord {
+				last.StatusWord != tt.wantWord {
 				t.Errorf("history: %+v; want the word %q kept", last, tt.wantWord)
 			}
 			// The same status again is a no-op.
@@ -505,7 +506,7 @@ func TestConcurrentExecute(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled)
+			results[i], errs[i] = s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 		})
 	}
 	close(start)
@@ -558,7 +559,7 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 				return
 			}
 			for _, to := range []domain.CardStatus{domain.CardSuspended, domain.CardActive, domain.CardSuspended} {
-				if _, err := s.ExecuteCardStatus(operator, r.Uuid, id, to); err != nil {
+				if _, err := s.Apply(operator, domain.Command{Request: r.Uuid, Card: id, To: to, Via: domain.ViaAPI}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -589,7 +590,7 @@ func TestViewerCannotNoOp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ExecuteCardStatus(viewer, req.Uuid, card.Uuid, domain.CardDisabled); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(viewer, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("viewer setting the status a card has: %v; want ErrForbidden", err)
 	}
 	if _, err := s.SetRequestStatus(viewer, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {

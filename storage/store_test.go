@@ -128,8 +128,8 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateRequest: %v", err)
 	}
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled); err != nil {
-		t.Fatalf("ExecuteCardStatus: %v", err)
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+		t.Fatalf("Apply: %v", err)
 	}
 	secret, _, err := s.CreateToken(admin, "backup-robot", domain.RoleViewer)
 	if err != nil {
@@ -319,7 +319,7 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled); err != nil {
+	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	evs := allEvents(t, s)
@@ -328,7 +328,8 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 	}
 	want := storage.Event{Seq: 3, Time: fixedNow.UTC(), Actor: "token:ops", Source: "192.0.2.2",
 		Action: storage.ActionCardStatus, CardUuid: card.Uuid, RequestUuid: req.Uuid, OldStatus: "Active",
-		NewStatus: "Disabled", Reason: "Disable", Comment: "stolen", CorrelationId: testID(0xc2), PrevHash: evs[1].Hash}
+		NewStatus: "Disabled", Comment: "stolen", CorrelationId: testID(0xc2), PrevHash: evs[1].Hash,
+		Format: storage.EventFormat, CardAction: domain.Disable, Via: domain.ViaAPI, RequestType: "Disable"}
 	want.Hash = want.ComputeHash()
 	got := evs[2]
 	if !got.Time.Equal(fixedNow) || got.Time.Location() != time.UTC {
@@ -343,7 +344,7 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 		t.Errorf("import event: %+v", evs[0])
 	}
 	if evs[1].Action != storage.ActionRequestCreate || evs[1].RequestUuid != req.Uuid || evs[1].NewStatus != "Approved" ||
-		evs[1].Reason != "Disable" {
+		evs[1].RequestType != "Disable" {
 		t.Errorf("request.create event: %+v", evs[1])
 	}
 	// Paging: after 1, at most 1.
@@ -367,7 +368,7 @@ func TestHoldChanges(t *testing.T) {
 		importCards(t, s, card)
 		req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 		change := func() error {
-			_, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, domain.CardDisabled)
+			_, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}
 

@@ -62,7 +62,7 @@ func (s *Store) CreateToken(o domain.Origin, name string, role domain.Role) (str
 		if err := tx.Bucket(bucketTokensByHash).Put(t.Hash, []byte(name)); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionTokenCreate, NewStatus: role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionTokenCreate, Role: role.String(), Name: name})
 	})
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
@@ -104,7 +104,7 @@ func (s *Store) RevokeToken(o domain.Origin, name string) error {
 		if err := tx.Bucket(bucketTokensByHash).Delete(t.Hash); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionTokenRevoke, OldStatus: t.Role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionTokenRevoke, Role: t.Role.String(), Name: name})
 	})
 }
 

@@ -97,25 +97,25 @@ func TestTokenLifecycle(t *testing.T) {
 
 	evs := allEvents(t, s)
 	type ev struct {
-		action        storage.Action
-		old, new, cmt string
+		action     storage.Action
+		role, name string
 	}
 	want := []ev{
-		{storage.ActionTokenCreate, "", "operator", "mim-sync"},
-		{storage.ActionTokenCreate, "", "viewer", "reader.1"},
-		{storage.ActionTokenRevoke, "operator", "", "mim-sync"},
-		{storage.ActionTokenCreate, "", "admin", "mim-sync"},
+		{storage.ActionTokenCreate, "operator", "mim-sync"},
+		{storage.ActionTokenCreate, "viewer", "reader.1"},
+		{storage.ActionTokenRevoke, "operator", "mim-sync"},
+		{storage.ActionTokenCreate, "admin", "mim-sync"},
 	}
 	if len(evs) != len(want) {
 		t.Fatalf("%d events, want %d: %+v", len(evs), len(want), evs)
 	}
 	for i, w := range want {
 		e := evs[i]
-		if (ev{e.Action, e.OldStatus, e.NewStatus, e.Comment}) != w || e.Actor != "user:root" || e.Source != "192.0.2.3" {
+		if (ev{e.Action, e.Role, e.Name}) != w || e.Actor != "user:root" || e.Source != "192.0.2.3" {
 			t.Errorf("event %d = %+v, want %+v", i+1, e, w)
 		}
 		for _, sec := range []string{secret, secret2, secret3} {
-			if strings.Contains(e.Comment+e.Reason+e.NewStatus, sec) {
+			if strings.Contains(e.Comment+e.Reason+e.NewStatus+e.Name, sec) {
 				t.Errorf("event %d holds a secret", i+1)
 			}
 		}

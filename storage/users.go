@@ -132,7 +132,7 @@ func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password
 		if err := putJSON(users, []byte(name), u); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionUserAdd, NewStatus: role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionUserAdd, Role: role.String(), Name: name})
 	})
 }
 
@@ -154,7 +154,7 @@ func (s *Store) SetPassword(o domain.Origin, name, password string) error {
 		if err := endSessions(tx, name); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionUserPassword, Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionUserPassword, Name: name})
 	})
 }
 
@@ -171,7 +171,7 @@ func (s *Store) RemoveUser(o domain.Origin, name string) error {
 		if err := endSessions(tx, name); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionUserRemove, OldStatus: u.Role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionUserRemove, Role: u.Role.String(), Name: name})
 	})
 }
 
@@ -261,7 +261,7 @@ func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, er
 		if err := putJSON(tx.Bucket(bucketSessions), hashSecret(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionSignIn, Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionSignIn, Name: name})
 	})
 	if err != nil {
 		return "", User{}, fmt.Errorf("sign in: %w", err)
@@ -325,6 +325,6 @@ func (s *Store) SignOut(o domain.Origin, secret string) error {
 		if err := tx.Bucket(bucketSessions).Delete(key); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionSignOut, Comment: sess.User})
+		return s.appendEvent(tx, o, Event{Action: ActionSignOut, Name: sess.User})
 	})
 }

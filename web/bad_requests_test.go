@@ -339,11 +339,10 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 				brRetired(e)
 				return brCardPath(brRequest(e, domain.RoleAdmin, "SuspendOrReinstate", ""), cardAssigned)
 			}, body: `{"status":"Active"}`, code: 409, msg: "Retired, which is final; it cannot become Active"},
-		{name: "Disabled card to Suspended", role: domain.RoleAdmin, method: "PUT",
+		{name: "Assigned card to Suspended", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string {
-				brDisabled(e)
-				return brCardPath(brRequest(e, domain.RoleAdmin, "Suspend", cardActive), cardActive)
-			}, body: `{"status":"Suspended"}`, code: 409, msg: "cannot go from Disabled to Suspended"},
+				return brCardPath(brRequest(e, domain.RoleAdmin, "Suspend", cardAssigned), cardAssigned)
+			}, body: `{"status":"Suspended"}`, code: 409, msg: "cannot go from Assigned to Suspended"},
 
 		// Changing a request's status.
 		{name: "missing request status", role: domain.RoleOperator, method: "PUT",

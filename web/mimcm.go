@@ -309,7 +309,7 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.
 	if err := s.allowChange(o.Actor); err != nil {
 		return err
 	}
-	card, err := s.store.ExecuteCardStatus(o, reqID, cardID, st)
+	card, err := s.store.Apply(o, domain.Command{Request: reqID, Card: cardID, To: st, Via: domain.ViaAPI})
 	if err != nil {
 		return err
 	}

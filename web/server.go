@@ -28,7 +28,7 @@ type Store interface {
 	Request(id guid.GUID) (storage.Request, error)
 	Requests(f storage.RequestFilter) ([]storage.Request, error)
 	CreateRequest(o domain.Origin, n storage.NewRequest) (storage.Request, error)
-	ExecuteCardStatus(o domain.Origin, reqID, cardID guid.GUID, to domain.CardStatus) (storage.Smartcard, error)
+	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
 	Authenticate(secret string) (storage.Token, error)
 	Ping() error
@@ -41,7 +41,6 @@ type Store interface {
 	// For the pages.
 	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
 	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
-	ChangeCard(o domain.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
 	SignIn(o domain.Origin, name, password string) (string, storage.User, error)
 	SessionUser(secret string) (storage.User, error)
 	SignOut(o domain.Origin, secret string) error

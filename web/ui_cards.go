@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -17,37 +18,10 @@ import (
 // pageSize is the number of cards a search page shows.
 const pageSize = 50
 
-// cardAction is what a person may do to a card from its page, and how it
-// maps onto the request types of the API.
-type cardAction struct {
-	page.Action
-	typ  domain.RequestType
-	from []domain.CardStatus // empty: any state the rules allow
-	to   domain.CardStatus
-}
-
-var cardActions = []cardAction{
-	{Action: page.Action{Name: "disable", Label: "Disable", Danger: true,
-		Reasons: []string{"lost", "stolen", "damaged", "left the organisation", "other"}},
-		typ: domain.TypeDisable, to: domain.CardDisabled},
-	{Action: page.Action{Name: "suspend", Label: "Suspend",
-		Reasons: []string{"temporarily lost", "leave of absence", "under investigation", "other"}},
-		typ: domain.TypeSuspendOrReinstate, to: domain.CardSuspended},
-	{Action: page.Action{Name: "reinstate", Label: "Reinstate", Reasons: []string{"found", "returned", "investigation closed", "other"}},
-		typ: domain.TypeSuspendOrReinstate, from: []domain.CardStatus{domain.CardSuspended}, to: domain.CardActive},
-	{Action: page.Action{Name: "enable", Label: "Re-enable", Reasons: []string{"found", "disabled by mistake", "other"}},
-		typ: domain.TypeSuspendOrReinstate, from: []domain.CardStatus{domain.CardDisabled}, to: domain.CardActive},
-	{Action: page.Action{Name: "retire", Label: "Retire", Danger: true, TypeSerial: true,
-		Reasons: []string{"expired", "destroyed", "replaced", "left the organisation", "other"}},
-		typ: domain.TypeRetire, to: domain.CardRetired},
-}
-
-// allowed reports whether role may take action a on a card in status.
-func (a cardAction) allowed(status domain.CardStatus, role domain.Role) bool {
-	if len(a.from) > 0 && !slices.Contains(a.from, status) {
-		return false
-	}
-	return status != a.to && domain.CheckTransition(status, a.to, role) == nil
+// pageAction is an action of the table as the page shows it.
+func pageAction(a domain.Action) page.Action {
+	return page.Action{Name: string(a.Name), Label: a.Label, Reasons: a.Reasons,
+		Danger: a.Name == domain.Disable || a.Name == domain.Retire, TypeSerial: a.Name == domain.Retire}
 }
 
 func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
@@ -86,10 +60,8 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		return err
 	}
 	v := page.CardView{Card: card}
-	for _, a := range cardActions {
-		if a.allowed(card.Status, u.Role) {
-			v.Actions = append(v.Actions, a.Action)
-		}
+	for _, a := range domain.Available(card.Status, u.Role, domain.ViaPage) {
+		v.Actions = append(v.Actions, pageAction(a))
 	}
 	if v.Events, err = s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100}); err != nil {
 		return err
@@ -99,27 +71,29 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	}
 	slices.Reverse(v.Requests)
 	if done := r.URL.Query().Get("done"); done != "" {
-		for _, a := range cardActions {
-			if a.Name == done {
-				v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
-			}
+		if a, ok := domain.LookupAction(domain.ActionName(done)); ok {
+			v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
 		}
 	}
 	s.render(w, r, http.StatusOK, page.Card(u, v))
 	return nil
 }
 
-func findAction(name string) (cardAction, error) {
-	for _, a := range cardActions {
-		if a.Name == name {
-			return a, nil
-		}
+func findAction(name string) (domain.Action, error) {
+	if a, ok := domain.LookupAction(domain.ActionName(name)); ok {
+		return a, nil
 	}
-	return cardAction{}, &httpError{code: http.StatusNotFound, msg: "There is no action " + clipQ(name) + "."}
+	return domain.Action{}, &httpError{code: http.StatusNotFound, msg: "There is no action " + clipQ(name) + "."}
+}
+
+// allowed reports whether role may take action a on a card in status
+// from the page.
+func allowed(a domain.Action, status domain.CardStatus, role domain.Role) bool {
+	return slices.ContainsFunc(domain.Available(status, role, domain.ViaPage), func(b domain.Action) bool { return b.Name == a.Name })
 }
 
 // actionTarget reads the action and the card a page path names.
-func (s *Server) actionTarget(r *http.Request) (cardAction, storage.Smartcard, error) {
+func (s *Server) actionTarget(r *http.Request) (domain.Action, storage.Smartcard, error) {
 	a, err := findAction(r.PathValue("action"))
 	if err != nil {
 		return a, storage.Smartcard{}, err
@@ -129,7 +103,7 @@ func (s *Server) actionTarget(r *http.Request) (cardAction, storage.Smartcard, e
 }
 
 // notAllowed says why a person may not take action a on card.
-func notAllowed(a cardAction, card storage.Smartcard, u *page.Session) string {
+func notAllowed(a domain.Action, card storage.Smartcard, u *page.Session) string {
 	return "You cannot " + strings.ToLower(a.Label) + " this card: it is " + card.Status.String() + " and your role is " + u.Role.String() + "."
 }
 
@@ -139,9 +113,9 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 	if err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: a.Action, Reason: a.Reasons[0]}
+	v := page.ActionView{Card: card, Action: pageAction(a), Reason: a.Reasons[0]}
 	code := http.StatusOK
-	if !a.allowed(card.Status, u.Role) {
+	if !allowed(a, card.Status, u.Role) {
 		v.Error, code = notAllowed(a, card, u), http.StatusConflict
 	}
 	s.render(w, r, code, page.ActionPage(u, v))
@@ -158,7 +132,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: a.Action, Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
+	v := page.ActionView{Card: card, Action: pageAction(a), Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
 	refuse := func(code int, msg string) error {
 		v.Error = msg
 		s.render(w, r, code, page.ActionPage(u, v))
@@ -169,24 +143,31 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		return refuse(http.StatusBadRequest, "Choose a reason from the list.")
 	case len(v.Comment) > 1024:
 		return refuse(http.StatusBadRequest, "The comment is longer than 1024 characters.")
-	case a.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
+	case v.Action.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
 		return refuse(http.StatusBadRequest, "The serial number you typed is not this card's. Nothing was changed.")
-	case !a.allowed(card.Status, u.Role) && card.Status != a.to:
-		return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
 	}
 	if err := s.allowChange(o.Actor); err != nil {
 		he := err.(*httpError)
 		w.Header().Set("Retry-After", he.header["Retry-After"])
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
-	if _, err := s.store.ChangeCard(o, card.Uuid, storage.Change{Type: a.typ, To: a.to, Reason: v.Reason, Comment: v.Comment}); err != nil {
+	cmd := domain.Command{Card: card.Uuid, Action: a.Name, Reason: v.Reason, Comment: v.Comment, Via: domain.ViaPage}
+	if _, err := s.store.Apply(o, cmd); err != nil {
+		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrForbidden) {
+			// The rules refused, inside the transaction: say so with the
+			// card as it is now.
+			if now, err := s.store.Card(card.Uuid); err == nil {
+				card, v.Card = now, now
+			}
+			return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
+		}
 		code, msg := statusOf(err)
 		if code >= 500 {
 			return err
 		}
 		return refuse(code, msg+". Nothing was changed.")
 	}
-	http.Redirect(w, r, "/cards/"+card.Uuid.String()+"?done="+a.Name, http.StatusSeeOther)
+	http.Redirect(w, r, "/cards/"+card.Uuid.String()+"?done="+string(a.Name), http.StatusSeeOther)
 	return nil
 }
 

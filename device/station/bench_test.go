@@ -32,9 +32,9 @@ type timedCards struct {
 	commits []time.Duration
 }
 
-func (c *timedCards) ChangeCard(o domain.Origin, id guid.GUID, ch storage.Change) (storage.Smartcard, error) {
+func (c *timedCards) Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error) {
 	start := time.Now()
-	card, err := c.Store.ChangeCard(o, id, ch)
+	card, err := c.Store.Apply(o, cmd)
 	c.commits = append(c.commits, time.Since(start))
 	return card, err
 }

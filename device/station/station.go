@@ -61,7 +61,7 @@ func Signal(s State) panel.Signal { return signals[s] }
 // Cards is what the station needs of the records.
 type Cards interface {
 	CardBySerial(serial string) (storage.Smartcard, error)
-	ChangeCard(o domain.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
+	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 }
 
 // Lights shows a signal on the LEDs.
@@ -384,7 +384,7 @@ func (s *Station) handle(e *reader.Event) {
 	}
 	id, status := card.Uuid, int(card.Status)
 	seen.Uuid, seen.Status = &id, &status
-	if err := domain.CheckTransition(card.Status, domain.CardDisabled, s.origin.Role); err != nil {
+	if !slices.ContainsFunc(domain.Available(card.Status, s.origin.Role, domain.ViaStation), func(a domain.Action) bool { return a.Name == domain.Disable }) {
 		s.set(NothingToDo, fmt.Sprintf("this card is %s; there is nothing to disable", card.Status), seen)
 		return
 	}
@@ -436,8 +436,8 @@ func (s *Station) onPress(ctx context.Context, at time.Time) {
 	ev := domain.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
 		IdentityKind: string(in.Identity.Kind), Identifier: in.Identity.Serial,
 		InsertedAt: in.Time.UTC(), PressedAt: at.UTC()}
-	updated, err := s.cards.ChangeCard(o, card.Uuid, storage.Change{Type: domain.TypeDisable, To: domain.CardDisabled,
-		Reason: "walk-up", Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev})
+	updated, err := s.cards.Apply(o, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "walk-up",
+		Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev, Via: domain.ViaStation})
 	if err != nil {
 		s.cfg.Logger.Error("station: disable failed", "card", card.Uuid.String(), "correlation_id", o.CorrelationID.String(), "err", err)
 		s.set(Error, "the card could not be disabled; nothing was changed; take it out and try again", seen)

@@ -201,7 +201,7 @@ func TestFlows(t *testing.T) {
 		{"assigned card", serialAssigned, Confirm},
 		{"disabled card", serialDisabled, NothingToDo},
 		{"retired card", serialRetired, NothingToDo},
-		{"suspended card", serialSuspended, NothingToDo},
+		{"suspended card", serialSuspended, Confirm},
 		{"unknown serial", "{66666666-6666-4666-8666-666666666666}", UnknownCard},
 		{"no identity", "", UnknownCard},
 	}

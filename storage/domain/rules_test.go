@@ -1,4 +1,4 @@
-package storage_test
+package domain_test
 
 import (
 	"errors"
@@ -9,64 +9,82 @@ import (
 	"github.com/cardstop/cardstop/storage/domain"
 )
 
-// The expected answer of CheckTransition for every pair of states, one
-// grid per role, written out from PRODUCT.md §1 and §3 (rows: from, columns:
-// to, both in the order None New Assigned Active Disabled Suspended Retired).
-// '.' allowed, 'C' ErrConflict, 'F' ErrForbidden.
+// The expected answer of Decide for a request carried out over the API,
+// for every pair of states, one grid per role, written out from
+// PRODUCT.md §1 and §3 (rows: from, columns: to, both in the order None
+// New Assigned Active Disabled Suspended Retired). The request is of the
+// type that sets the status asked for (Disable for the states no type
+// sets). '.' allowed, 'N' no change (the card has that status), 'C'
+// ErrConflict, 'F' ErrForbidden.
 var transitionGrid = map[domain.Role][7]string{
 	domain.RoleViewer: {
 		//       NnAaDSR
-		/* None      */ "CCCCCCF",
-		/* New       */ "CCCFFCF",
-		/* Assigned  */ "CCCFFCF",
-		/* Active    */ "CCCCFFF",
-		/* Disabled  */ "CCCFCCF",
-		/* Suspended */ "CCCFCCF",
-		/* Retired   */ "CCCCCCC",
+		/* None      */ "FFFFFFF",
+		/* New       */ "FFFFFFF",
+		/* Assigned  */ "FFFFFFF",
+		/* Active    */ "FFFFFFF",
+		/* Disabled  */ "FFFFFFF",
+		/* Suspended */ "FFFFFFF",
+		/* Retired   */ "FFFFFFF",
 	},
 	domain.RoleOperator: {
 		/* None      */ "CCCCCCF",
 		/* New       */ "CCCF.CF",
 		/* Assigned  */ "CCCF.CF",
-		/* Active    */ "CCCC..F",
-		/* Disabled  */ "CCCFCCF",
-		/* Suspended */ "CCC.CCF",
-		/* Retired   */ "CCCCCCC",
+		/* Active    */ "CCCN..F",
+		/* Disabled  */ "CCCFNFF",
+		/* Suspended */ "CCC..NF",
+		/* Retired   */ "CCCCCCN",
 	},
 	domain.RoleAdmin: {
 		/* None      */ "CCCCCC.",
 		/* New       */ "CCC..C.",
 		/* Assigned  */ "CCC..C.",
-		/* Active    */ "CCCC...",
-		/* Disabled  */ "CCC.CC.",
-		/* Suspended */ "CCC.CC.",
-		/* Retired   */ "CCCCCCC",
+		/* Active    */ "CCCN...",
+		/* Disabled  */ "CCC.N..",
+		/* Suspended */ "CCC..N.",
+		/* Retired   */ "CCCCCCN",
 	},
 }
 
 var allStatuses = []domain.CardStatus{domain.CardNone, domain.CardNew, domain.CardAssigned, domain.CardActive,
 	domain.CardDisabled, domain.CardSuspended, domain.CardRetired}
 
-func TestCheckTransition(t *testing.T) {
+// requestTypeFor is the request type that sets a card to status.
+func requestTypeFor(status domain.CardStatus) domain.RequestType {
+	switch status {
+	case domain.CardActive, domain.CardSuspended:
+		return domain.TypeSuspendOrReinstate
+	case domain.CardRetired:
+		return domain.TypeRetire
+	}
+	return domain.TypeDisable
+}
+
+func TestTransitionGrid(t *testing.T) {
 	for _, role := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		grid := transitionGrid[role]
 		for i, from := range allStatuses {
 			for j, to := range allStatuses {
 				want := grid[i][j]
 				t.Run(role.String()+"/"+from.String()+"->"+to.String(), func(t *testing.T) {
-					err := domain.CheckTransition(from, to, role)
+					req := &domain.RequestState{Type: requestTypeFor(to), Status: domain.RequestApproved}
+					d, err := domain.Decide(domain.CardState{Status: from}, req, domain.Command{To: to, Via: domain.ViaAPI}, role)
 					switch want {
-					case '.':
-						if err != nil {
-							t.Errorf("got %v, want allowed", err)
+					case '.', 'N':
+						if err != nil || d.NoOp != (want == 'N') || d.To != to {
+							t.Errorf("got %+v, %v; want %c", d, err, want)
 						}
 					case 'C':
 						if !errors.Is(err, domain.ErrConflict) {
 							t.Fatalf("got %v, want ErrConflict", err)
 						}
-						// A conflict names both states (PRODUCT.md §1).
-						if msg := err.Error(); !strings.Contains(msg, from.String()) || !strings.Contains(msg, to.String()) {
-							t.Errorf("message %q does not name %s and %s", msg, from, to)
+						// A conflict names both states (PRODUCT.md §1), where a
+						// request type can set the status at all.
+						if msg := err.Error(); requestTypeFor(to) != domain.TypeDisable || to == domain.CardDisabled {
+							if !strings.Contains(msg, from.String()) || !strings.Contains(msg, to.String()) {
+								t.Errorf("message %q does not name %s and %s", msg, from, to)
+							}
 						}
 					case 'F':
 						if !errors.Is(err, domain.ErrForbidden) {
@@ -88,13 +106,6 @@ func TestCheckTransition(t *testing.T) {
 	}
 }
 
-func TestCheckTransitionWithoutRole(t *testing.T) {
-	// No role at all may not even make the operator's changes.
-	if err := domain.CheckTransition(domain.CardActive, domain.CardDisabled, domain.RoleNone); !errors.Is(err, domain.ErrForbidden) {
-		t.Errorf("RoleNone Active->Disabled: %v, want ErrForbidden", err)
-	}
-}
-
 func TestOperations(t *testing.T) {
 	tests := []struct {
 		status domain.CardStatus
@@ -105,11 +116,11 @@ func TestOperations(t *testing.T) {
 		{domain.CardActive, domain.RoleOperator, []string{"disable", "suspend"}},
 		{domain.CardActive, domain.RoleAdmin, []string{"disable", "suspend", "retire"}},
 		{domain.CardDisabled, domain.RoleOperator, []string{}},
-		{domain.CardDisabled, domain.RoleAdmin, []string{"reinstate", "retire"}},
-		{domain.CardSuspended, domain.RoleOperator, []string{"reinstate"}},
-		{domain.CardSuspended, domain.RoleAdmin, []string{"reinstate", "retire"}},
+		{domain.CardDisabled, domain.RoleAdmin, []string{"enable", "retire"}},
+		{domain.CardSuspended, domain.RoleOperator, []string{"disable", "reinstate"}},
+		{domain.CardSuspended, domain.RoleAdmin, []string{"disable", "reinstate", "retire"}},
 		{domain.CardNew, domain.RoleOperator, []string{"disable"}},
-		{domain.CardAssigned, domain.RoleAdmin, []string{"disable", "reinstate", "retire"}},
+		{domain.CardAssigned, domain.RoleAdmin, []string{"disable", "activate", "retire"}},
 		{domain.CardNone, domain.RoleAdmin, []string{"retire"}},
 		{domain.CardRetired, domain.RoleAdmin, []string{}},
 		{domain.CardRetired, domain.RoleViewer, []string{}},
