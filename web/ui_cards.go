@@ -2,8 +2,8 @@ package web
 
 import (
 	"bufio"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
