@@ -64,10 +64,11 @@ func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 	if off, err := strconv.Atoi(q.Get("offset")); err == nil && off > 0 {
 		v.Offset, search.Offset = off, off
 	}
-	var err error
-	if v.Cards, v.Total, err = s.store.SearchCards(search); err != nil {
+	cards, total, err := s.store.SearchCards(search)
+	if err != nil {
 		return err
 	}
+	v.Cards, v.Total = views(cards, smartcardView), total
 	s.render(w, r, http.StatusOK, page.Cards(u, v))
 	return nil
 }
@@ -85,19 +86,22 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	if err != nil {
 		return err
 	}
-	v := page.CardView{Card: card}
+	v := page.CardView{Card: smartcardView(card)}
 	for _, a := range cardActions {
 		if a.allowed(card.Status, u.Role) {
 			v.Actions = append(v.Actions, a.Action)
 		}
 	}
-	if v.Events, err = s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100}); err != nil {
+	events, err := s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
+	if err != nil {
 		return err
 	}
-	if v.Requests, err = s.store.Requests(storage.RequestFilter{Card: card.Uuid}); err != nil {
+	reqs, err := s.store.Requests(storage.RequestFilter{Card: card.Uuid})
+	if err != nil {
 		return err
 	}
-	slices.Reverse(v.Requests)
+	slices.Reverse(reqs)
+	v.Events, v.Requests = views(events, eventView), views(reqs, requestView)
 	if done := r.URL.Query().Get("done"); done != "" {
 		for _, a := range cardActions {
 			if a.Name == done {
@@ -139,7 +143,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 	if err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: a.Action, Reason: a.Reasons[0]}
+	v := page.ActionView{Card: smartcardView(card), Action: a.Action, Reason: a.Reasons[0]}
 	code := http.StatusOK
 	if !a.allowed(card.Status, u.Role) {
 		v.Error, code = notAllowed(a, card, u), http.StatusConflict
@@ -158,7 +162,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: a.Action, Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
+	v := page.ActionView{Card: smartcardView(card), Action: a.Action, Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
 	refuse := func(code int, msg string) error {
 		v.Error = msg
 		s.render(w, r, code, page.ActionPage(u, v))
@@ -199,7 +203,7 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Se
 	if len(reqs) > 200 {
 		reqs = reqs[:200]
 	}
-	s.render(w, r, http.StatusOK, page.Requests(u, reqs))
+	s.render(w, r, http.StatusOK, page.Requests(u, views(reqs, requestView)))
 	return nil
 }
 
@@ -210,7 +214,8 @@ var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCard
 // auditFilter reads the audit page's filters from the query.
 func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {
 	q := r.URL.Query()
-	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")), Actions: auditActions}
+	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")),
+		Actions: views(auditActions, func(a storage.Action) string { return string(a) })}
 	f := storage.AuditFilter{Action: storage.Action(v.Action), Actor: v.Actor}
 	if v.Action != "" && !slices.Contains(auditActions, f.Action) {
 		return v, f, &httpError{code: http.StatusBadRequest, msg: "There is no action " + clipQ(v.Action) + " in the audit log."}
@@ -238,11 +243,13 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 		return err
 	}
 	f.Limit = pageSize
-	if v.Events, err = s.store.AuditPage(f); err != nil {
+	events, err := s.store.AuditPage(f)
+	if err != nil {
 		return err
 	}
-	if n := len(v.Events); n == pageSize && v.Events[n-1].Seq > 1 {
-		v.Older = v.Events[n-1].Seq
+	v.Events = views(events, eventView)
+	if n := len(events); n == pageSize && events[n-1].Seq > 1 {
+		v.Older = events[n-1].Seq
 	}
 	s.render(w, r, http.StatusOK, page.Audit(u, v))
 	return nil
@@ -281,21 +288,13 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	return nil
 }
 
-func (s *Server) stationView() page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault()}
-	if v.Running {
-		v.Status = s.opt.Station.Status()
-	}
-	return v
-}
-
 func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.Station(u, s.stationView()))
+	s.render(w, r, http.StatusOK, page.Station(u, s.stationPanelView()))
 	return nil
 }
 
 func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.StationPanel(s.stationView()))
+	s.render(w, r, http.StatusOK, page.StationPanel(s.stationPanelView()))
 	return nil
 }
 
