@@ -8,8 +8,8 @@ import (
 )
 
 func (s *Server) tokensView(v page.TokensView) (page.TokensView, error) {
-	var err error
-	v.Tokens, err = s.store.Tokens()
+	tokens, err := s.store.Tokens()
+	v.Tokens = views(tokens, tokenView)
 	return v, err
 }
 
@@ -82,10 +82,11 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, u *page.Session, code int, v page.UsersView) error {
-	var err error
-	if v.Users, err = s.store.Users(); err != nil {
+	users, err := s.store.Users()
+	if err != nil {
 		return err
 	}
+	v.Users = views(users, userView)
 	s.render(w, r, code, page.Users(u, v))
 	return nil
 }

@@ -38,10 +38,11 @@ func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 	if off, err := strconv.Atoi(q.Get("offset")); err == nil && off > 0 {
 		v.Offset, search.Offset = off, off
 	}
-	var err error
-	if v.Cards, v.Total, err = s.store.SearchCards(search); err != nil {
+	cards, total, err := s.store.SearchCards(search)
+	if err != nil {
 		return err
 	}
+	v.Cards, v.Total = views(cards, smartcardView), total
 	s.render(w, r, http.StatusOK, page.Cards(u, v))
 	return nil
 }
@@ -59,17 +60,20 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	if err != nil {
 		return err
 	}
-	v := page.CardView{Card: card}
+	v := page.CardView{Card: smartcardView(card)}
 	for _, a := range domain.Available(card.Status, u.Role, domain.ViaPage) {
 		v.Actions = append(v.Actions, pageAction(a))
 	}
-	if v.Events, err = s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100}); err != nil {
+	events, err := s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
+	if err != nil {
 		return err
 	}
-	if v.Requests, err = s.store.Requests(storage.RequestFilter{Card: card.Uuid}); err != nil {
+	reqs, err := s.store.Requests(storage.RequestFilter{Card: card.Uuid})
+	if err != nil {
 		return err
 	}
-	slices.Reverse(v.Requests)
+	slices.Reverse(reqs)
+	v.Events, v.Requests = views(events, eventView), views(reqs, requestView)
 	if done := r.URL.Query().Get("done"); done != "" {
 		if a, ok := domain.LookupAction(domain.ActionName(done)); ok {
 			v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
@@ -113,7 +117,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 	if err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: pageAction(a), Reason: a.Reasons[0]}
+	v := page.ActionView{Card: smartcardView(card), Action: pageAction(a), Reason: a.Reasons[0]}
 	code := http.StatusOK
 	if !allowed(a, card.Status, u.Role) {
 		v.Error, code = notAllowed(a, card, u), http.StatusConflict
@@ -132,7 +136,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: pageAction(a), Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
+	v := page.ActionView{Card: smartcardView(card), Action: pageAction(a), Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
 	refuse := func(code int, msg string) error {
 		v.Error = msg
 		s.render(w, r, code, page.ActionPage(u, v))
@@ -157,7 +161,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 			// The rules refused, inside the transaction: say so with the
 			// card as it is now.
 			if now, err := s.store.Card(card.Uuid); err == nil {
-				card, v.Card = now, now
+				card, v.Card = now, smartcardView(now)
 			}
 			return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
 		}
@@ -180,7 +184,7 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Se
 	if len(reqs) > 200 {
 		reqs = reqs[:200]
 	}
-	s.render(w, r, http.StatusOK, page.Requests(u, reqs))
+	s.render(w, r, http.StatusOK, page.Requests(u, views(reqs, requestView)))
 	return nil
 }
 
@@ -191,7 +195,8 @@ var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCard
 // auditFilter reads the audit page's filters from the query.
 func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {
 	q := r.URL.Query()
-	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")), Actions: auditActions}
+	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")),
+		Actions: views(auditActions, func(a storage.Action) string { return string(a) })}
 	f := storage.AuditFilter{Action: storage.Action(v.Action), Actor: v.Actor}
 	if v.Action != "" && !slices.Contains(auditActions, f.Action) {
 		return v, f, &httpError{code: http.StatusBadRequest, msg: "There is no action " + clipQ(v.Action) + " in the audit log."}
@@ -219,11 +224,13 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 		return err
 	}
 	f.Limit = pageSize
-	if v.Events, err = s.store.AuditPage(f); err != nil {
+	events, err := s.store.AuditPage(f)
+	if err != nil {
 		return err
 	}
-	if n := len(v.Events); n == pageSize && v.Events[n-1].Seq > 1 {
-		v.Older = v.Events[n-1].Seq
+	v.Events = views(events, eventView)
+	if n := len(events); n == pageSize && events[n-1].Seq > 1 {
+		v.Older = events[n-1].Seq
 	}
 	s.render(w, r, http.StatusOK, page.Audit(u, v))
 	return nil
@@ -262,21 +269,13 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	return nil
 }
 
-func (s *Server) stationView() page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault()}
-	if v.Running {
-		v.Status = s.opt.Station.Status()
-	}
-	return v
-}
-
 func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.Station(u, s.stationView()))
+	s.render(w, r, http.StatusOK, page.Station(u, s.stationPanelView()))
 	return nil
 }
 
 func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.StationPanel(s.stationView()))
+	s.render(w, r, http.StatusOK, page.StationPanel(s.stationPanelView()))
 	return nil
 }
 
