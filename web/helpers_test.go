@@ -26,6 +26,7 @@ var fixedNow = time.Date(2015, 7, 7, 23, 36, 21, 930_000_000, time.UTC)
 // and one token per role.
 type env struct {
 	t      *testing.T
+	dir    string // the store's data directory
 	store  *storage.Store
 	srv    *Server
 	tokens map[domain.Role]string
@@ -33,7 +34,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return fixedNow }})
+	dir := t.TempDir()
+	st, err := storage.Open(dir, storage.Options{Now: func() time.Time { return fixedNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.ImportCards(cli, records); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, tokens: map[domain.Role]string{}}
+	e := &env{t: t, dir: dir, store: st, tokens: map[domain.Role]string{}}
 	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		secret, _, err := st.CreateToken(cli, r.String(), r)
 		if err != nil {

@@ -1,13 +1,17 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 )
 
@@ -40,12 +44,24 @@ func TestMetrics(t *testing.T) {
 		`cardstop_station_state{state="confirm"} 0`,
 		`cardstop_reader_events_total{kind="read-error"} 1`,
 		`cardstop_database_damaged 0`,
-		"cardstop_database_size_bytes ",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// The size is the store's (bbolt's pages in use), which the file on
+	// disk holds; the file itself may have grown ahead of it.
+	size := e.store.Size()
+	info, err := os.Stat(filepath.Join(e.dir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size <= 0 || size > info.Size() {
+		t.Fatalf("the store says its size is %d; the file has %d bytes", size, info.Size())
+	}
+	if want := fmt.Sprintf("\ncardstop_database_size_bytes %d\n", size); !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks%s (the store's size):\n%s", strings.TrimSuffix(want, "\n"), body)
 	}
 	if rec.Code != 200 || strings.Contains(body, "cst_") {
 		t.Fatalf("/metrics: %d, or a secret in it", rec.Code)
