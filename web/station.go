@@ -6,6 +6,7 @@ import (
 
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/web/wire"
 )
 
 // StationView is the walk-up station as the API shows it.
@@ -33,8 +34,29 @@ func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ domain.Ori
 	if s.opt.Station == nil {
 		return &httpError{code: http.StatusNotFound, msg: "this server runs no walk-up station"}
 	}
-	writeJSON(w, http.StatusOK, s.opt.Station.Status())
+	writeJSON(w, http.StatusOK, stationJSON(s.opt.Station.Status()))
 	return nil
+}
+
+// stationJSON is the API's shape of the station's status.
+func stationJSON(st station.Status) wire.Station {
+	out := wire.Station{State: string(st.State), Reader: st.Reader, Card: stationCard(st.Card),
+		ConfirmDeadline: st.Deadline, Message: st.Message,
+		LEDs: wire.LEDs{Green: string(st.LEDs.Green), Amber: string(st.LEDs.Amber), Red: string(st.LEDs.Red)}}
+	if st.Readers != nil { // null and [] are both answers: none known yet, and no reader
+		out.Readers = make([]wire.StationReader, len(st.Readers))
+		for i, r := range st.Readers {
+			out.Readers[i] = wire.StationReader{Name: r.Name, Card: stationCard(r.Card)}
+		}
+	}
+	return out
+}
+
+func stationCard(c *station.Card) *wire.StationCard {
+	if c == nil {
+		return nil
+	}
+	return &wire.StationCard{Kind: string(c.Kind), Serial: c.Serial, ATR: c.ATR, Uuid: c.Uuid, Status: c.Status}
 }
 
 // pressButton answers POST /api/station/button: a press of the simulated
