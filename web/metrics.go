@@ -75,12 +75,12 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for k, n := range c.s.store.ChangeCounts() {
+	for k, n := range c.s.ops.ChangeCounts() {
 		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(n), k.Status.String(), k.ActorKind)
 	}
-	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.store.Size()))
+	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.ops.Size()))
 	damaged := 0.0
-	if c.s.store.Damaged() != "" {
+	if c.s.ops.Damaged() != "" {
 		damaged = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged)

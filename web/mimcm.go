@@ -14,6 +14,18 @@ import (
 // APIPrefix is where MIM CM clients find the API; paths match in any case.
 const APIPrefix = "/CertificateManagement/api/v1.0"
 
+// apiStore is what the MIM CM handlers read and change.
+type apiStore interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	CardBySerial(serial string) (storage.Smartcard, error)
+	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
+	Request(id guid.GUID) (storage.Request, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	CreateRequest(o domain.Origin, n storage.NewRequest) (storage.Request, error)
+	ExecuteCardStatus(o domain.Origin, reqID, cardID guid.GUID, to domain.CardStatus) (storage.Smartcard, error)
+	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
+}
+
 func (s *Server) routeMIMCM() {
 	p := strings.ToLower(APIPrefix)
 	s.handle("GET "+p+"/smartcards", domain.RoleViewer, s.listCards)

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/wire"
 )
@@ -12,6 +14,17 @@ import (
 // StationView is the walk-up station as the API shows it.
 type StationView interface {
 	Status() station.Status
+}
+
+// opsStore is what the operations endpoints read of the database:
+// readiness, the backup and the metrics.
+type opsStore interface {
+	Ping() error
+	Damaged() string // why the database failed its check; "" when it did not
+	Checking() bool  // the start-up check runs
+	Size() int64
+	ChangeCounts() map[storage.ChangeKey]uint64
+	Backup(w io.Writer) (int64, error)
 }
 
 func (s *Server) routeStation() {
@@ -94,12 +107,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		rd.Panel = "failed: " + fault // the API works without the panel: still 200
 	}
 	code := http.StatusOK
-	if err := s.store.Ping(); err != nil {
+	if err := s.ops.Ping(); err != nil {
 		s.log.Error("readiness: database", "err", err)
 		rd.Database, code = "unavailable", http.StatusServiceUnavailable
-	} else if why := s.store.Damaged(); why != "" {
+	} else if why := s.ops.Damaged(); why != "" {
 		rd.Database, code = "damaged: "+why, http.StatusServiceUnavailable
-	} else if s.store.Checking() {
+	} else if s.ops.Checking() {
 		rd.Database, code = "checking", http.StatusServiceUnavailable // changes wait for the verdict
 	}
 	if s.opt.Station != nil {
@@ -129,7 +142,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, o domain.Origin)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="cardstop-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
-	n, err := s.store.Backup(w)
+	n, err := s.ops.Backup(w)
 	if err != nil {
 		// The status line is gone; the client sees a short file, and the log says why.
 		s.log.ErrorContext(r.Context(), "backup failed", "bytes", n, "err", err)

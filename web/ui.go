@@ -15,6 +15,7 @@ import (
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -30,6 +31,15 @@ const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-sr
 
 // maxSignInFailures from one address within authWindow; then 429.
 const maxSignInFailures = 5
+
+// pageStore is what the card, request and audit pages read and change.
+type pageStore interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
+	ChangeCard(o domain.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
+}
 
 // pageFunc is a page handler: it gets who is signed in, and returns an
 // error for the error page, or nil once it has answered.
@@ -139,7 +149,7 @@ func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, err
 	}
-	return s.store.SessionUser(c.Value)
+	return s.auth.SessionUser(c.Value)
 }
 
 // render writes a component as a whole page or fragment, with code.
@@ -189,7 +199,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PostFormValue("name")
 	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
-	secret, _, err := s.store.SignIn(o, name, r.PostFormValue("password"))
+	secret, _, err := s.auth.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
 			s.signins.fail(host)
@@ -207,7 +217,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := s.store.SignOut(o, c.Value); err != nil {
+		if err := s.auth.SignOut(o, c.Value); err != nil {
 			return err
 		}
 	}

@@ -64,7 +64,7 @@ func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 	if off, err := strconv.Atoi(q.Get("offset")); err == nil && off > 0 {
 		v.Offset, search.Offset = off, off
 	}
-	cards, total, err := s.store.SearchCards(search)
+	cards, total, err := s.pages.SearchCards(search)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (s *Server) loadCard(r *http.Request) (storage.Smartcard, error) {
 	if err != nil {
 		return storage.Smartcard{}, &httpError{code: http.StatusNotFound, msg: "There is no card with the id " + clipQ(r.PathValue("id")) + "."}
 	}
-	return s.store.Card(id)
+	return s.pages.Card(id)
 }
 
 func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
@@ -92,11 +92,11 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 			v.Actions = append(v.Actions, a.Action)
 		}
 	}
-	events, err := s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
+	events, err := s.pages.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
 	if err != nil {
 		return err
 	}
-	reqs, err := s.store.Requests(storage.RequestFilter{Card: card.Uuid})
+	reqs, err := s.pages.Requests(storage.RequestFilter{Card: card.Uuid})
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		w.Header().Set("Retry-After", he.header["Retry-After"])
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
-	if _, err := s.store.ChangeCard(o, card.Uuid, storage.Change{Type: a.typ, To: a.to, Reason: v.Reason, Comment: v.Comment}); err != nil {
+	if _, err := s.pages.ChangeCard(o, card.Uuid, storage.Change{Type: a.typ, To: a.to, Reason: v.Reason, Comment: v.Comment}); err != nil {
 		code, msg := statusOf(err)
 		if code >= 500 {
 			return err
@@ -195,7 +195,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 }
 
 func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
-	reqs, err := s.store.Requests(storage.RequestFilter{})
+	reqs, err := s.pages.Requests(storage.RequestFilter{})
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 		return err
 	}
 	f.Limit = pageSize
-	events, err := s.store.AuditPage(f)
+	events, err := s.pages.AuditPage(f)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	}
 	var all []storage.Event
 	for f.Limit = 1000; ; {
-		batch, err := s.store.AuditPage(f)
+		batch, err := s.pages.AuditPage(f)
 		if err != nil {
 			return err
 		}
