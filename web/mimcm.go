@@ -26,19 +26,6 @@ type apiStore interface {
 	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
 }
 
-func (s *Server) routeMIMCM() {
-	p := strings.ToLower(APIPrefix)
-	s.handle("GET "+p+"/smartcards", domain.RoleViewer, s.listCards)
-	s.handle("GET "+p+"/smartcards/{id}", domain.RoleViewer, s.getCard)
-	s.handle("GET "+p+"/smartcards/{id}/operations", domain.RoleViewer, s.cardOperations)
-	s.handle("POST "+p+"/requests", domain.RoleOperator, s.createRequest)
-	s.handle("GET "+p+"/requests", domain.RoleViewer, s.listRequests)
-	s.handle("GET "+p+"/requests/{id}", domain.RoleViewer, s.getRequest)
-	s.handle("PUT "+p+"/requests/{id}", domain.RoleOperator, s.setRequestStatus)
-	s.handle("GET "+p+"/requests/{reqid}/smartcards/{scid}", domain.RoleViewer, s.getRequestCard)
-	s.handle("PUT "+p+"/requests/{reqid}/smartcards/{scid}", domain.RoleOperator, s.setCardStatus)
-}
-
 // pathGUID reads a GUID from a path segment.
 func pathGUID(r *http.Request, name string) (guid.GUID, error) {
 	g, err := guid.Parse(r.PathValue(name))

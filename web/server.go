@@ -88,11 +88,7 @@ func New(store Store, opt Options) *Server {
 		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now),
 		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
 	s.metrics = newMetrics(s)
-	s.routeMIMCM()
-	s.routeStation()
-	s.routeMetrics()
-	s.routeOpenAPI()
-	s.routePages()
+	s.register()
 	return s
 }
 
@@ -100,11 +96,10 @@ func New(store Store, opt Options) *Server {
 // error for writeError, or nil once it has answered.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, o domain.Origin) error
 
-// handle registers an endpoint that needs at least role least. Patterns are
-// lowercase: ServeHTTP lowercases every path, since MIM CM's IIS matches
-// paths in any case and its own documentation writes both.
-func (s *Server) handle(pattern string, least domain.Role, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// apiHandler is an endpoint that needs an API token with at least role
+// least.
+func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := w.(*statusWriter)
 		t, err := s.authenticate(r)
 		if err == nil && t.Role < least {
@@ -179,7 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
-		route = pattern
+		route = pattern             // the route table's pattern: the metrics' label
 		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"errors"
-	"io/fs"
 	"net"
 	"net/http"
 	"slices"
@@ -52,37 +51,6 @@ func pageHeaders(h http.Header) {
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 }
 
-func (s *Server) routePages() {
-	static, _ := fs.Sub(staticFS, "static")
-	files := http.FileServerFS(static)
-	s.mux.Handle("GET /static/", s.hostCheck(http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
-	}))))
-	s.mux.Handle("GET /{$}", s.hostCheck(http.RedirectHandler("/cards", http.StatusSeeOther)))
-	s.mux.Handle("GET /signin", s.hostCheck(http.HandlerFunc(s.signInPage)))
-	s.mux.Handle("POST /signin", s.guard(http.HandlerFunc(s.signIn)))
-	s.page("POST /signout", domain.RoleViewer, s.signOut)
-	s.page("GET /cards", domain.RoleViewer, s.cardsPage)
-	s.page("GET /cards/{id}", domain.RoleViewer, s.cardPage)
-	s.page("GET /cards/{id}/{action}", domain.RoleOperator, s.actionPage)
-	s.page("POST /cards/{id}/{action}", domain.RoleOperator, s.doAction)
-	s.page("GET /requests", domain.RoleViewer, s.requestsPage)
-	s.page("GET /audit", domain.RoleViewer, s.auditPage)
-	s.page("GET /audit.jsonl", domain.RoleViewer, s.auditExport)
-	s.page("GET /station", domain.RoleViewer, s.stationPage)
-	s.page("GET /station/panel", domain.RoleViewer, s.stationPanel)
-	if s.opt.PressButton != nil {
-		s.page("POST /station/button", domain.RoleOperator, s.stationPress)
-	}
-	s.page("GET /admin/tokens", domain.RoleAdmin, s.tokensPage)
-	s.page("POST /admin/tokens", domain.RoleAdmin, s.createToken)
-	s.page("POST /admin/tokens/revoke", domain.RoleAdmin, s.revokeToken)
-	s.page("GET /admin/users", domain.RoleAdmin, s.usersPage)
-	s.page("POST /admin/users", domain.RoleAdmin, s.addUser)
-	s.page("POST /admin/users/remove", domain.RoleAdmin, s.removeUser)
-}
-
 // hostCheck refuses requests whose Host is not one of the server's own
 // names: a DNS-rebinding page would otherwise be same-origin with us.
 func (s *Server) hostCheck(h http.Handler) http.Handler {
@@ -108,9 +76,10 @@ func (s *Server) guard(h http.Handler) http.Handler {
 	return s.hostCheck(cop.Handler(h))
 }
 
-// page registers a page that needs a session with at least role least.
-func (s *Server) page(pattern string, least domain.Role, h pageFunc) {
-	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// pageHandler is a page that needs a session with at least role least,
+// behind the host and cross-origin checks.
+func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
+	return s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(r)
 		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, domain.ErrNotFound) {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
@@ -141,7 +110,7 @@ func (s *Server) page(pattern string, least domain.Role, h pageFunc) {
 			}
 			s.render(w, r, code, page.Message(sess, "Not done", msg))
 		}
-	})))
+	}))
 }
 
 func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
