@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // Failed authentication is limited per client address: after
@@ -77,6 +78,15 @@ func (l *authLimiter) prune(now time.Time) {
 	}
 }
 
+// authStore is what authentication needs: the API's tokens and the
+// pages' sessions.
+type authStore interface {
+	Authenticate(secret string) (storage.Token, error)
+	SignIn(o domain.Origin, name, password string) (string, storage.User, error)
+	SessionUser(secret string) (storage.User, error)
+	SignOut(o domain.Origin, secret string) error
+}
+
 const bearerChallenge = `Bearer realm="cardstop"`
 
 // authenticate finds the token of the request's bearer credential.
@@ -94,7 +104,7 @@ func (s *Server) authenticate(r *http.Request) (storage.Token, error) {
 			msg:    "authentication required: send Authorization: Bearer <token>",
 			header: map[string]string{"WWW-Authenticate": bearerChallenge}}
 	}
-	t, err := s.store.Authenticate(strings.TrimSpace(secret))
+	t, err := s.auth.Authenticate(strings.TrimSpace(secret))
 	if err != nil {
 		if code, _ := statusOf(err); code == http.StatusNotFound {
 			s.limiter.fail(host)

@@ -110,11 +110,15 @@ func newSite(t *testing.T) *site {
 	sim := panel.NewSimulated()
 	// The card waits for its press until the test reaches the station page,
 	// however slow the machine: the window is not what this test is about.
-	stn := station.New(station.Config{Name: "lobby", ConfirmWindow: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, sim)
+	inserted := reader.Event{Kind: reader.Inserted, Reader: "Virtual PCD 00 00", ATR: []byte{0x3b, 0x80, 0x80, 0x01, 0x01},
+		Identity: reader.Identity{Kind: reader.KindPIV, Serial: cards[1].SerialNumber}, Time: time.Now()}
+	// At the press the station reads the card again, and finds it still in.
+	reread := func(context.Context, string) reader.Event { return inserted }
+	stn := station.New(station.Config{Name: "lobby", ConfirmWindow: time.Hour, Reread: reread,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, sim)
 	events := make(chan reader.Event, 2)
 	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"}
-	events <- reader.Event{Kind: reader.Inserted, Reader: "Virtual PCD 00 00", ATR: []byte{0x3b, 0x80, 0x80, 0x01, 0x01},
-		Identity: reader.Identity{Kind: reader.KindPIV, Serial: cards[1].SerialNumber}, Time: time.Now()}
+	events <- inserted
 	ctx, cancel := context.WithCancel(context.Background())
 	go stn.Run(ctx, events, sim.Presses())
 	t.Cleanup(cancel)

@@ -32,6 +32,8 @@ func statusOf(err error) (int, string) {
 		return he.code, he.msg
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge, "the body is larger than the limit of 64 KiB"
+	case errors.Is(err, wire.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
 	case errors.As(err, &se):
 		switch se.Kind {
 		case domain.ErrNotFound:

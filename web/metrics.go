@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardstop/cardstop/device/station"
 )
@@ -47,10 +46,6 @@ func (m *metrics) observe(route string, code int, took time.Duration) {
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 
-func (s *Server) routeMetrics() {
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-}
-
 var (
 	descChanges = prometheus.NewDesc("cardstop_status_changes_total",
 		"Card status changes committed since start, by new status and kind of actor (token, user, station, cli).",
@@ -75,12 +70,12 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for k, n := range c.s.store.ChangeCounts() {
+	for k, n := range c.s.ops.ChangeCounts() {
 		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(n), k.Status.String(), k.ActorKind)
 	}
-	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.store.Size()))
+	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.ops.Size()))
 	damaged := 0.0
-	if c.s.store.Damaged() != "" {
+	if c.s.ops.Damaged() != "" {
 		damaged = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged)

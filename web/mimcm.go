@@ -14,17 +14,16 @@ import (
 // APIPrefix is where MIM CM clients find the API; paths match in any case.
 const APIPrefix = "/CertificateManagement/api/v1.0"
 
-func (s *Server) routeMIMCM() {
-	p := strings.ToLower(APIPrefix)
-	s.handle("GET "+p+"/smartcards", domain.RoleViewer, s.listCards)
-	s.handle("GET "+p+"/smartcards/{id}", domain.RoleViewer, s.getCard)
-	s.handle("GET "+p+"/smartcards/{id}/operations", domain.RoleViewer, s.cardOperations)
-	s.handle("POST "+p+"/requests", domain.RoleOperator, s.createRequest)
-	s.handle("GET "+p+"/requests", domain.RoleViewer, s.listRequests)
-	s.handle("GET "+p+"/requests/{id}", domain.RoleViewer, s.getRequest)
-	s.handle("PUT "+p+"/requests/{id}", domain.RoleOperator, s.setRequestStatus)
-	s.handle("GET "+p+"/requests/{reqid}/smartcards/{scid}", domain.RoleViewer, s.getRequestCard)
-	s.handle("PUT "+p+"/requests/{reqid}/smartcards/{scid}", domain.RoleOperator, s.setCardStatus)
+// apiStore is what the MIM CM handlers read and change.
+type apiStore interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	CardBySerial(serial string) (storage.Smartcard, error)
+	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
+	Request(id guid.GUID) (storage.Request, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	CreateRequest(o domain.Origin, n storage.NewRequest) (storage.Request, error)
+	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
 }
 
 // pathGUID reads a GUID from a path segment.

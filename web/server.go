@@ -7,49 +7,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
-// Store is what the web layer needs of the records.
+// Store is everything the server needs of the records: one value (the
+// service's *storage.Store) that each group of handlers sees only through
+// the small interface declared beside it.
 type Store interface {
-	Card(id guid.GUID) (storage.Smartcard, error)
-	CardBySerial(serial string) (storage.Smartcard, error)
-	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
-	Request(id guid.GUID) (storage.Request, error)
-	Requests(f storage.RequestFilter) ([]storage.Request, error)
-	CreateRequest(o domain.Origin, n storage.NewRequest) (storage.Request, error)
-	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
-	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
-	Authenticate(secret string) (storage.Token, error)
-	Ping() error
-	Damaged() string
-	Checking() bool
-	ChangeCounts() map[storage.ChangeKey]uint64
-	Size() int64
-	Backup(w io.Writer) (int64, error)
-
-	// For the pages.
-	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
-	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
-	SignIn(o domain.Origin, name, password string) (string, storage.User, error)
-	SessionUser(secret string) (storage.User, error)
-	SignOut(o domain.Origin, secret string) error
-	Tokens() ([]storage.Token, error)
-	CreateToken(o domain.Origin, name string, role domain.Role) (string, storage.Token, error)
-	RevokeToken(o domain.Origin, name string) error
-	Users() ([]storage.User, error)
-	AddUser(o domain.Origin, name string, role domain.Role, password string) error
-	RemoveUser(o domain.Origin, name string) error
+	apiStore   // the MIM CM API (mimcm.go)
+	pageStore  // the card, request and audit pages (ui_cards.go)
+	authStore  // tokens and sessions (auth.go, ui.go)
+	adminStore // the admin pages (ui_admin.go)
+	opsStore   // readiness, backup and metrics (station.go, metrics.go)
 }
 
 // Options tune the server. The zero value is what the service uses.
@@ -81,13 +58,19 @@ type Options struct {
 // Server is the HTTP handler of the whole service.
 type Server struct {
 	opt     Options
-	store   Store
 	log     *slog.Logger
 	mux     *http.ServeMux
 	limiter *authLimiter // failed API tokens
 	signins *authLimiter // failed sign-ins on the page
 	changes *changeLimiter
 	metrics *metrics
+
+	// The store, as each group of handlers sees it.
+	store apiStore   // the MIM CM API
+	pages pageStore  // the card, request and audit pages
+	auth  authStore  // tokens and sessions
+	admin adminStore // the admin pages
+	ops   opsStore   // readiness, backup and metrics
 }
 
 // MaxBody is the largest request body the API reads.
@@ -101,15 +84,11 @@ func New(store Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(),
+	s := &Server{opt: opt, store: store, pages: store, auth: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
 		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now),
 		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
 	s.metrics = newMetrics(s)
-	s.routeMIMCM()
-	s.routeStation()
-	s.routeMetrics()
-	s.routeOpenAPI()
-	s.routePages()
+	s.register()
 	return s
 }
 
@@ -117,11 +96,10 @@ func New(store Store, opt Options) *Server {
 // error for writeError, or nil once it has answered.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, o domain.Origin) error
 
-// handle registers an endpoint that needs at least role least. Patterns are
-// lowercase: ServeHTTP lowercases every path, since MIM CM's IIS matches
-// paths in any case and its own documentation writes both.
-func (s *Server) handle(pattern string, least domain.Role, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// apiHandler is an endpoint that needs an API token with at least role
+// least.
+func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := w.(*statusWriter)
 		t, err := s.authenticate(r)
 		if err == nil && t.Role < least {
@@ -196,7 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
-		route = pattern
+		route = pattern             // the route table's pattern: the metrics' label
 		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"errors"
-	"io/fs"
 	"net"
 	"net/http"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -31,6 +31,15 @@ const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-sr
 // maxSignInFailures from one address within authWindow; then 429.
 const maxSignInFailures = 5
 
+// pageStore is what the card, request and audit pages read and change.
+type pageStore interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
+	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+}
+
 // pageFunc is a page handler: it gets who is signed in, and returns an
 // error for the error page, or nil once it has answered.
 type pageFunc func(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error
@@ -40,37 +49,6 @@ func pageHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-}
-
-func (s *Server) routePages() {
-	static, _ := fs.Sub(staticFS, "static")
-	files := http.FileServerFS(static)
-	s.mux.Handle("GET /static/", s.hostCheck(http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
-	}))))
-	s.mux.Handle("GET /{$}", s.hostCheck(http.RedirectHandler("/cards", http.StatusSeeOther)))
-	s.mux.Handle("GET /signin", s.hostCheck(http.HandlerFunc(s.signInPage)))
-	s.mux.Handle("POST /signin", s.guard(http.HandlerFunc(s.signIn)))
-	s.page("POST /signout", domain.RoleViewer, s.signOut)
-	s.page("GET /cards", domain.RoleViewer, s.cardsPage)
-	s.page("GET /cards/{id}", domain.RoleViewer, s.cardPage)
-	s.page("GET /cards/{id}/{action}", domain.RoleOperator, s.actionPage)
-	s.page("POST /cards/{id}/{action}", domain.RoleOperator, s.doAction)
-	s.page("GET /requests", domain.RoleViewer, s.requestsPage)
-	s.page("GET /audit", domain.RoleViewer, s.auditPage)
-	s.page("GET /audit.jsonl", domain.RoleViewer, s.auditExport)
-	s.page("GET /station", domain.RoleViewer, s.stationPage)
-	s.page("GET /station/panel", domain.RoleViewer, s.stationPanel)
-	if s.opt.PressButton != nil {
-		s.page("POST /station/button", domain.RoleOperator, s.stationPress)
-	}
-	s.page("GET /admin/tokens", domain.RoleAdmin, s.tokensPage)
-	s.page("POST /admin/tokens", domain.RoleAdmin, s.createToken)
-	s.page("POST /admin/tokens/revoke", domain.RoleAdmin, s.revokeToken)
-	s.page("GET /admin/users", domain.RoleAdmin, s.usersPage)
-	s.page("POST /admin/users", domain.RoleAdmin, s.addUser)
-	s.page("POST /admin/users/remove", domain.RoleAdmin, s.removeUser)
 }
 
 // hostCheck refuses requests whose Host is not one of the server's own
@@ -98,9 +76,10 @@ func (s *Server) guard(h http.Handler) http.Handler {
 	return s.hostCheck(cop.Handler(h))
 }
 
-// page registers a page that needs a session with at least role least.
-func (s *Server) page(pattern string, least domain.Role, h pageFunc) {
-	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// pageHandler is a page that needs a session with at least role least,
+// behind the host and cross-origin checks.
+func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
+	return s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(r)
 		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, domain.ErrNotFound) {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
@@ -131,7 +110,7 @@ func (s *Server) page(pattern string, least domain.Role, h pageFunc) {
 			}
 			s.render(w, r, code, page.Message(sess, "Not done", msg))
 		}
-	})))
+	}))
 }
 
 func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
@@ -139,7 +118,7 @@ func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, err
 	}
-	return s.store.SessionUser(c.Value)
+	return s.auth.SessionUser(c.Value)
 }
 
 // render writes a component as a whole page or fragment, with code.
@@ -189,7 +168,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PostFormValue("name")
 	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
-	secret, _, err := s.store.SignIn(o, name, r.PostFormValue("password"))
+	secret, _, err := s.auth.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
 			s.signins.fail(host)
@@ -207,7 +186,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := s.store.SignOut(o, c.Value); err != nil {
+		if err := s.auth.SignOut(o, c.Value); err != nil {
 			return err
 		}
 	}

@@ -3,12 +3,23 @@ package web
 import (
 	"net/http"
 
+	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/page"
 )
 
+// adminStore is what the admin pages read and change: API tokens and users.
+type adminStore interface {
+	Tokens() ([]storage.Token, error)
+	CreateToken(o domain.Origin, name string, role domain.Role) (string, storage.Token, error)
+	RevokeToken(o domain.Origin, name string) error
+	Users() ([]storage.User, error)
+	AddUser(o domain.Origin, name string, role domain.Role, password string) error
+	RemoveUser(o domain.Origin, name string) error
+}
+
 func (s *Server) tokensView(v page.TokensView) (page.TokensView, error) {
-	tokens, err := s.store.Tokens()
+	tokens, err := s.admin.Tokens()
 	v.Tokens = views(tokens, tokenView)
 	return v, err
 }
@@ -43,7 +54,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	var secret string
 	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
-		secret, _, err = s.store.CreateToken(o, name, role)
+		secret, _, err = s.admin.CreateToken(o, name, role)
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		v, err := s.tokensView(page.TokensView{Error: msg})
@@ -62,7 +73,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	err := s.store.RevokeToken(o, r.PostFormValue("name"))
+	err := s.admin.RevokeToken(o, r.PostFormValue("name"))
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		if code == http.StatusOK {
 			http.Redirect(w, r, "/admin/tokens", http.StatusSeeOther)
@@ -82,7 +93,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, u *page.Session, code int, v page.UsersView) error {
-	users, err := s.store.Users()
+	users, err := s.admin.Users()
 	if err != nil {
 		return err
 	}
@@ -98,7 +109,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session
 	name := r.PostFormValue("name")
 	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
-		err = s.store.AddUser(o, name, role, r.PostFormValue("password"))
+		err = s.admin.AddUser(o, name, role, r.PostFormValue("password"))
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		v := page.UsersView{Error: msg}
@@ -118,7 +129,7 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Sess
 	if name == u.Name {
 		err = &domain.Error{Kind: domain.ErrConflict, Msg: "you cannot remove your own account"}
 	} else {
-		err = s.store.RemoveUser(o, name)
+		err = s.admin.RemoveUser(o, name)
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		if code == http.StatusOK {

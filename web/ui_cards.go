@@ -38,7 +38,7 @@ func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 	if off, err := strconv.Atoi(q.Get("offset")); err == nil && off > 0 {
 		v.Offset, search.Offset = off, off
 	}
-	cards, total, err := s.store.SearchCards(search)
+	cards, total, err := s.pages.SearchCards(search)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (s *Server) loadCard(r *http.Request) (storage.Smartcard, error) {
 	if err != nil {
 		return storage.Smartcard{}, &httpError{code: http.StatusNotFound, msg: "There is no card with the id " + clipQ(r.PathValue("id")) + "."}
 	}
-	return s.store.Card(id)
+	return s.pages.Card(id)
 }
 
 func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
@@ -64,11 +64,11 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	for _, a := range domain.Available(card.Status, u.Role, domain.ViaPage) {
 		v.Actions = append(v.Actions, pageAction(a))
 	}
-	events, err := s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
+	events, err := s.pages.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
 	if err != nil {
 		return err
 	}
-	reqs, err := s.store.Requests(storage.RequestFilter{Card: card.Uuid})
+	reqs, err := s.pages.Requests(storage.RequestFilter{Card: card.Uuid})
 	if err != nil {
 		return err
 	}
@@ -156,11 +156,11 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
 	cmd := domain.Command{Card: card.Uuid, Action: a.Name, Reason: v.Reason, Comment: v.Comment, Via: domain.ViaPage}
-	if _, err := s.store.Apply(o, cmd); err != nil {
+	if _, err := s.pages.Apply(o, cmd); err != nil {
 		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrForbidden) {
 			// The rules refused, inside the transaction: say so with the
 			// card as it is now.
-			if now, err := s.store.Card(card.Uuid); err == nil {
+			if now, err := s.pages.Card(card.Uuid); err == nil {
 				card, v.Card = now, smartcardView(now)
 			}
 			return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
@@ -176,7 +176,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 }
 
 func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
-	reqs, err := s.store.Requests(storage.RequestFilter{})
+	reqs, err := s.pages.Requests(storage.RequestFilter{})
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 		return err
 	}
 	f.Limit = pageSize
-	events, err := s.store.AuditPage(f)
+	events, err := s.pages.AuditPage(f)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	}
 	var all []storage.Event
 	for f.Limit = 1000; ; {
-		batch, err := s.store.AuditPage(f)
+		batch, err := s.pages.AuditPage(f)
 		if err != nil {
 			return err
 		}

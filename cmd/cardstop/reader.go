@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/reader/pcsc"
@@ -68,7 +70,7 @@ func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	enc := json.NewEncoder(stdout)
 	for e := range events {
 		if *asJSON {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(lineOf(e)); err != nil {
 				return err
 			}
 			continue
@@ -76,6 +78,30 @@ func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, describe(e))
 	}
 	return nil
+}
+
+// watchLine is an event as `cardstop reader watch --json` prints it, one
+// JSON object a line; scripts read it, so its keys stay as they are.
+type watchLine struct {
+	Event    reader.EventKind `json:"event"`
+	Reader   string           `json:"reader,omitempty"`
+	ATR      string           `json:"atr,omitempty"` // hex
+	Identity *reader.Identity `json:"identity,omitempty"`
+	ReadMs   *float64         `json:"read_ms,omitempty"` // from the insert event to the identity
+	Time     string           `json:"time"`              // RFC 3339 in UTC, to the nanosecond
+	Error    string           `json:"error,omitempty"`
+}
+
+// lineOf is the JSON line of an event; identity and read time only for
+// an inserted card.
+func lineOf(e reader.Event) watchLine {
+	l := watchLine{Event: e.Kind, Reader: e.Reader, ATR: hex.EncodeToString(e.ATR), Time: e.Time.UTC().Format(time.RFC3339Nano), Error: e.Err}
+	if e.Kind == reader.Inserted {
+		id := e.Identity
+		ms := float64(e.ReadTime.Microseconds()) / 1000
+		l.Identity, l.ReadMs = &id, &ms
+	}
+	return l
 }
 
 // describe is the human form of an event.

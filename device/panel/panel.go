@@ -25,9 +25,9 @@ const (
 
 // Signal is what the three LEDs show together.
 type Signal struct {
-	Green Pattern `json:"green"`
-	Amber Pattern `json:"amber"`
-	Red   Pattern `json:"red"`
+	Green Pattern
+	Amber Pattern
+	Red   Pattern
 }
 
 // Dark is every LED off.

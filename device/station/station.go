@@ -88,28 +88,29 @@ type Config struct {
 
 // Card is the station's view of the card in the reader.
 type Card struct {
-	Kind   reader.IdentityKind `json:"kind"`
-	Serial string              `json:"serial,omitempty"`
-	ATR    string              `json:"atr,omitempty"`
-	Uuid   *guid.GUID          `json:"uuid,omitempty"`   // when a record was found
-	Status *int                `json:"status,omitempty"` // its MIM CM status number
+	Kind   reader.IdentityKind
+	Serial string
+	ATR    string     // hex
+	Uuid   *guid.GUID // when a record was found
+	Status *int       // its MIM CM status number
 }
 
 // ReaderStatus is one reader and the card in it.
 type ReaderStatus struct {
-	Name string `json:"name"`
-	Card *Card  `json:"card"` // null when empty
+	Name string
+	Card *Card // nil when empty
 }
 
-// Status is a snapshot of the station, for the API and the page.
+// Status is a snapshot of the station, for the API and the page (which
+// have shapes of their own: package web converts).
 type Status struct {
-	State    State          `json:"state"`
-	LEDs     panel.Signal   `json:"leds"`
-	Reader   string         `json:"reader"`  // the card's reader, else the first reader; "" without one
-	Readers  []ReaderStatus `json:"readers"` // every reader, by name
-	Card     *Card          `json:"card"`    // the card being handled; null without one
-	Deadline *time.Time     `json:"confirm_deadline,omitempty"`
-	Message  string         `json:"message"`
+	State    State
+	LEDs     panel.Signal
+	Reader   string         // the card's reader, else the first reader; "" without one
+	Readers  []ReaderStatus // every reader, by name
+	Card     *Card          // the card being handled; nil without one
+	Deadline *time.Time     // the end of the confirm window, while one runs
+	Message  string
 }
 
 // Station runs the flow. Create it with New, run it with Run.

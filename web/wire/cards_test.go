@@ -201,7 +201,7 @@ func TestReadSmartcardsRefuses(t *testing.T) {
 			if strings.HasPrefix(err.Error(), "panic: ") {
 				return // readCards has reported it
 			}
-			if !errors.Is(err, domain.ErrInvalid) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("error %v is not ErrInvalid", err)
 			}
 			for _, w := range tc.want {
@@ -261,7 +261,7 @@ func FuzzReadSmartcards(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cards, err := ReadSmartcards(bytes.NewReader(data))
 		if err != nil {
-			if !errors.Is(err, domain.ErrInvalid) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("ReadSmartcards(%q): %v is not ErrInvalid", data, err)
 			}
 			return

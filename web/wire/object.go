@@ -9,23 +9,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Object is a JSON object whose keys have been checked and lowercased.
 type Object struct {
 	fields map[string]json.RawMessage
-}
-
-func invalid(format string, a ...any) error {
-	return &domain.Error{Kind: domain.ErrInvalid, Msg: fmt.Sprintf(format, a...)}
 }
 
 // ParseObject reads one JSON object. It refuses anything else, trailing
