@@ -182,7 +182,7 @@ func auditCommand(args []string, stdout, stderr io.Writer) error {
 func auditVerify(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("audit verify", "[--last HASH] [FILE]", stderr, "cardstop audit verify --last 3f5a...e9 audit.jsonl")
 	last := c.fs.String("last", "", "the hash of the newest event, as audit export printed it: proves nothing was cut off the end")
-	if err := parseFlags(c.fs, args, -1); err != nil {
+	if err := c.parseArgs(args, -1); err != nil {
 		return err
 	}
 	if c.fs.NArg() > 1 {
@@ -199,7 +199,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", c.fs.Arg(0), err)
 		}
 	} else {
-		if _, err := applyConfig(c.fs, *c.config, os.LookupEnv); err != nil {
+		if err := c.configure(); err != nil { // the database's own log: where is it?
 			return err
 		}
 		st, err := c.open()
@@ -300,15 +300,18 @@ func crashed(stderr []byte) bool {
 
 // internalCheck is checkIsolated's child: `cardstop internal-check PATH
 // [--audit]`. It says a problem on stdout and exits 3; it may crash.
-func internalCheck(args []string, stdout io.Writer) error {
-	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && args[1] != "--audit") {
-		return fmt.Errorf("%w: internal-check PATH [--audit]", errUsage)
+func internalCheck(args []string, stdout, stderr io.Writer) error {
+	c := newToolCommand("internal-check", "PATH [--audit]", "The child process of check, restore and serve's start-up check: not for people.",
+		stderr, "cardstop internal-check /tmp/cardstop-check-1.db --audit")
+	withAudit := c.fs.Bool("audit", false, "check the audit chain too")
+	if err := c.parseArgs(args, 1); err != nil {
+		return err
 	}
 	verify := storage.CheckFile
-	if len(args) == 2 {
+	if *withAudit {
 		verify = storage.Verify
 	}
-	err := verify(args[0])
+	err := verify(c.fs.Arg(0))
 	switch {
 	case errors.Is(err, storage.ErrInUse):
 		return err
