@@ -9,6 +9,9 @@ var (
 	ErrDamaged = errors.New("database damaged")
 	// ErrUnavailable: changes wait for the start-up check, and waited too long.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrBadCredentials: a sign-in whose user name or password is wrong
+	// (which of the two is not said).
+	ErrBadCredentials = errors.New("wrong user name or password")
 	// ErrInUse: another process holds the database file.
 	ErrInUse = errors.New("database is in use by another process (is cardstop serve running?)")
 )

@@ -6,13 +6,15 @@
 package storage
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -240,26 +242,61 @@ func (s *Store) Ping() error {
 // bbolt checks in a goroutine of its own, which panics on some damaged
 // pages; its deferred close of the error channel runs all the same, so a
 // drained channel does not mean the check finished. Check therefore also
-// waits for that goroutine to be gone: a panicking one never is, and the
-// panic ends the process first (which is why the check runs in a child
-// process of its own, see CheckFile).
+// waits for that very goroutine to be gone (drainCheck): a panicking one
+// never is, and the panic ends the process first (which is why the check
+// runs in a child process of its own, see CheckFile). A panic on a damaged
+// page is thus never read as a pass.
 func (s *Store) Check() error {
-	before := runtime.NumGoroutine()
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: the checker's goroutine sends every error
-			if first == nil {
-				first = fmt.Errorf("database check: %w", err)
-			}
-		}
-		return first
+	return s.db.View(func(tx *bolt.Tx) error {
+		return drainCheck(func() <-chan error { return tx.Check() }, checkerLimit)
 	})
-	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before; time.Sleep(time.Millisecond) {
+}
+
+// checkerLimit is how long Check waits for bbolt's checker goroutine to
+// end once it has closed its channel; it ends at once unless it panicked.
+const checkerLimit = 10 * time.Second
+
+// checkerLabel marks, as a profiler label, the goroutines a check starts:
+// each check has a value of its own (checkerSeq), which the goroutines
+// bbolt starts for it inherit, so that drainCheck can see exactly them.
+const checkerLabel = "cardstop.checker"
+
+var checkerSeq atomic.Uint64
+
+// drainCheck starts a check with start, gathers the errors it sends, and
+// returns the first once the channel is closed and every goroutine that
+// start started has ended. If one is still there after limit, it returns
+// an error: the check is never a pass unless it ran to its end.
+func drainCheck(start func() <-chan error, limit time.Duration) error {
+	id := strconv.FormatUint(checkerSeq.Add(1), 10)
+	var ch <-chan error
+	pprof.Do(context.Background(), pprof.Labels(checkerLabel, id), func(context.Context) { ch = start() })
+	var first error
+	for err := range ch { // drain: the checker's goroutine sends every error
+		if first == nil {
+			first = fmt.Errorf("database check: %w", err)
+		}
+	}
+	// The goroutine ends at once after closing the channel, unless it is
+	// panicking: look again soon, then less often.
+	pause := 100 * time.Microsecond
+	for deadline := time.Now().Add(limit); labelled(checkerLabel, id); pause = min(2*pause, 50*time.Millisecond) {
 		if time.Now().After(deadline) {
 			return errors.New("database check: the checker did not finish")
 		}
+		time.Sleep(pause)
 	}
-	return err
+	return first
+}
+
+// labelled says whether a goroutine with the profiler label key=value
+// exists, from the goroutine profile (which prints labels as {"k":"v"}).
+func labelled(key, value string) bool {
+	var b bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		return true // unknown: wait, and let the deadline say so
+	}
+	return bytes.Contains(b.Bytes(), []byte(strconv.Quote(key)+":"+strconv.Quote(value)))
 }
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {

@@ -234,7 +234,7 @@ func purgeSessions(tx *bolt.Tx, now time.Time) error {
 
 // SignIn checks a name and password and starts a session; it returns the
 // session's secret for the cookie. A wrong name and a wrong password give
-// the same error and take the same time.
+// the same error, ErrBadCredentials, and take the same time.
 func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, error) {
 	var u User
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -247,7 +247,7 @@ func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, er
 		hash = dummyHash
 	}
 	if !checkPassword(hash, password) || err != nil {
-		return "", User{}, domain.Refuse(domain.ErrNotFound, "wrong user name or password")
+		return "", User{}, &domain.Error{Kind: ErrBadCredentials, Msg: "wrong user name or password"}
 	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])

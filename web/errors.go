@@ -44,6 +44,8 @@ func statusOf(err error) (int, string) {
 			return http.StatusForbidden, err.Error()
 		case domain.ErrInvalid:
 			return http.StatusBadRequest, err.Error()
+		case storage.ErrBadCredentials:
+			return http.StatusUnauthorized, se.Msg
 		case storage.ErrDamaged, storage.ErrUnavailable:
 			return http.StatusServiceUnavailable, se.Msg
 		}

@@ -186,7 +186,11 @@ func keysAndKinds(t *testing.T, data []byte) []string {
 		t.Fatal(err)
 	}
 	for dec.More() {
-		k, _ := dec.Token()
+		tok, err := dec.Token()
+		k, isKey := tok.(string)
+		if err != nil || !isKey {
+			t.Fatalf("an object key: %v %v", tok, err)
+		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			t.Fatal(err)
@@ -195,7 +199,7 @@ func keysAndKinds(t *testing.T, data []byte) []string {
 		if kind == "" {
 			kind = "number"
 		}
-		out = append(out, k.(string)+":"+kind)
+		out = append(out, k+":"+kind)
 	}
 	return out
 }

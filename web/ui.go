@@ -170,7 +170,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
 	secret, _, err := s.auth.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
+		if code, _ := statusOf(err); code == http.StatusUnauthorized {
 			s.signins.fail(host)
 			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
 			return

@@ -15,15 +15,20 @@ import (
 	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
-// command is a subcommand's flag set with the flags every database command
-// shares: --data-dir and --config.
+// command is a subcommand's flag set, and the one way every subcommand
+// declares and reads its command line: newCommand for the commands that
+// open the database (they share --data-dir and --config), newToolCommand
+// for the others; then parse, or parseArgs and configure.
 type command struct {
 	fs      *flag.FlagSet
-	dataDir *string
-	config  *string
-	sources map[string]string // where each option's value came from, after parse
+	dataDir *string           // nil for a tool command
+	config  *string           // nil for a tool command
+	sources map[string]string // where each option's value came from, after configure
 }
 
+// newCommand returns a database command: --data-dir and --config, and a
+// usage that says how the configuration file and the environment set
+// every flag.
 func newCommand(name, args string, stderr io.Writer, example string) command {
 	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -42,22 +47,49 @@ func newCommand(name, args string, stderr io.Writer, example string) command {
 	return c
 }
 
+// newToolCommand returns a command that opens no database (reader list,
+// version, ...): only its own flags, read from the command line alone.
+// about, when not empty, is a paragraph under the usage line.
+func newToolCommand(name, args, about string, stderr io.Writer, example string) command {
+	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	line := "usage: cardstop " + name
+	if args != "" {
+		line += " " + args
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\n", line)
+		if about != "" {
+			fmt.Fprintf(stderr, "%s\n\n", about)
+		}
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(stderr, "flags:\n")
+			fs.PrintDefaults()
+			fmt.Fprintln(stderr)
+		}
+		fmt.Fprintf(stderr, "example:\n  %s\n", example)
+	}
+	return command{fs: fs}
+}
+
 // parse reads the flags, checks that exactly nargs arguments follow, and
 // fills what the command line left unset from the environment and the
 // configuration file.
 func (c *command) parse(args []string, nargs int) error {
-	if err := parseFlags(c.fs, args, nargs); err != nil {
+	if err := c.parseArgs(args, nargs); err != nil {
 		return err
 	}
-	var err error
-	c.sources, err = applyConfig(c.fs, *c.config, os.LookupEnv)
-	return err
+	return c.configure()
 }
 
-// parseFlags reads flags before and after the arguments ("user add NAME
-// --role admin") and checks that exactly nargs arguments were given; they
-// are then fs.Args(). A negative nargs takes any number.
-func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
+// parseArgs reads the command line alone: flags before and after the
+// arguments ("user add NAME --role admin"), and checks that exactly nargs
+// arguments were given; they are then c.fs.Args(). A negative nargs takes
+// any number. A mistake is errUsage; --help is flag.ErrHelp.
+func (c *command) parseArgs(args []string, nargs int) error {
+	fs := c.fs
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -80,6 +112,17 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 		return fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, fs.Name(), nargs, fs.NArg())
 	}
 	return nil
+}
+
+// configure fills the flags the command line left unset from the
+// environment and the configuration file; a tool command has neither.
+func (c *command) configure() error {
+	if c.config == nil {
+		return nil
+	}
+	var err error
+	c.sources, err = applyConfig(c.fs, *c.config, os.LookupEnv)
+	return err
 }
 
 // withStore parses the flags, opens the database and runs fn with it.

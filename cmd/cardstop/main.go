@@ -127,7 +127,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "check":
 		return check(ctx, rest, stdin, stdout, stderr)
 	case "internal-check": // check's own child; not for people
-		return internalCheck(rest, stdout)
+		return internalCheck(rest, stdout, stderr)
 	case "backup":
 		return backup(rest, stdout, stderr)
 	case "restore":
@@ -146,10 +146,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 // printVersion is `cardstop version`: it takes no flags of its own.
 func printVersion(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cardstop version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, "usage: cardstop version\n\nexample:\n  cardstop version\n") }
-	if err := parseFlags(fs, args, 0); err != nil {
+	c := newToolCommand("version", "", "", stderr, "cardstop version")
+	if err := c.parseArgs(args, 0); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "cardstop", version)

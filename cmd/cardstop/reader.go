@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,12 +28,8 @@ func readerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func readerList(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cardstop reader list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cardstop reader list\n\nLists the readers pcscd knows, one a line.\n\nexample:\n  cardstop reader list")
-	}
-	if err := parseFlags(fs, args, 0); err != nil {
+	c := newToolCommand("reader list", "", "Lists the readers pcscd knows, one a line.", stderr, "cardstop reader list")
+	if err := c.parseArgs(args, 0); err != nil {
 		return err
 	}
 	names, err := pcsc.List()
@@ -51,16 +46,11 @@ func readerList(args []string, stdout, stderr io.Writer) error {
 }
 
 func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cardstop reader watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	names := fs.String("reader", "", "watch the readers whose names contain one of these comma-separated texts (default: every reader)")
-	asJSON := fs.Bool("json", false, "print one JSON object per event")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cardstop reader watch [--reader SUBSTR[,SUBSTR...]] [--json]\n\nPrints what happens at the readers until Ctrl-C.\n\nflags:")
-		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "\nexample:\n  cardstop reader watch --reader 'Virtual PCD 00 01' --json")
-	}
-	if err := parseFlags(fs, args, 0); err != nil {
+	c := newToolCommand("reader watch", "[--reader SUBSTR[,SUBSTR...]] [--json]", "Prints what happens at the readers until Ctrl-C.",
+		stderr, "cardstop reader watch --reader 'Virtual PCD 00 01' --json")
+	names := c.fs.String("reader", "", "watch the readers whose names contain one of these comma-separated texts (default: every reader)")
+	asJSON := c.fs.Bool("json", false, "print one JSON object per event")
+	if err := c.parseArgs(args, 0); err != nil {
 		return err
 	}
 	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: splitList(*names), Logger: slog.New(slog.NewTextHandler(stderr, nil))})

@@ -38,6 +38,31 @@ func waitState(t *testing.T, s *station.Station, want station.State) station.Sta
 	}
 }
 
+// waitEmpty waits until pcscd has no card in the reader and the station
+// has seen every card it was told of go: as many removals as insertions
+// (a card pulled while being read is one "pulled"), at least one event
+// when pcscd was seen holding a card, and the reader empty.
+func waitEmpty(t *testing.T, s *station.Station, name string) {
+	t.Helper()
+	hadCard := false
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		present := pcscdtest.CardPresent(t, name)
+		hadCard = hadCard || present
+		n := s.EventCounts()
+		st := s.Status()
+		empty := false
+		for _, r := range st.Readers {
+			empty = empty || r.Name == name && r.Card == nil
+		}
+		if !present && empty && n["inserted"] == n["removed"] && (!hadCard || n["inserted"]+n["pulled"] > 0) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pcscd holds a card: %v; the station is %s with readers %+v after the events %v", present, st.State, st.Readers, n)
+		}
+	}
+}
+
 // blinks reports whether a pin changes level within a second.
 func blinks(p *gpiotest.Pin) bool {
 	first := p.Read()
@@ -95,7 +120,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 	waitState(t, stn, station.Ready)
-	time.Sleep(600 * time.Millisecond) // let pcscd report a card an earlier test left, then its removal
+	waitEmpty(t, stn, pcscdtest.Reader0) // let pcscd report a card an earlier test left, then its removal
 	waitState(t, stn, station.Ready)
 	if green.Read() != gpio.High || amber.Read() == gpio.High || red.Read() == gpio.High {
 		t.Fatalf("ready: LEDs %v %v %v, want green only", green.Read(), amber.Read(), red.Read())
