@@ -54,7 +54,7 @@ var (
 		"1 for the walk-up station's current state.", []string{"state"}, nil)
 	descReader = prometheus.NewDesc("cardstop_reader_events_total",
 		"Reader events the station saw, by kind; read-error counts cards that could not be read.", []string{"kind"}, nil)
-	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database file.", nil, nil)
+	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database's pages in use (the file can be larger: bbolt grows it ahead).", nil, nil)
 	descDamaged = prometheus.NewDesc("cardstop_database_damaged",
 		"1 when the database failed its check and changes are refused.", nil, nil)
 )

@@ -58,7 +58,7 @@ func (l *changeLimiter) take(identity string) time.Duration {
 }
 
 // allowChange refuses a status change beyond the identity's allowance.
-func (s *Server) allowChange(identity string) error {
+func (s *Server) allowChange(identity string) *httpError {
 	if wait := s.changes.take(identity); wait > 0 {
 		secs := retryAfter(wait)
 		return &httpError{code: http.StatusTooManyRequests, header: map[string]string{"Retry-After": secs},

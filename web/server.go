@@ -100,15 +100,15 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, o domain.Origin) e
 // least.
 func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := w.(*statusWriter)
 		t, err := s.authenticate(r)
 		if err == nil && t.Role < least {
 			err = &httpError{code: http.StatusForbidden,
 				msg: "this needs the " + least.String() + " role; the token " + strconv.Quote(t.Name) + " has " + t.Role.String()}
 		}
 		if err == nil {
-			sw.actor = "token:" + t.Name
-			o := domain.Origin{Actor: sw.actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
+			actor := "token:" + t.Name
+			setActor(w, actor)
+			o := domain.Origin{Actor: actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
 				CorrelationID: correlationID(r.Context())}
 			err = h(w, r, o)
 		}
@@ -116,6 +116,13 @@ func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// setActor names the actor in the request's log line.
+func setActor(w http.ResponseWriter, actor string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.actor = actor
+	}
 }
 
 type ctxKey struct{}

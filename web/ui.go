@@ -92,9 +92,7 @@ func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
 			return
 		}
 		sess := &page.Session{Name: u.Name, Role: u.Role}
-		if sw, ok := w.(*statusWriter); ok {
-			sw.actor = "user:" + u.Name
-		}
+		setActor(w, "user:"+u.Name)
 		if u.Role < least {
 			s.render(w, r, http.StatusForbidden, page.Message(sess, "Not allowed",
 				"This needs the "+least.String()+" role; you have "+u.Role.String()+"."))

@@ -150,8 +150,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	case v.Action.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
 		return refuse(http.StatusBadRequest, "The serial number you typed is not this card's. Nothing was changed.")
 	}
-	if err := s.allowChange(o.Actor); err != nil {
-		he := err.(*httpError)
+	if he := s.allowChange(o.Actor); he != nil {
 		w.Header().Set("Retry-After", he.header["Retry-After"])
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
