@@ -3,49 +3,12 @@ package storage
 import (
 	"cmp"
 	"fmt"
-	"strings"
-	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 )
-
-// ChangeKey counts committed status changes by the new status and the
-// kind of actor: token, user, station or cli.
-type ChangeKey struct {
-	Status    domain.CardStatus
-	ActorKind string
-}
-
-// changes counts the status changes committed since the store opened.
-type changeCounter struct {
-	mu sync.Mutex
-	n  map[ChangeKey]uint64
-}
-
-func (c *changeCounter) add(o domain.Origin, to domain.CardStatus) {
-	kind, _, _ := strings.Cut(o.Actor, ":")
-	c.mu.Lock()
-	if c.n == nil {
-		c.n = map[ChangeKey]uint64{}
-	}
-	c.n[ChangeKey{to, kind}]++
-	c.mu.Unlock()
-}
-
-// ChangeCounts returns how many status changes were committed since the
-// store was opened, by new status and kind of actor, for the metrics.
-func (s *Store) ChangeCounts() map[ChangeKey]uint64 {
-	s.changes.mu.Lock()
-	defer s.changes.mu.Unlock()
-	out := make(map[ChangeKey]uint64, len(s.changes.n))
-	for k, v := range s.changes.n {
-		out[k] = v
-	}
-	return out
-}
 
 // Size is the database file's size in bytes.
 func (s *Store) Size() int64 {
@@ -131,8 +94,8 @@ func (s *Store) Apply(o domain.Origin, cmd domain.Command) (Smartcard, error) {
 	if err != nil {
 		return Smartcard{}, fmt.Errorf("change smartcard status: %w", err)
 	}
-	if !d.NoOp {
-		s.changes.add(o, d.To)
+	if !d.NoOp && s.changed != nil {
+		s.changed(o, d.To)
 	}
 	return card, nil
 }

@@ -61,6 +61,10 @@ type Options struct {
 	// ClockSynced says whether the system clock has been synchronised
 	// since boot; events made before are marked. Nil: always.
 	ClockSynced func() bool
+	// Changed, when set, is told of each committed change of a card's
+	// status (not of a change that changed nothing), after the commit:
+	// the service counts them for its metrics. It must not block.
+	Changed func(o domain.Origin, to domain.CardStatus)
 	// InjectFault, when set, is called after each write transaction's work
 	// and before its commit; an error it returns aborts the transaction as
 	// a failed commit would. FOR TESTS ONLY: NEVER SET IT IN THE SERVICE.
@@ -76,7 +80,7 @@ type Store struct {
 	clockSynced func() bool
 	damaged     atomic.Pointer[string]        // why changes are refused, once the file failed its check
 	held        atomic.Pointer[chan struct{}] // closed when held changes may go on
-	changes     changeCounter
+	changed     func(o domain.Origin, to domain.CardStatus)
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
@@ -105,7 +109,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.ClockSynced == nil {
 		opt.ClockSynced = func() bool { return true }
 	}
-	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced}
+	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed}
 	s.commits.onBroken = s.RefuseChanges
 	if err := s.init(); err != nil {
 		db.Close()

@@ -25,17 +25,19 @@ var fixedNow = time.Date(2015, 7, 7, 23, 36, 21, 930_000_000, time.UTC)
 // env is a server on a real bbolt file with the documented example cards
 // and one token per role.
 type env struct {
-	t      *testing.T
-	dir    string // the store's data directory
-	store  *storage.Store
-	srv    *Server
-	tokens map[domain.Role]string
+	t       *testing.T
+	dir     string         // the store's data directory
+	changes *ChangeCounter // the store's changes, counted
+	store   *storage.Store
+	srv     *Server
+	tokens  map[domain.Role]string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := storage.Open(dir, storage.Options{Now: func() time.Time { return fixedNow }})
+	changes := &ChangeCounter{}
+	st, err := storage.Open(dir, storage.Options{Now: func() time.Time { return fixedNow }, Changed: changes.Add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.ImportCards(cli, records); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, store: st, tokens: map[domain.Role]string{}}
+	e := &env{t: t, dir: dir, store: st, changes: changes, tokens: map[domain.Role]string{}}
 	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		secret, _, err := st.CreateToken(cli, r.String(), r)
 		if err != nil {

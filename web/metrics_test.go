@@ -24,7 +24,7 @@ func (countingStation) EventCounts() map[string]uint64 {
 func TestMetrics(t *testing.T) {
 	e := newEnv(t)
 	stn := countingStation{fakeStation{station.Status{State: station.Ready}}}
-	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Station: stn})
+	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Station: stn, Changes: e.changes})
 	req := e.createRequest(domain.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
 	if rec := e.do(domain.RoleOperator, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"Disabled"}`); rec.Code != 200 {
 		t.Fatal(rec.Body)

@@ -41,6 +41,9 @@ type Options struct {
 	// Panel says what the LEDs and button are: "gpio", "simulated",
 	// "failed" (they could not be opened) or "none".
 	Panel string
+	// Changes counts the committed status changes for the metrics; nil:
+	// none are counted.
+	Changes *ChangeCounter
 	// PanelFault says what is wrong with the panel now ("" when nothing
 	// is), for /readyz and the station page; nil: nothing can be.
 	PanelFault func() string

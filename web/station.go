@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/wire"
 )
@@ -23,7 +22,6 @@ type opsStore interface {
 	Damaged() string // why the database failed its check; "" when it did not
 	Checking() bool  // the start-up check runs
 	Size() int64
-	ChangeCounts() map[storage.ChangeKey]uint64
 	Backup(w io.Writer) (int64, error)
 }
 

@@ -149,12 +149,12 @@ func printNamed(w io.Writer, rows [][3]string) error {
 }
 
 // open opens the database, failing fast when a server holds it.
-func (c command) open() (*storage.Store, error) {
-	st, err := storage.Open(*c.dataDir, storage.Options{ClockSynced: clock.Synced})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+func (c command) open() (*storage.Store, error) { return c.openWith(storage.Options{}) }
+
+// openWith is open with options beyond the clock's.
+func (c command) openWith(opt storage.Options) (*storage.Store, error) {
+	opt.ClockSynced = clock.Synced
+	return storage.Open(*c.dataDir, opt)
 }
 
 // cliOrigin is who a command acts as in the audit log: the local account

@@ -76,7 +76,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		scheme = "https"
 		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
 	}
-	st, err := c.open()
+	changes := &web.ChangeCounter{}
+	st, err := c.openWith(storage.Options{Changed: changes.Add})
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopStation() // before the database closes: LEDs off, no write in flight
 	opt.Logger = log
 	opt.StatusChangesPerMinute = *so.changes
+	opt.Changes = changes
 	opt.ClockSynced = clock.Synced
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
 	srv := &http.Server{
