@@ -59,20 +59,35 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ domain.Orig
 			return &httpError{code: http.StatusBadRequest, msg: "assigneduser must be a user's GUID, not " + clipQ(v)}
 		}
 	}
-	if v, ok := q["status"]; ok {
-		st, err := domain.ParseCardStatus(v)
-		if err != nil {
-			return err
-		}
-		f.Status = &st
+	if f.Status, err = optional(q, "status", domain.ParseCardStatus); err != nil {
+		return err
 	}
 	cards, err := s.store.Cards(f)
+	return writeList(w, cards, err, wire.SmartcardFrom)
+}
+
+// optional parses the query parameter name, when it is there.
+func optional[T any](q map[string]string, name string, parse func(string) (T, error)) (*T, error) {
+	v, ok := q[name]
+	if !ok {
+		return nil, nil
+	}
+	t, err := parse(v)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// writeList answers 200 with the records read, each in its wire shape, or
+// the error of reading them.
+func writeList[R, W any](w http.ResponseWriter, records []R, err error, shape func(R) W) error {
 	if err != nil {
 		return err
 	}
-	out := make([]wire.Smartcard, len(cards))
-	for i, c := range cards {
-		out[i] = wire.SmartcardFrom(c)
+	out := make([]W, len(records))
+	for i, r := range records {
+		out[i] = shape(r)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -94,6 +109,12 @@ func (s *Server) findCard(cardid string) (storage.Smartcard, error) {
 }
 
 func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
+	return getOne(w, r, s.store.Card, wire.SmartcardFrom)
+}
+
+// getOne answers the GET of one record by the id in the path, which takes
+// no query: the record in its wire shape.
+func getOne[R, W any](w http.ResponseWriter, r *http.Request, get func(guid.GUID) (R, error), shape func(R) W) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -101,11 +122,11 @@ func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ domain.Origin
 	if err != nil {
 		return err
 	}
-	card, err := s.store.Card(id)
+	rec, err := get(id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wire.SmartcardFrom(card))
+	writeJSON(w, http.StatusOK, shape(rec))
 	return nil
 }
 
@@ -190,39 +211,15 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o domain.O
 		}
 		f.TargetUser = o.ActorUuid
 	}
-	if v, ok := q["status"]; ok {
-		st, err := domain.ParseRequestStatus(v)
-		if err != nil {
-			return err
-		}
-		f.Status = &st
-	}
-	reqs, err := s.store.Requests(f)
-	if err != nil {
+	if f.Status, err = optional(q, "status", domain.ParseRequestStatus); err != nil {
 		return err
 	}
-	out := make([]wire.Request, len(reqs))
-	for i, rq := range reqs {
-		out[i] = wire.RequestFrom(rq)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	reqs, err := s.store.Requests(f)
+	return writeList(w, reqs, err, wire.RequestFrom)
 }
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
-	if _, err := readQuery(r); err != nil {
-		return err
-	}
-	id, err := pathGUID(r, "id")
-	if err != nil {
-		return err
-	}
-	req, err := s.store.Request(id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, wire.RequestFrom(req))
-	return nil
+	return getOne(w, r, s.store.Request, wire.RequestFrom)
 }
 
 // readStatus reads the one-key body {"status": ...} of both PUTs.
@@ -247,11 +244,7 @@ func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o doma
 	if err != nil {
 		return err
 	}
-	word, err := readStatus(w, r)
-	if err != nil {
-		return err
-	}
-	st, err := domain.ParseRequestStatus(word)
+	st, word, err := readStatusAs(w, r, domain.ParseRequestStatus)
 	if err != nil {
 		return err
 	}
@@ -267,11 +260,7 @@ func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ domain
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
-	reqID, err := pathGUID(r, "reqid")
-	if err != nil {
-		return err
-	}
-	cardID, err := pathGUID(r, "scid")
+	reqID, cardID, err := requestCardIDs(r)
 	if err != nil {
 		return err
 	}
@@ -289,19 +278,11 @@ func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ domain
 // setCardStatus answers PUT /requests/{reqid}/smartcards/{scid}: the one
 // documented way to change a card's status.
 func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
-	reqID, err := pathGUID(r, "reqid")
+	reqID, cardID, err := requestCardIDs(r)
 	if err != nil {
 		return err
 	}
-	cardID, err := pathGUID(r, "scid")
-	if err != nil {
-		return err
-	}
-	word, err := readStatus(w, r)
-	if err != nil {
-		return err
-	}
-	st, err := domain.ParseCardStatus(word)
+	st, _, err := readStatusAs(w, r, domain.ParseCardStatus)
 	if err != nil {
 		return err
 	}
@@ -313,6 +294,27 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.
 		return err
 	}
 	return answer(w, r, wire.SmartcardFrom(card))
+}
+
+// requestCardIDs reads the request's and the card's GUIDs of the path
+// requests/{reqid}/smartcards/{scid}.
+func requestCardIDs(r *http.Request) (reqID, cardID guid.GUID, err error) {
+	if reqID, err = pathGUID(r, "reqid"); err != nil {
+		return reqID, cardID, err
+	}
+	cardID, err = pathGUID(r, "scid")
+	return reqID, cardID, err
+}
+
+// readStatusAs reads the body {"status": ...} of a PUT and parses the word.
+func readStatusAs[T any](w http.ResponseWriter, r *http.Request, parse func(string) (T, error)) (T, string, error) {
+	word, err := readStatus(w, r)
+	if err != nil {
+		var zero T
+		return zero, "", err
+	}
+	st, err := parse(word)
+	return st, word, err
 }
 
 // answer writes 200 with v, or 204 when the client prefers return=minimal.
