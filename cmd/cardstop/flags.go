@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"text/tabwriter"
+	"time"
 
 	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/storage"
@@ -130,6 +131,11 @@ func (c *command) withStore(args []string, nargs int, fn func(st *storage.Store)
 	if err := c.parse(args, nargs); err != nil {
 		return err
 	}
+	return c.use(fn)
+}
+
+// use opens the database, runs fn with it and closes it.
+func (c *command) use(fn func(st *storage.Store) error) error {
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -138,12 +144,17 @@ func (c *command) withStore(args []string, nargs int, fn func(st *storage.Store)
 	return fn(st)
 }
 
-// printNamed lists names with their role and creation time: tokens, users.
-func printNamed(w io.Writer, rows [][3]string) error {
+// printNamed lists credentials, tokens or users, with their role and
+// creation time: the columns of named's answer.
+func printNamed[T any](w io.Writer, items []T, err error, named func(T) (name string, role domain.Role, created time.Time)) error {
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r[0], r[1], r[2])
+	for _, it := range items {
+		name, role, created := named(it)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, role, created.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -25,32 +25,22 @@ func tokenCreate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	secret, _, err := st.CreateToken(cliOrigin(), *name, r)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, secret)
-	fmt.Fprintf(stderr, "created %s token %q; the secret above is shown only now\n", r, *name)
-	return nil
+	return c.use(func(st *storage.Store) error {
+		secret, _, err := st.CreateToken(cliOrigin(), *name, r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "created %s token %q; the secret above is shown only now\n", r, *name)
+		return nil
+	})
 }
 
 func tokenList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token list", "", stderr, "cardstop token list --data-dir ./var")
 	return c.withStore(args, 0, func(st *storage.Store) error {
 		tokens, err := st.Tokens()
-		if err != nil {
-			return err
-		}
-		rows := make([][3]string, len(tokens))
-		for i, t := range tokens {
-			rows[i] = [3]string{t.Name, t.Role.String(), t.Created.Format(time.RFC3339)}
-		}
-		return printNamed(stdout, rows)
+		return printNamed(stdout, tokens, err, func(t storage.Token) (string, domain.Role, time.Time) { return t.Name, t.Role, t.Created })
 	})
 }
 

@@ -74,16 +74,13 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.AddUser(cliOrigin(), c.fs.Arg(0), r, pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "added %s %q\n", r, c.fs.Arg(0))
-	return nil
+	return c.use(func(st *storage.Store) error {
+		if err := st.AddUser(cliOrigin(), c.fs.Arg(0), r, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added %s %q\n", r, c.fs.Arg(0))
+		return nil
+	})
 }
 
 func userPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -95,30 +92,20 @@ func userPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.SetPassword(cliOrigin(), c.fs.Arg(0), pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "changed the password of %q; its sessions have ended\n", c.fs.Arg(0))
-	return nil
+	return c.use(func(st *storage.Store) error {
+		if err := st.SetPassword(cliOrigin(), c.fs.Arg(0), pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "changed the password of %q; its sessions have ended\n", c.fs.Arg(0))
+		return nil
+	})
 }
 
 func userList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user list", "", stderr, "cardstop user list --data-dir ./var")
 	return c.withStore(args, 0, func(st *storage.Store) error {
 		users, err := st.Users()
-		if err != nil {
-			return err
-		}
-		rows := make([][3]string, len(users))
-		for i, u := range users {
-			rows[i] = [3]string{u.Name, u.Role.String(), u.Created.Format(time.RFC3339)}
-		}
-		return printNamed(stdout, rows)
+		return printNamed(stdout, users, err, func(u storage.User) (string, domain.Role, time.Time) { return u.Name, u.Role, u.Created })
 	})
 }
 
