@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
@@ -178,7 +179,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(storage.SessionAbsolute / time.Second)})
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(auth.SessionAbsolute / time.Second)})
 	http.Redirect(w, r, "/cards", http.StatusSeeOther)
 }
 
