@@ -29,9 +29,6 @@ const sessionCookie = "cardstop_session"
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// maxSignInFailures from one address within authWindow; then 429.
-const maxSignInFailures = 5
-
 // pageStore is what the card, request and audit pages read and change.
 type pageStore interface {
 	Card(id guid.GUID) (storage.Smartcard, error)
@@ -156,7 +153,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	host := remoteHost(r)
-	if wait := s.signins.blocked(host); wait > 0 {
+	if wait := s.signins.Blocked(host); wait > 0 {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.render(w, r, http.StatusTooManyRequests, page.SignIn("", "Too many failed sign-ins from this address. Try again in "+retryAfter(wait)+" seconds."))
 		return
@@ -170,7 +167,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	secret, _, err := s.auth.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
 		if code, _ := statusOf(err); code == http.StatusUnauthorized {
-			s.signins.fail(host)
+			s.signins.Fail(host)
 			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
 			return
 		}
