@@ -1,24 +1,19 @@
 package storage
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
-// Token is an API credential for a machine. Only the SHA-256 of its secret
-// is stored: the secret has 256 random bits, so a slow password hash would
-// add nothing but latency.
+// Token is an API credential for a machine. Only the hash of its secret
+// (auth.Hash) is stored.
 type Token struct {
 	Uuid    guid.GUID
 	Name    string
@@ -27,30 +22,17 @@ type Token struct {
 	Hash    []byte
 }
 
-// tokenPrefix marks Cardstop secrets, so secret scanners and people can
-// recognise one that leaked.
-const tokenPrefix = "cst_"
-
-var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-func hashSecret(secret string) []byte {
-	sum := sha256.Sum256([]byte(secret))
-	return sum[:]
-}
-
 // CreateToken makes a token and returns its secret, which is shown once
 // and never stored.
 func (s *Store) CreateToken(o domain.Origin, name string, role domain.Role) (string, Token, error) {
-	if !tokenName.MatchString(name) {
-		return "", Token{}, domain.Refuse(domain.ErrInvalid, "token name %q: use 1-64 letters, digits, '.', '_' or '-'", domain.Clip(name))
+	if err := auth.CheckName("token", name); err != nil {
+		return "", Token{}, err
 	}
-	if role < domain.RoleViewer || role > domain.RoleAdmin {
-		return "", Token{}, domain.Refuse(domain.ErrInvalid, "a token needs a role: viewer, operator or admin")
+	if err := auth.CheckRole("token", role); err != nil {
+		return "", Token{}, err
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on Linux.
-	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: hashSecret(secret)}
+	secret := auth.NewTokenSecret()
+	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: auth.Hash(secret)}
 	err := s.update(func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get([]byte(name)) != nil {
@@ -112,11 +94,11 @@ func (s *Store) RevokeToken(o domain.Origin, name string) error {
 // the secret's hash, so no comparison of secrets takes place at all.
 func (s *Store) Authenticate(secret string) (Token, error) {
 	var t Token
-	if !strings.HasPrefix(secret, tokenPrefix) {
+	if !auth.IsTokenSecret(secret) {
 		return t, domain.Refuse(domain.ErrNotFound, "unknown token")
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		name := tx.Bucket(bucketTokensByHash).Get(hashSecret(secret))
+		name := tx.Bucket(bucketTokensByHash).Get(auth.Hash(secret))
 		if name == nil {
 			return domain.Refuse(domain.ErrNotFound, "unknown token")
 		}

@@ -1,23 +1,19 @@
 package storage
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/argon2"
 
+	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // User is a person's account for the page. The password is stored only as
-// an argon2id hash.
+// its argon2id hash (auth.HashPassword).
 type User struct {
 	Uuid     guid.GUID
 	Name     string
@@ -26,36 +22,13 @@ type User struct {
 	Password string `json:",omitempty"` // the hash, in PHC form; never shown
 }
 
-// Session is a signed-in browser. Only the SHA-256 of its cookie is stored.
+// Session is a signed-in browser, stored under the hash of its cookie's
+// secret (auth.Hash); it lives as long as auth.SessionExpired allows.
 type Session struct {
 	User     string
 	Created  time.Time
 	LastSeen time.Time
 }
-
-// Password rules: long enough to resist guessing, short enough to hash cheaply.
-const (
-	minPassword = 10
-	maxPassword = 256
-)
-
-// argon2id parameters (OWASP's first choice: 19 MiB, 2 passes, 1 lane):
-// about 50 ms on a Raspberry Pi 4.
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
-)
-
-// Session lifetimes: a session ends after Idle without use, or Absolute
-// after sign-in, whichever comes first.
-const (
-	SessionIdle     = 30 * time.Minute
-	SessionAbsolute = 12 * time.Hour
-	// touchEvery limits the writes of LastSeen to one per minute a session.
-	touchEvery = time.Minute
-)
 
 var bucketUsers, bucketSessions = []byte("users"), []byte("sessions")
 
@@ -68,62 +41,18 @@ const (
 	ActionSignOut      Action = "user.signout"
 )
 
-func hashPassword(password string) string {
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
-
-// checkPassword compares in constant time; a hash it cannot read never matches.
-func checkPassword(hash, password string) bool {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	key, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(key) == 0 || m > 1<<20 || t > 16 || p == 0 {
-		return false
-	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(key)))
-	return subtle.ConstantTimeCompare(got, key) == 1
-}
-
-// dummyHash is compared against when the user does not exist, so that an
-// unknown name takes as long as a wrong password. It is the hash of 32
-// random bytes that were thrown away: nothing matches it. A constant, not
-// computed at start, which would cost 19 MiB of memory for nothing.
-const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$DnNjKWpWrotAi5koNKymhA$gxs5NkcrXALtb6ehj7/G1kXXJnmVAOPMMYOyjK2UCdk"
-
-func checkPasswordRules(password string) error {
-	switch n := len([]rune(password)); {
-	case n < minPassword:
-		return domain.Refuse(domain.ErrInvalid, "the password needs at least %d characters", minPassword)
-	case len(password) > maxPassword:
-		return domain.Refuse(domain.ErrInvalid, "the password is longer than %d bytes", maxPassword)
-	}
-	return nil
-}
-
 // AddUser creates a person's account.
 func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password string) error {
-	if !tokenName.MatchString(name) {
-		return domain.Refuse(domain.ErrInvalid, "user name %q: use 1-64 letters, digits, '.', '_' or '-'", domain.Clip(name))
-	}
-	if role < domain.RoleViewer || role > domain.RoleAdmin {
-		return domain.Refuse(domain.ErrInvalid, "a user needs a role: viewer, operator or admin")
-	}
-	if err := checkPasswordRules(password); err != nil {
+	if err := auth.CheckName("user", name); err != nil {
 		return err
 	}
-	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: hashPassword(password)}
+	if err := auth.CheckRole("user", role); err != nil {
+		return err
+	}
+	if err := auth.CheckPasswordRules(password); err != nil {
+		return err
+	}
+	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: auth.HashPassword(password)}
 	return s.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
@@ -138,10 +67,10 @@ func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password
 
 // SetPassword replaces a user's password and ends the user's sessions.
 func (s *Store) SetPassword(o domain.Origin, name, password string) error {
-	if err := checkPasswordRules(password); err != nil {
+	if err := auth.CheckPasswordRules(password); err != nil {
 		return err
 	}
-	hash := hashPassword(password)
+	hash := auth.HashPassword(password)
 	return s.update(func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
@@ -228,7 +157,7 @@ func deleteSessions(tx *bolt.Tx, match func(Session) bool) error {
 // cookie when the session ends, so most are never shown again.
 func purgeSessions(tx *bolt.Tx, now time.Time) error {
 	return deleteSessions(tx, func(sess Session) bool {
-		return now.Sub(sess.LastSeen) > SessionIdle || now.Sub(sess.Created) > SessionAbsolute
+		return auth.SessionExpired(sess.Created, sess.LastSeen, now)
 	})
 }
 
@@ -242,23 +171,20 @@ func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, er
 		u, err = getUser(tx, name)
 		return err
 	})
-	hash := u.Password
 	if err != nil {
-		hash = dummyHash
+		auth.CheckNoPassword(password) // as long as a wrong password takes
 	}
-	if !checkPassword(hash, password) || err != nil {
+	if err != nil || !auth.CheckPassword(u.Password, password) {
 		return "", User{}, &domain.Error{Kind: ErrBadCredentials, Msg: "wrong user name or password"}
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	secret := auth.NewSessionSecret()
 	now := s.now()
 	o.Actor, o.ActorUuid, o.Role = "user:"+name, u.Uuid, u.Role
 	err = s.update(func(tx *bolt.Tx) error {
 		if err := purgeSessions(tx, now); err != nil {
 			return err
 		}
-		if err := putJSON(tx.Bucket(bucketSessions), hashSecret(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
+		if err := putJSON(tx.Bucket(bucketSessions), auth.Hash(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
 			return err
 		}
 		return s.appendEvent(tx, o, Event{Action: ActionSignIn, Name: name})
@@ -273,7 +199,7 @@ func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, er
 // SessionUser returns the user of a live session. A session past its idle
 // or absolute limit, or whose user is gone, is ended and not found.
 func (s *Store) SessionUser(secret string) (User, error) {
-	key := hashSecret(secret)
+	key := auth.Hash(secret)
 	now := s.now()
 	var u User
 	var sess Session
@@ -283,11 +209,11 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		if err != nil || !ok {
 			return domain.Refuse(domain.ErrNotFound, "no such session")
 		}
-		if now.Sub(sess.LastSeen) > SessionIdle || now.Sub(sess.Created) > SessionAbsolute {
+		if auth.SessionExpired(sess.Created, sess.LastSeen, now) {
 			expired = true
 			return nil
 		}
-		touch = now.Sub(sess.LastSeen) > touchEvery
+		touch = auth.SessionStale(sess.LastSeen, now)
 		u, err = getUser(tx, sess.User)
 		return err
 	})
@@ -315,7 +241,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 
 // SignOut ends a session.
 func (s *Store) SignOut(o domain.Origin, secret string) error {
-	key := hashSecret(secret)
+	key := auth.Hash(secret)
 	return s.update(func(tx *bolt.Tx) error {
 		var sess Session
 		ok, err := getJSON(tx.Bucket(bucketSessions), key, &sess)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
@@ -63,8 +64,8 @@ type Server struct {
 	opt     Options
 	log     *slog.Logger
 	mux     *http.ServeMux
-	limiter *authLimiter // failed API tokens
-	signins *authLimiter // failed sign-ins on the page
+	limiter *auth.Limiter // failed API tokens, by address
+	signins *auth.Limiter // failed sign-ins on the page, by address
 	changes *changeLimiter
 	metrics *metrics
 
@@ -88,7 +89,7 @@ func New(store Store, opt Options) *Server {
 		opt.Now = time.Now
 	}
 	s := &Server{opt: opt, store: store, pages: store, auth: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
-		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now),
+		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), signins: auth.NewLimiter(auth.MaxSignInFailures, opt.Now),
 		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
 	s.metrics = newMetrics(s)
 	s.register()

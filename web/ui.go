@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
@@ -27,9 +28,6 @@ const sessionCookie = "cardstop_session"
 // pageCSP allows no inline script or style and no other origin.
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-
-// maxSignInFailures from one address within authWindow; then 429.
-const maxSignInFailures = 5
 
 // pageStore is what the card, request and audit pages read and change.
 type pageStore interface {
@@ -155,7 +153,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	host := remoteHost(r)
-	if wait := s.signins.blocked(host); wait > 0 {
+	if wait := s.signins.Blocked(host); wait > 0 {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.render(w, r, http.StatusTooManyRequests, page.SignIn("", "Too many failed sign-ins from this address. Try again in "+retryAfter(wait)+" seconds."))
 		return
@@ -169,7 +167,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	secret, _, err := s.auth.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
 		if code, _ := statusOf(err); code == http.StatusUnauthorized {
-			s.signins.fail(host)
+			s.signins.Fail(host)
 			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
 			return
 		}
@@ -178,7 +176,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(storage.SessionAbsolute / time.Second)})
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(auth.SessionAbsolute / time.Second)})
 	http.Redirect(w, r, "/cards", http.StatusSeeOther)
 }
 
