@@ -37,7 +37,7 @@ func (s *Server) authenticate(r *http.Request) (storage.Token, error) {
 			msg:    "authentication required: send Authorization: Bearer <token>",
 			header: map[string]string{"WWW-Authenticate": bearerChallenge}}
 	}
-	t, err := s.auth.Authenticate(strings.TrimSpace(secret))
+	t, err := s.creds.Authenticate(strings.TrimSpace(secret))
 	if err != nil {
 		if code, _ := statusOf(err); code == http.StatusNotFound {
 			s.limiter.Fail(host)

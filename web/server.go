@@ -72,7 +72,7 @@ type Server struct {
 	// The store, as each group of handlers sees it.
 	store apiStore   // the MIM CM API
 	pages pageStore  // the card, request and audit pages
-	auth  authStore  // tokens and sessions
+	creds authStore  // tokens and sessions
 	admin adminStore // the admin pages
 	ops   opsStore   // readiness, backup and metrics
 }
@@ -88,7 +88,7 @@ func New(store Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{opt: opt, store: store, pages: store, auth: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
+	s := &Server{opt: opt, store: store, pages: store, creds: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
 		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), signins: auth.NewLimiter(auth.MaxSignInFailures, opt.Now),
 		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
 	s.metrics = newMetrics(s)

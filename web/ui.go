@@ -114,7 +114,7 @@ func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, err
 	}
-	return s.auth.SessionUser(c.Value)
+	return s.creds.SessionUser(c.Value)
 }
 
 // render writes a component as a whole page or fragment, with code.
@@ -164,7 +164,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PostFormValue("name")
 	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
-	secret, _, err := s.auth.SignIn(o, name, r.PostFormValue("password"))
+	secret, _, err := s.creds.SignIn(o, name, r.PostFormValue("password"))
 	if err != nil {
 		if code, _ := statusOf(err); code == http.StatusUnauthorized {
 			s.signins.Fail(host)
@@ -182,7 +182,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := s.auth.SignOut(o, c.Value); err != nil {
+		if err := s.creds.SignOut(o, c.Value); err != nil {
 			return err
 		}
 	}
