@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -17,13 +18,13 @@ func chainOf(t *testing.T) []storage.Event {
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card, newCard(2, "def", domain.CardNew))
 	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRequestStatus(operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
+	if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateToken(admin, "t1", domain.RoleViewer); err != nil {
+	if _, _, err := s.CreateToken(context.Background(), admin, "t1", domain.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	checkStore(t, s)

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -24,12 +25,12 @@ func BenchmarkStatusChange(b *testing.B) {
 	for i := range cards {
 		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: domain.CardActive}
 	}
-	if err := s.ImportCards(admin, cards); err != nil {
+	if err := s.ImportCards(context.Background(), admin, cards); err != nil {
 		b.Fatal(err)
 	}
 	reqs := make([]guid.GUID, n)
 	for i, c := range cards {
-		r, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: c.Uuid})
+		r, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: c.Uuid})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func BenchmarkStatusChange(b *testing.B) {
 			if (k/n)%2 == 1 {
 				to = domain.CardActive
 			}
-			if _, err := s.Apply(admin, domain.Command{Request: reqs[i], Card: cards[i].Uuid, To: to, Via: domain.ViaAPI}); err != nil {
+			if _, err := s.Apply(context.Background(), admin, domain.Command{Request: reqs[i], Card: cards[i].Uuid, To: to, Via: domain.ViaAPI}); err != nil {
 				b.Error(err)
 				return
 			}

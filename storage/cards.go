@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -209,8 +210,8 @@ func validateCard(c Smartcard) error {
 // ImportCards adds new cards, all or nothing: a card that is invalid or
 // whose uuid or serial is already taken rejects the whole set, and the
 // error names its position (from 1). Each card gets an audit event.
-func (s *Store) ImportCards(o domain.Origin, cards []Smartcard) error {
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) ImportCards(ctx context.Context, o domain.Origin, cards []Smartcard) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		for i, c := range cards {
 			if err := importCard(tx, c); err != nil {
 				return fmt.Errorf("card %d: %w", i+1, err)

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -38,7 +39,7 @@ func TestImportCardsAllOrNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			err := s.ImportCards(admin, []storage.Smartcard{ok1, ok2, tt.third, newCard(4, "last", domain.CardActive)})
+			err := s.ImportCards(context.Background(), admin, []storage.Smartcard{ok1, ok2, tt.third, newCard(4, "last", domain.CardActive)})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("ImportCards: %v, want %v", err, tt.want)
 			}
@@ -62,7 +63,7 @@ func TestImportCardsAllOrNothing(t *testing.T) {
 				t.Errorf("%d events after failed import, want 0", len(evs))
 			}
 			// The same set without the bad card goes in whole.
-			if err := s.ImportCards(admin, []storage.Smartcard{ok1, ok2}); err != nil {
+			if err := s.ImportCards(context.Background(), admin, []storage.Smartcard{ok1, ok2}); err != nil {
 				t.Fatalf("ImportCards of the good cards: %v", err)
 			}
 			if evs := allEvents(t, s); len(evs) != 2 || evs[0].Seq != 1 {
@@ -86,7 +87,7 @@ func TestImportCardsAgainstStored(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.ImportCards(admin, []storage.Smartcard{tt.card})
+			err := s.ImportCards(context.Background(), admin, []storage.Smartcard{tt.card})
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "card 1") {
 				t.Errorf("ImportCards: %v, want %v naming card 1", err, tt.want)
 			}
@@ -141,7 +142,7 @@ func TestCardsFilter(t *testing.T) {
 
 	// Disable card 1 so the indexes must follow a change.
 	req := createRequest(t, s, operator, domain.TypeDisable, cards[0].Uuid)
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: cards[0].Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: cards[0].Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,13 +26,13 @@ func (s *Store) Size() int64 {
 // on and appends one audit event, of one shape whichever the way in.
 // Setting the status a card has returns it unchanged, with nothing
 // written.
-func (s *Store) Apply(o domain.Origin, cmd domain.Command) (Smartcard, error) {
+func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (Smartcard, error) {
 	if len(cmd.Comment) > maxComment || len(cmd.Reason) > maxDataText {
 		return Smartcard{}, domain.Refuse(domain.ErrInvalid, "the reason or comment is too long")
 	}
 	var card Smartcard
 	var d domain.Decision
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if card, err = getCard(tx, cmd.Card); err != nil {
 			return err

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -59,7 +60,7 @@ func checkImage(t *testing.T, s *storage.Store) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Backup(f); err != nil {
+	if _, err := s.Backup(context.Background(), f); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -113,7 +114,7 @@ func TestDamagedFileRefusesChanges(t *testing.T) {
 	if s.Damaged() != why {
 		t.Fatalf("the store says it is damaged because %q; want %q", s.Damaged(), why)
 	}
-	_, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeDisable})
+	_, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable})
 	if !errors.Is(err, storage.ErrDamaged) {
 		t.Fatalf("a change on a damaged file: %v; want ErrDamaged", err)
 	}
@@ -137,7 +138,7 @@ func TestInjectedCommitFailure(t *testing.T) {
 	importCards(t, s, card)
 	before := allEvents(t, s)
 	next = fail
-	if _, err := s.Apply(operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); !errors.Is(err, fail) {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); !errors.Is(err, fail) {
 		t.Fatalf("Apply with a failing commit: %v", err)
 	}
 	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive || len(allEvents(t, s)) != len(before) {
@@ -147,7 +148,7 @@ func TestInjectedCommitFailure(t *testing.T) {
 		t.Fatal("a failed commit left a request behind")
 	}
 	next = nil
-	if _, err := s.Apply(operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); err != nil {
 		t.Fatalf("the write after a failed one: %v", err)
 	}
 	checkStore(t, s)

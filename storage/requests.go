@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -80,7 +81,7 @@ const (
 // CreateRequest stores a new request. A caller whose role may carry out the
 // type gets an Approved request; an operator asking to retire gets a
 // Pending one that an admin approves.
-func (s *Store) CreateRequest(o domain.Origin, n NewRequest) (Request, error) {
+func (s *Store) CreateRequest(ctx context.Context, o domain.Origin, n NewRequest) (Request, error) {
 	least, ok := domain.ApproveRole(n.Type)
 	switch {
 	case !ok:
@@ -121,7 +122,7 @@ func (s *Store) CreateRequest(o domain.Origin, n NewRequest) (Request, error) {
 		r.Status = domain.RequestPending
 	}
 	base := r
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r = base // the closure may run again, alone, when its batch fails
 		if !n.Smartcard.IsNil() {
 			card, err := getCard(tx, n.Smartcard)
@@ -215,12 +216,12 @@ func (r Request) dataItem(name string) string {
 // SetRequestStatus completes, cancels (word "Abandoned" or "Canceled"),
 // approves or denies a request. Approving and denying are for admins and
 // only from Pending. Setting the status a request already has is a no-op.
-func (s *Store) SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (Request, error) {
+func (s *Store) SetRequestStatus(ctx context.Context, o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (Request, error) {
 	if o.Role < domain.RoleOperator {
 		return Request{}, domain.Refuse(domain.ErrForbidden, "changing a request needs the operator role; you have %s", o.Role)
 	}
 	var r Request
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRequest(tx, reqID)
 		if err != nil {

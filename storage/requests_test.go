@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 func createRequest(t *testing.T, s *storage.Store, o domain.Origin, typ domain.RequestType, card guid.GUID) storage.Request {
 	t.Helper()
-	r, err := s.CreateRequest(o, storage.NewRequest{Type: typ, Smartcard: card, Comment: typ.String() + " it"})
+	r, err := s.CreateRequest(context.Background(), o, storage.NewRequest{Type: typ, Smartcard: card, Comment: typ.String() + " it"})
 	if err != nil {
 		t.Fatalf("CreateRequest(%s, %s): %v", o.Role, typ, err)
 	}
@@ -26,7 +27,7 @@ func TestRetireFlow(t *testing.T) {
 	card := newCard(1, "{AB12CD34-0000-4AA9-A822-346554DDD3C9}", domain.CardActive)
 	importCards(t, s, card)
 
-	req, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeRetire, Smartcard: card.Uuid, Comment: "left the company",
+	req, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeRetire, Smartcard: card.Uuid, Comment: "left the company",
 		DataCollection: []storage.DataItem{{Name: "Reason", Value: ptr("leaver")}}, Priority: 2})
 	if err != nil {
 		t.Fatalf("CreateRequest: %v", err)
@@ -45,7 +46,7 @@ func TestRetireFlow(t *testing.T) {
 		t.Errorf("stored request: %+v", stored)
 	}
 
-	got, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+	got, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -60,7 +61,7 @@ func TestRetireFlow(t *testing.T) {
 		t.Errorf("request after execute has Status %d, want 18 (Executing)", r.Status)
 	}
 
-	done, err := s.SetRequestStatus(admin, req.Uuid, domain.RequestCompleted, "completed")
+	done, err := s.SetRequestStatus(context.Background(), admin, req.Uuid, domain.RequestCompleted, "completed")
 	if err != nil {
 		t.Fatalf("SetRequestStatus: %v", err)
 	}
@@ -89,7 +90,7 @@ func TestRetireFlow(t *testing.T) {
 	}
 
 	// Retired is final: no new request, no further change.
-	if _, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: card.Uuid}); !errors.Is(err, domain.ErrConflict) {
+	if _, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: card.Uuid}); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("request for a Retired card: %v, want ErrConflict", err)
 	}
 	if n := len(allEvents(t, s)); n != 4 {
@@ -110,7 +111,7 @@ func TestOperatorRetireNeedsApproval(t *testing.T) {
 		t.Fatalf("Retire request by operator has Status %d, want 16 (Pending)", req.Status)
 	}
 	before := len(allEvents(t, s))
-	_, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+	_, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("executing a Pending request: %v, want ErrForbidden", err)
 	}
@@ -118,21 +119,21 @@ func TestOperatorRetireNeedsApproval(t *testing.T) {
 		t.Errorf("card after refused execute: %v", c.Status)
 	}
 	// Only an admin approves.
-	if _, err := s.SetRequestStatus(operator, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator approving: %v, want ErrForbidden", err)
 	}
 	if n := len(allEvents(t, s)); n != before {
 		t.Errorf("refusals added events: %d, want %d", n, before)
 	}
-	approved, err := s.SetRequestStatus(admin, req.Uuid, domain.RequestApproved, "approved")
+	approved, err := s.SetRequestStatus(context.Background(), admin, req.Uuid, domain.RequestApproved, "approved")
 	if err != nil || approved.Status != domain.RequestApproved || !approved.Completed.IsZero() {
 		t.Fatalf("admin approving = %+v, %v", approved, err)
 	}
 	// The operator still may not retire the card itself.
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator executing approved Retire: %v, want ErrForbidden", err)
 	}
-	got, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+	got, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if err != nil || got.Status != domain.CardRetired {
 		t.Errorf("admin executing approved Retire = %v, %v", got.Status, err)
 	}
@@ -144,11 +145,11 @@ func TestDenyPendingRequest(t *testing.T) {
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
 	req := createRequest(t, s, operator, domain.TypeRetire, card.Uuid)
-	denied, err := s.SetRequestStatus(admin, req.Uuid, domain.RequestDenied, "Denied")
+	denied, err := s.SetRequestStatus(context.Background(), admin, req.Uuid, domain.RequestDenied, "Denied")
 	if err != nil || denied.Status != domain.RequestDenied || !denied.Completed.Equal(fixedNow) {
 		t.Fatalf("deny = %+v, %v", denied, err)
 	}
-	if _, err := s.Apply(admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("executing a Denied request: %v, want ErrForbidden", err)
 	}
 	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive {
@@ -163,12 +164,12 @@ func TestExecuteIsIdempotent(t *testing.T) {
 	importCards(t, s, card)
 	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 
-	first, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+	first, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 	if err != nil || first.Status != domain.CardDisabled {
 		t.Fatalf("first execute = %v, %v", first.Status, err)
 	}
 	n := len(allEvents(t, s))
-	second, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+	second, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 	if err != nil {
 		t.Fatalf("second execute: %v", err)
 	}
@@ -195,23 +196,23 @@ func TestSuspendAndReinstate(t *testing.T) {
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
 	req := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
-	if c, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardSuspended {
+	if c, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardSuspended {
 		t.Fatalf("suspend = %v, %v", c.Status, err)
 	}
-	c, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI})
+	c, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI})
 	if err != nil || c.Status != domain.CardActive || c.PreviousStatus != domain.CardSuspended {
 		t.Fatalf("reinstate = %+v, %v", c, err)
 	}
 	// Re-enabling a Disabled card is for admins only, whatever the request.
 	dis := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
-	if _, err := s.Apply(operator, domain.Command{Request: dis.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: dis.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	re := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
-	if _, err := s.Apply(operator, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator re-enabling: %v, want ErrForbidden", err)
 	}
-	if c, err := s.Apply(admin, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardActive ||
+	if c, err := s.Apply(context.Background(), admin, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardActive ||
 		c.PreviousStatus != domain.CardDisabled {
 		t.Errorf("admin re-enabling = %+v, %v", c, err)
 	}
@@ -222,14 +223,14 @@ func TestRequestWithoutCardBindsOnExecute(t *testing.T) {
 	s := newStore(t)
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeDisable})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !req.NewSmartcardUuid.IsNil() || !req.TargetUserUuid.IsNil() {
 		t.Errorf("request without card: %+v", req)
 	}
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	r := mustRequest(t, s, req.Uuid)
@@ -239,7 +240,7 @@ func TestRequestWithoutCardBindsOnExecute(t *testing.T) {
 	// Now bound, it cannot be used on another card.
 	other := newCard(2, "def", domain.CardActive)
 	importCards(t, s, other)
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrConflict) {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("bound request on another card: %v, want ErrConflict", err)
 	}
 	checkStore(t, s)
@@ -261,94 +262,94 @@ func TestRefusals(t *testing.T) {
 		want error
 	}{
 		{"request for another card", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(operator, domain.Command{Request: f.disable.Uuid, Card: f.other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.disable.Uuid, Card: f.other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Disable request setting Suspended", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(operator, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Disable request setting Retired", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(admin, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), admin, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Completed request", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(operator, domain.Command{Request: f.completed.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.completed.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Canceled request", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(operator, domain.Command{Request: f.canceled.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.canceled.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrConflict},
 		{"Pending request", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(admin, domain.Command{Request: f.retire.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), admin, domain.Command{Request: f.retire.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrForbidden},
 		{"viewer executing", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(viewer, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), viewer, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrForbidden},
 		{"unknown request", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(operator, domain.Command{Request: testID(0x99), Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: testID(0x99), Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrNotFound},
 		{"unknown card", func(s *storage.Store, f fixture) error {
-			_, err := s.Apply(operator, domain.Command{Request: f.disable.Uuid, Card: testID(0x98), To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.disable.Uuid, Card: testID(0x98), To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}, domain.ErrNotFound},
 		{"viewer creating a request", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(viewer, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid})
+			_, err := s.CreateRequest(context.Background(), viewer, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid})
 			return err
 		}, domain.ErrForbidden},
 		{"Enroll request", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeEnroll, Smartcard: f.card.Uuid})
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeEnroll, Smartcard: f.card.Uuid})
 			return err
 		}, domain.ErrInvalid},
 		{"request type None", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Smartcard: f.card.Uuid})
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Smartcard: f.card.Uuid})
 			return err
 		}, domain.ErrInvalid},
 		{"request for an unknown card", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: testID(0x98)})
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: testID(0x98)})
 			return err
 		}, domain.ErrNotFound},
 		{"comment too long", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
 				Comment: strings.Repeat("x", 1025)})
 			return err
 		}, domain.ErrInvalid},
 		{"too many data items", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
 				DataCollection: make([]storage.DataItem, 33)})
 			return err
 		}, domain.ErrInvalid},
 		{"data value too long", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
 				DataCollection: []storage.DataItem{{Name: "a", Value: ptr(strings.Repeat("v", 257))}}})
 			return err
 		}, domain.ErrInvalid},
 		{"completing a Pending request", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(operator, f.retire.Uuid, domain.RequestCompleted, "Completed")
+			_, err := s.SetRequestStatus(context.Background(), operator, f.retire.Uuid, domain.RequestCompleted, "Completed")
 			return err
 		}, domain.ErrForbidden},
 		{"denying an Approved request", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, f.disable.Uuid, domain.RequestDenied, "Denied")
+			_, err := s.SetRequestStatus(context.Background(), admin, f.disable.Uuid, domain.RequestDenied, "Denied")
 			return err
 		}, domain.ErrConflict},
 		{"reopening a Completed request", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, f.completed.Uuid, domain.RequestCanceled, "Abandoned")
+			_, err := s.SetRequestStatus(context.Background(), admin, f.completed.Uuid, domain.RequestCanceled, "Abandoned")
 			return err
 		}, domain.ErrConflict},
 		{"setting a request Executing by hand", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, f.disable.Uuid, domain.RequestExecuting, "Executing")
+			_, err := s.SetRequestStatus(context.Background(), admin, f.disable.Uuid, domain.RequestExecuting, "Executing")
 			return err
 		}, domain.ErrInvalid},
 		{"viewer completing", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(viewer, f.disable.Uuid, domain.RequestCompleted, "Completed")
+			_, err := s.SetRequestStatus(context.Background(), viewer, f.disable.Uuid, domain.RequestCompleted, "Completed")
 			return err
 		}, domain.ErrForbidden},
 		{"unknown request status change", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, testID(0x99), domain.RequestCompleted, "Completed")
+			_, err := s.SetRequestStatus(context.Background(), admin, testID(0x99), domain.RequestCompleted, "Completed")
 			return err
 		}, domain.ErrNotFound},
 	}
@@ -361,11 +362,11 @@ func TestRefusals(t *testing.T) {
 			f.disable = createRequest(t, s, operator, domain.TypeDisable, f.card.Uuid)
 			f.retire = createRequest(t, s, operator, domain.TypeRetire, f.card.Uuid)
 			f.completed = createRequest(t, s, operator, domain.TypeDisable, f.card.Uuid)
-			if _, err := s.SetRequestStatus(operator, f.completed.Uuid, domain.RequestCompleted, "Completed"); err != nil {
+			if _, err := s.SetRequestStatus(context.Background(), operator, f.completed.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 				t.Fatal(err)
 			}
 			f.canceled = createRequest(t, s, operator, domain.TypeDisable, f.card.Uuid)
-			if _, err := s.SetRequestStatus(operator, f.canceled.Uuid, domain.RequestCanceled, "Canceled"); err != nil {
+			if _, err := s.SetRequestStatus(context.Background(), operator, f.canceled.Uuid, domain.RequestCanceled, "Canceled"); err != nil {
 				t.Fatal(err)
 			}
 			cardsBefore, err := s.Cards(storage.CardFilter{})
@@ -426,7 +427,7 @@ func TestAbandonedIsCanceled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.SetRequestStatus(operator, req.Uuid, status, tt.word)
+			got, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, status, tt.word)
 			if err != nil {
 				t.Fatalf("SetRequestStatus: %v", err)
 			}
@@ -443,7 +444,7 @@ func TestAbandonedIsCanceled(t *testing.T) {
 				t.Errorf("history: %+v; want the word %q kept", last, tt.wantWord)
 			}
 			// The same status again is a no-op.
-			if _, err := s.SetRequestStatus(operator, req.Uuid, domain.RequestCanceled, "Canceled"); err != nil {
+			if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestCanceled, "Canceled"); err != nil {
 				t.Errorf("cancel twice: %v", err)
 			}
 			if n := len(allEvents(t, s)); n != len(evs) {
@@ -506,7 +507,7 @@ func TestConcurrentExecute(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			results[i], errs[i] = s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 		})
 	}
 	close(start)
@@ -553,17 +554,17 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			id := testID(byte(i + 1))
-			r, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: id})
+			r, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: id})
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			for _, to := range []domain.CardStatus{domain.CardSuspended, domain.CardActive, domain.CardSuspended} {
-				if _, err := s.Apply(operator, domain.Command{Request: r.Uuid, Card: id, To: to, Via: domain.ViaAPI}); err != nil {
+				if _, err := s.Apply(context.Background(), operator, domain.Command{Request: r.Uuid, Card: id, To: to, Via: domain.ViaAPI}); err != nil {
 					t.Error(err)
 				}
 			}
-			if _, err := s.SetRequestStatus(operator, r.Uuid, domain.RequestCompleted, "Completed"); err != nil {
+			if _, err := s.SetRequestStatus(context.Background(), operator, r.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -586,14 +587,14 @@ func TestViewerCannotNoOp(t *testing.T) {
 	s := newStore(t)
 	card := newCard(1, "{aa}", domain.CardDisabled)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Apply(viewer, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), viewer, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("viewer setting the status a card has: %v; want ErrForbidden", err)
 	}
-	if _, err := s.SetRequestStatus(viewer, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := s.SetRequestStatus(context.Background(), viewer, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("viewer setting the status a request has: %v; want ErrForbidden", err)
 	}
 	if ev, err := s.Events(^uint64(0), 0); err != nil || ev == nil || len(ev) != 0 {

@@ -167,13 +167,23 @@ func (s *Store) init() error {
 // changes. fn may therefore run more than once (when another change of
 // its group fails, or alone when it fails itself), so it keeps no state
 // outside tx but what it sets anew on each run.
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if held := s.held.Load(); held != nil {
+		t := time.NewTimer(holdLimit)
+		defer t.Stop()
 		select {
 		case <-*held:
-		case <-time.After(holdLimit):
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the database check after start-up: %w", ctx.Err())
+		case <-t.C:
 			return &domain.Error{Kind: ErrUnavailable, Msg: "the database check after start-up is still running; changes wait for it: try again in a moment"}
 		}
+	}
+	// A caller that left before its change reached a commit changes
+	// nothing; once in a commit, the change is made (and recorded) even if
+	// the caller leaves meanwhile.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if why := s.damaged.Load(); why != nil {
 		return &domain.Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
@@ -324,14 +334,28 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 
 // Backup writes a consistent copy of the whole database to w, in a read
 // transaction: the service goes on serving and writing meanwhile.
-func (s *Store) Backup(w io.Writer) (int64, error) {
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		n, err = tx.WriteTo(w)
+		n, err = tx.WriteTo(ctxWriter{ctx, w})
 		return err
 	})
 	return n, err
+}
+
+// ctxWriter stops a copy once its context has ended: a backup to a client
+// that went away does not hold its read transaction open.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // CheckFile checks the file at path with bbolt's consistency check and

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -96,7 +97,7 @@ func newCard(n byte, serial string, status domain.CardStatus) storage.Smartcard 
 
 func importCards(t *testing.T, s *storage.Store, cards ...storage.Smartcard) {
 	t.Helper()
-	if err := s.ImportCards(admin, cards); err != nil {
+	if err := s.ImportCards(context.Background(), admin, cards); err != nil {
 		t.Fatalf("ImportCards: %v", err)
 	}
 }
@@ -124,14 +125,14 @@ func TestRestartKeepsEverything(t *testing.T) {
 	s := openStore(t, dir)
 	card := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", domain.CardActive)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid, Comment: "lost on the train"})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid, Comment: "lost on the train"})
 	if err != nil {
 		t.Fatalf("CreateRequest: %v", err)
 	}
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	secret, _, err := s.CreateToken(admin, "backup-robot", domain.RoleViewer)
+	secret, _, err := s.CreateToken(context.Background(), admin, "backup-robot", domain.RoleViewer)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -181,7 +182,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 
 	// The chain goes on where it stopped.
-	if _, err := s.SetRequestStatus(operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
+	if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 		t.Fatalf("SetRequestStatus after restart: %v", err)
 	}
 	evs := allEvents(t, s)
@@ -315,11 +316,11 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 	s := newStore(t)
 	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid, Comment: "stolen"})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid, Comment: "stolen"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	evs := allEvents(t, s)
@@ -368,7 +369,7 @@ func TestHoldChanges(t *testing.T) {
 		importCards(t, s, card)
 		req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 		change := func() error {
-			_, err := s.Apply(operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}
 

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -24,7 +25,7 @@ type Token struct {
 
 // CreateToken makes a token and returns its secret, which is shown once
 // and never stored.
-func (s *Store) CreateToken(o domain.Origin, name string, role domain.Role) (string, Token, error) {
+func (s *Store) CreateToken(ctx context.Context, o domain.Origin, name string, role domain.Role) (string, Token, error) {
 	if err := auth.CheckName("token", name); err != nil {
 		return "", Token{}, err
 	}
@@ -33,7 +34,7 @@ func (s *Store) CreateToken(o domain.Origin, name string, role domain.Role) (str
 	}
 	secret := auth.NewTokenSecret()
 	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: auth.Hash(secret)}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get([]byte(name)) != nil {
 			return domain.Refuse(domain.ErrConflict, "a token named %q exists already", name)
@@ -70,8 +71,8 @@ func (s *Store) Tokens() ([]Token, error) {
 }
 
 // RevokeToken deletes a token; requests made with it fail from then on.
-func (s *Store) RevokeToken(o domain.Origin, name string) error {
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) RevokeToken(ctx context.Context, o domain.Origin, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		var t Token
 		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(name), &t)
 		if err != nil {

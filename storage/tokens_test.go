@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 func TestTokenLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	secret, tok, err := s.CreateToken(admin, "mim-sync", domain.RoleOperator)
+	secret, tok, err := s.CreateToken(context.Background(), admin, "mim-sync", domain.RoleOperator)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -25,7 +26,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if tok.Name != "mim-sync" || tok.Role != domain.RoleOperator || tok.Uuid.IsNil() || !tok.Created.Equal(fixedNow) {
 		t.Errorf("token: %+v", tok)
 	}
-	secret2, _, err := s.CreateToken(admin, "reader.1", domain.RoleViewer)
+	secret2, _, err := s.CreateToken(context.Background(), admin, "reader.1", domain.RoleViewer)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -68,7 +69,7 @@ func TestTokenLifecycle(t *testing.T) {
 		}
 	}
 
-	if err := s.RevokeToken(admin, "mim-sync"); err != nil {
+	if err := s.RevokeToken(context.Background(), admin, "mim-sync"); err != nil {
 		t.Fatalf("RevokeToken: %v", err)
 	}
 	if _, err := s.Authenticate(secret); !errors.Is(err, domain.ErrNotFound) {
@@ -80,11 +81,11 @@ func TestTokenLifecycle(t *testing.T) {
 	if list, _ := s.Tokens(); len(list) != 1 || list[0].Name != "reader.1" {
 		t.Errorf("Tokens after revoke = %+v", list)
 	}
-	if err := s.RevokeToken(admin, "mim-sync"); !errors.Is(err, domain.ErrNotFound) {
+	if err := s.RevokeToken(context.Background(), admin, "mim-sync"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("revoking twice: %v, want ErrNotFound", err)
 	}
 	// The name is free again, with a new secret.
-	secret3, _, err := s.CreateToken(admin, "mim-sync", domain.RoleAdmin)
+	secret3, _, err := s.CreateToken(context.Background(), admin, "mim-sync", domain.RoleAdmin)
 	if err != nil {
 		t.Fatalf("re-creating a revoked name: %v", err)
 	}
@@ -143,11 +144,11 @@ func TestTokenRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			first, _, err := s.CreateToken(admin, "taken", domain.RoleOperator)
+			first, _, err := s.CreateToken(context.Background(), admin, "taken", domain.RoleOperator)
 			if err != nil {
 				t.Fatal(err)
 			}
-			secret, tok, err := s.CreateToken(admin, tt.token, tt.role)
+			secret, tok, err := s.CreateToken(context.Background(), admin, tt.token, tt.role)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("CreateToken(%q, %v) = %v, want %v", tt.token, tt.role, err, tt.want)
 			}
@@ -170,7 +171,7 @@ func TestTokenRefusals(t *testing.T) {
 
 func TestAuthenticateUnknown(t *testing.T) {
 	s := newStore(t)
-	secret, _, err := s.CreateToken(admin, "real", domain.RoleViewer)
+	secret, _, err := s.CreateToken(context.Background(), admin, "real", domain.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}

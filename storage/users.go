@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -42,7 +43,7 @@ const (
 )
 
 // AddUser creates a person's account.
-func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password string) error {
+func (s *Store) AddUser(ctx context.Context, o domain.Origin, name string, role domain.Role, password string) error {
 	if err := auth.CheckName("user", name); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password
 		return err
 	}
 	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: auth.HashPassword(password)}
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
 			return domain.Refuse(domain.ErrConflict, "a user named %q exists already", name)
@@ -66,12 +67,12 @@ func (s *Store) AddUser(o domain.Origin, name string, role domain.Role, password
 }
 
 // SetPassword replaces a user's password and ends the user's sessions.
-func (s *Store) SetPassword(o domain.Origin, name, password string) error {
+func (s *Store) SetPassword(ctx context.Context, o domain.Origin, name, password string) error {
 	if err := auth.CheckPasswordRules(password); err != nil {
 		return err
 	}
 	hash := auth.HashPassword(password)
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -88,8 +89,8 @@ func (s *Store) SetPassword(o domain.Origin, name, password string) error {
 }
 
 // RemoveUser deletes an account; its sessions end at once.
-func (s *Store) RemoveUser(o domain.Origin, name string) error {
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) RemoveUser(ctx context.Context, o domain.Origin, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -164,7 +165,7 @@ func purgeSessions(tx *bolt.Tx, now time.Time) error {
 // SignIn checks a name and password and starts a session; it returns the
 // session's secret for the cookie. A wrong name and a wrong password give
 // the same error, ErrBadCredentials, and take the same time.
-func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, error) {
+func (s *Store) SignIn(ctx context.Context, o domain.Origin, name, password string) (string, User, error) {
 	var u User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -180,7 +181,7 @@ func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, er
 	secret := auth.NewSessionSecret()
 	now := s.now()
 	o.Actor, o.ActorUuid, o.Role = "user:"+name, u.Uuid, u.Role
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if err := purgeSessions(tx, now); err != nil {
 			return err
 		}
@@ -198,7 +199,7 @@ func (s *Store) SignIn(o domain.Origin, name, password string) (string, User, er
 
 // SessionUser returns the user of a live session. A session past its idle
 // or absolute limit, or whose user is gone, is ended and not found.
-func (s *Store) SessionUser(secret string) (User, error) {
+func (s *Store) SessionUser(ctx context.Context, secret string) (User, error) {
 	key := auth.Hash(secret)
 	now := s.now()
 	var u User
@@ -221,7 +222,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		return User{}, err
 	}
 	if (expired || touch) && s.Damaged() == "" { // a damaged file is read, never written
-		err = s.update(func(tx *bolt.Tx) error {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
 			if expired {
 				return tx.Bucket(bucketSessions).Delete(key)
 			}
@@ -240,9 +241,9 @@ func (s *Store) SessionUser(secret string) (User, error) {
 }
 
 // SignOut ends a session.
-func (s *Store) SignOut(o domain.Origin, secret string) error {
+func (s *Store) SignOut(ctx context.Context, o domain.Origin, secret string) error {
 	key := auth.Hash(secret)
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		var sess Session
 		ok, err := getJSON(tx.Bucket(bucketSessions), key, &sess)
 		if err != nil || !ok {

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 // error, ErrBadCredentials, which is not a record not found.
 func TestSignInRefusals(t *testing.T) {
 	s := newStore(t)
-	if err := s.AddUser(operator, "ann", domain.RoleViewer, "a long passphrase"); err != nil {
+	if err := s.AddUser(context.Background(), operator, "ann", domain.RoleViewer, "a long passphrase"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, user, password string }{
@@ -21,7 +22,7 @@ func TestSignInRefusals(t *testing.T) {
 		{"empty password", "ann", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := s.SignIn(domain.Origin{}, tt.user, tt.password)
+			_, _, err := s.SignIn(context.Background(), domain.Origin{}, tt.user, tt.password)
 			if !errors.Is(err, storage.ErrBadCredentials) || errors.Is(err, domain.ErrNotFound) {
 				t.Fatalf("SignIn: %v; want ErrBadCredentials", err)
 			}
@@ -30,7 +31,7 @@ func TestSignInRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := s.SignIn(domain.Origin{}, "ann", "a long passphrase"); err != nil {
+	if _, _, err := s.SignIn(context.Background(), domain.Origin{}, "ann", "a long passphrase"); err != nil {
 		t.Fatalf("SignIn with the right password: %v", err)
 	}
 	checkStore(t, s)

@@ -46,7 +46,7 @@ func (e *env) newCard(status domain.CardStatus) (guid.GUID, string) {
 	e.t.Helper()
 	id, serial := guid.New(), "{"+guid.New().String()+"}"
 	c := storage.Smartcard{Uuid: id, SerialNumber: serial, Status: status}
-	if err := e.store.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, []storage.Smartcard{c}); err != nil {
+	if err := e.store.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, []storage.Smartcard{c}); err != nil {
 		e.t.Fatal(err)
 	}
 	return id, serial
@@ -88,7 +88,7 @@ func TestEveryWayFollowsTheActionTable(t *testing.T) {
 							switch via {
 							case domain.ViaAPI:
 								// An admin's request, carried out by role.
-								req, err := e.store.CreateRequest(domain.Origin{Actor: "test", Role: domain.RoleAdmin},
+								req, err := e.store.CreateRequest(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin},
 									storage.NewRequest{Type: a.Type})
 								if err != nil {
 									t.Fatal(err)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,9 +16,9 @@ import (
 // pages' sessions.
 type authStore interface {
 	Authenticate(secret string) (storage.Token, error)
-	SignIn(o domain.Origin, name, password string) (string, storage.User, error)
-	SessionUser(secret string) (storage.User, error)
-	SignOut(o domain.Origin, secret string) error
+	SignIn(ctx context.Context, o domain.Origin, name, password string) (string, storage.User, error)
+	SessionUser(ctx context.Context, secret string) (storage.User, error)
+	SignOut(ctx context.Context, o domain.Origin, secret string) error
 }
 
 const bearerChallenge = `Bearer realm="cardstop"`

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,13 +27,13 @@ func BenchmarkPutStatus(b *testing.B) {
 	}
 	defer st.Close()
 	admin := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
-	token, _, _ := st.CreateToken(admin, "bench", domain.RoleAdmin)
+	token, _, _ := st.CreateToken(context.Background(), admin, "bench", domain.RoleAdmin)
 	const n = 3200
 	cards := make([]storage.Smartcard, n)
 	for i := range cards {
 		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: domain.CardActive}
 	}
-	if err := st.ImportCards(admin, cards); err != nil {
+	if err := st.ImportCards(context.Background(), admin, cards); err != nil {
 		b.Fatal(err)
 	}
 	paths := make([]string, n)
@@ -42,7 +43,7 @@ func BenchmarkPutStatus(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 32 {
-				r, err := st.CreateRequest(admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: cards[i].Uuid})
+				r, err := st.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: cards[i].Uuid})
 				if err != nil {
 					b.Error(err)
 					return

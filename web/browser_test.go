@@ -95,14 +95,14 @@ func newSite(t *testing.T) *site {
 			SerialNumber: fmt.Sprintf("{%08x-83ba-4037-8262-46eba1291c6e}", 0x10000000+i*7919), Atr: "3b8d0180fba000000397425446590301c8",
 			AssignedUserUuid: guid.New(), ProfileTemplateUuid: guid.New(), ProfileTemplateVersion: 46})
 	}
-	if err := st.ImportCards(cli, cards); err != nil {
+	if err := st.ImportCards(context.Background(), cli, cards); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []struct {
 		name, pw string
 		role     domain.Role
 	}{{"ada", adminPass, domain.RoleAdmin}, {"oscar", operatorPass, domain.RoleOperator}} {
-		if err := st.AddUser(cli, u.name, u.role, u.pw); err != nil {
+		if err := st.AddUser(context.Background(), cli, u.name, u.role, u.pw); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "the body is larger than the limit of 64 KiB"
 	case errors.Is(err, wire.ErrInvalid):
 		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client left while its change waited (for the start-up check):
+		// it was never made. Nobody reads this answer but the log.
+		return http.StatusServiceUnavailable, "the request ended before it was carried out; nothing was changed"
 	case errors.As(err, &se):
 		switch se.Kind {
 		case domain.ErrNotFound:

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"io"
 	"log/slog"
@@ -61,12 +62,12 @@ func newEnv(t *testing.T) *env {
 		records[i] = c.Record()
 	}
 	cli := domain.Origin{Actor: "test", Role: domain.RoleAdmin}
-	if err := st.ImportCards(cli, records); err != nil {
+	if err := st.ImportCards(context.Background(), cli, records); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, dir: dir, store: st, changes: changes, tokens: map[domain.Role]string{}}
 	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
-		secret, _, err := st.CreateToken(cli, r.String(), r)
+		secret, _, err := st.CreateToken(context.Background(), cli, r.String(), r)
 		if err != nil {
 			t.Fatal(err)
 		}

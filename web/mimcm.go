@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -21,9 +22,9 @@ type apiStore interface {
 	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
 	Request(id guid.GUID) (storage.Request, error)
 	Requests(f storage.RequestFilter) ([]storage.Request, error)
-	CreateRequest(o domain.Origin, n storage.NewRequest) (storage.Request, error)
-	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
-	SetRequestStatus(o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
+	CreateRequest(ctx context.Context, o domain.Origin, n storage.NewRequest) (storage.Request, error)
+	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+	SetRequestStatus(ctx context.Context, o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
 }
 
 // pathGUID reads a GUID from a path segment.
@@ -180,7 +181,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o domain.
 	if err := firstError(errs[:]); err != nil {
 		return err
 	}
-	req, err := s.store.CreateRequest(o, n)
+	req, err := s.store.CreateRequest(r.Context(), o, n)
 	if err != nil {
 		return err
 	}
@@ -248,7 +249,7 @@ func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o doma
 	if err != nil {
 		return err
 	}
-	req, err := s.store.SetRequestStatus(o, id, st, word)
+	req, err := s.store.SetRequestStatus(r.Context(), o, id, st, word)
 	if err != nil {
 		return err
 	}
@@ -289,7 +290,7 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.
 	if err := s.allowChange(o.Actor); err != nil {
 		return err
 	}
-	card, err := s.store.Apply(o, domain.Command{Request: reqID, Card: cardID, To: st, Via: domain.ViaAPI})
+	card, err := s.store.Apply(r.Context(), o, domain.Command{Request: reqID, Card: cardID, To: st, Via: domain.ViaAPI})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"time"
@@ -22,7 +23,7 @@ type opsStore interface {
 	Damaged() string // why the database failed its check; "" when it did not
 	Checking() bool  // the start-up check runs
 	Size() int64
-	Backup(w io.Writer) (int64, error)
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // healthz answers /healthz without authentication: the process runs.
@@ -133,7 +134,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, o domain.Origin)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="cardstop-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
-	n, err := s.ops.Backup(w)
+	n, err := s.ops.Backup(r.Context(), w)
 	if err != nil {
 		// The status line is gone; the client sees a short file, and the log says why.
 		s.log.ErrorContext(r.Context(), "backup failed", "bytes", n, "err", err)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"net"
@@ -35,7 +36,7 @@ type pageStore interface {
 	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
 	Requests(f storage.RequestFilter) ([]storage.Request, error)
 	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
-	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 }
 
 // pageFunc is a page handler: it gets who is signed in, and returns an
@@ -114,7 +115,7 @@ func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, err
 	}
-	return s.creds.SessionUser(c.Value)
+	return s.creds.SessionUser(r.Context(), c.Value)
 }
 
 // render writes a component as a whole page or fragment, with code.
@@ -164,7 +165,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PostFormValue("name")
 	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
-	secret, _, err := s.creds.SignIn(o, name, r.PostFormValue("password"))
+	secret, _, err := s.creds.SignIn(r.Context(), o, name, r.PostFormValue("password"))
 	if err != nil {
 		if code, _ := statusOf(err); code == http.StatusUnauthorized {
 			s.signins.Fail(host)
@@ -182,7 +183,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := s.creds.SignOut(o, c.Value); err != nil {
+		if err := s.creds.SignOut(r.Context(), o, c.Value); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/cardstop/cardstop/storage"
@@ -11,11 +12,11 @@ import (
 // adminStore is what the admin pages read and change: API tokens and users.
 type adminStore interface {
 	Tokens() ([]storage.Token, error)
-	CreateToken(o domain.Origin, name string, role domain.Role) (string, storage.Token, error)
-	RevokeToken(o domain.Origin, name string) error
+	CreateToken(ctx context.Context, o domain.Origin, name string, role domain.Role) (string, storage.Token, error)
+	RevokeToken(ctx context.Context, o domain.Origin, name string) error
 	Users() ([]storage.User, error)
-	AddUser(o domain.Origin, name string, role domain.Role, password string) error
-	RemoveUser(o domain.Origin, name string) error
+	AddUser(ctx context.Context, o domain.Origin, name string, role domain.Role, password string) error
+	RemoveUser(ctx context.Context, o domain.Origin, name string) error
 }
 
 func (s *Server) tokensView(v page.TokensView) (page.TokensView, error) {
@@ -54,7 +55,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	var secret string
 	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
-		secret, _, err = s.admin.CreateToken(o, name, role)
+		secret, _, err = s.admin.CreateToken(r.Context(), o, name, role)
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		v, err := s.tokensView(page.TokensView{Error: msg})
@@ -73,7 +74,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	err := s.admin.RevokeToken(o, r.PostFormValue("name"))
+	err := s.admin.RevokeToken(r.Context(), o, r.PostFormValue("name"))
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		if code == http.StatusOK {
 			http.Redirect(w, r, "/admin/tokens", http.StatusSeeOther)
@@ -109,7 +110,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session
 	name := r.PostFormValue("name")
 	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
-		err = s.admin.AddUser(o, name, role, r.PostFormValue("password"))
+		err = s.admin.AddUser(r.Context(), o, name, role, r.PostFormValue("password"))
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		v := page.UsersView{Error: msg}
@@ -129,7 +130,7 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Sess
 	if name == u.Name {
 		err = &domain.Error{Kind: domain.ErrConflict, Msg: "you cannot remove your own account"}
 	} else {
-		err = s.admin.RemoveUser(o, name)
+		err = s.admin.RemoveUser(r.Context(), o, name)
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		if code == http.StatusOK {

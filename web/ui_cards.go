@@ -155,7 +155,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
 	cmd := domain.Command{Card: card.Uuid, Action: a.Name, Reason: v.Reason, Comment: v.Comment, Via: domain.ViaPage}
-	if _, err := s.pages.Apply(o, cmd); err != nil {
+	if _, err := s.pages.Apply(r.Context(), o, cmd); err != nil {
 		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrForbidden) {
 			// The rules refused, inside the transaction: say so with the
 			// card as it is now.

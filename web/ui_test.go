@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -24,7 +25,7 @@ func (e *env) people() map[domain.Role]*http.Cookie {
 	e.t.Helper()
 	cookies := map[domain.Role]*http.Cookie{}
 	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
-		if err := e.store.AddUser(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, "p-"+r.String(), r, pagePass); err != nil {
+		if err := e.store.AddUser(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, "p-"+r.String(), r, pagePass); err != nil {
 			e.t.Fatal(err)
 		}
 		rec := e.form(nil, "POST", "/signin", url.Values{"name": {"p-" + r.String()}, "password": {pagePass}})
@@ -92,7 +93,7 @@ func TestSessionLimits(t *testing.T) {
 	}
 	defer st.Close()
 	admin := domain.Origin{Actor: "test", Role: domain.RoleAdmin}
-	if err := st.AddUser(admin, "ann", domain.RoleViewer, pagePass); err != nil {
+	if err := st.AddUser(context.Background(), admin, "ann", domain.RoleViewer, pagePass); err != nil {
 		t.Fatal(err)
 	}
 	srv := New(st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -104,7 +105,7 @@ func TestSessionLimits(t *testing.T) {
 		return rec.Code
 	}
 	signIn := func() *http.Cookie {
-		secret, _, err := st.SignIn(domain.Origin{}, "ann", pagePass)
+		secret, _, err := st.SignIn(context.Background(), domain.Origin{}, "ann", pagePass)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +129,7 @@ func TestSessionLimits(t *testing.T) {
 		t.Fatal("a session in use for more than 12 hours is still alive")
 	}
 	c = signIn()
-	if err := st.RemoveUser(admin, "ann"); err != nil {
+	if err := st.RemoveUser(context.Background(), admin, "ann"); err != nil {
 		t.Fatal(err)
 	}
 	if get(c) != http.StatusSeeOther {

@@ -16,15 +16,15 @@ import (
 // backup writes a consistent copy of the database to FILE (- for stdout),
 // through a temporary file and a rename, so a half-written backup never
 // takes a good one's name.
-func backup(args []string, stdout, stderr io.Writer) error {
+func backup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("backup", "FILE", stderr, "cardstop backup --data-dir ./var /media/usb/cardstop-backup.db")
 	return c.withStore(args, 1, func(st *storage.Store) error {
 		dest := c.fs.Arg(0)
 		if dest == "-" {
-			_, err := st.Backup(stdout)
+			_, err := st.Backup(ctx, stdout)
 			return err
 		}
-		n, err := writeAtomically(dest, 0o600, func(w io.Writer) error { _, err := st.Backup(w); return err })
+		n, err := writeAtomically(dest, 0o600, func(w io.Writer) error { _, err := st.Backup(ctx, w); return err })
 		if err != nil {
 			return err
 		}

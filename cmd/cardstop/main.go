@@ -99,15 +99,15 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		switch rest[0] {
 		case "create":
-			return tokenCreate(rest[1:], stdout, stderr)
+			return tokenCreate(ctx, rest[1:], stdout, stderr)
 		case "list":
 			return tokenList(rest[1:], stdout, stderr)
 		case "revoke":
-			return tokenRevoke(rest[1:], stdout, stderr)
+			return tokenRevoke(ctx, rest[1:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown token command %q; use create, list or revoke", errUsage, rest[0])
 	case "user":
-		return userCommand(rest, stdin, stdout, stderr)
+		return userCommand(ctx, rest, stdin, stdout, stderr)
 	case "reader":
 		return readerCommand(ctx, rest, stdout, stderr)
 	case "tls":
@@ -116,7 +116,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tlsFingerprint(rest[1:], stdout, stderr)
 	case "import":
-		return importCards(rest, stdin, stdout, stderr)
+		return importCards(ctx, rest, stdin, stdout, stderr)
 	case "export":
 		return exportCards(rest, stdout, stderr)
 	case "config":
@@ -129,7 +129,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "internal-check": // check's own child; not for people
 		return internalCheck(rest, stdout, stderr)
 	case "backup":
-		return backup(rest, stdout, stderr)
+		return backup(ctx, rest, stdout, stderr)
 	case "restore":
 		return restore(ctx, rest, stdout, stderr)
 	case "audit":

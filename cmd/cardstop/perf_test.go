@@ -226,7 +226,7 @@ func perfSeed(t *testing.T, dir string) string {
 	}
 	defer st.Close()
 	o := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
-	token, _, err := st.CreateToken(o, "bench", domain.RoleAdmin)
+	token, _, err := st.CreateToken(context.Background(), o, "bench", domain.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func perfSeed(t *testing.T, dir string) string {
 			cards = append(cards, storage.Smartcard{Uuid: perfCard(i), SerialNumber: perfSerial(i), Status: domain.CardActive, Flags: 1,
 				AssignedUserUuid: perfUser(i), Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8", ProfileTemplateVersion: 46})
 		}
-		if err := st.ImportCards(o, cards); err != nil {
+		if err := st.ImportCards(context.Background(), o, cards); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -149,7 +149,7 @@ func isLoopback(a net.Addr) bool {
 func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	defer st.ReleaseChanges() // unless refused below, which releases them too
 	start := time.Now()
-	image, err := writeTemp("cardstop-check-*.db", func(w io.Writer) error { _, err := st.Backup(w); return err })
+	image, err := writeTemp("cardstop-check-*.db", func(w io.Writer) error { _, err := st.Backup(ctx, w); return err })
 	if err != nil {
 		log.Warn("the database check cannot run; serving without it", "err", err)
 		return

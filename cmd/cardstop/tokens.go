@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -9,7 +10,7 @@ import (
 	"github.com/cardstop/cardstop/storage/domain"
 )
 
-func tokenCreate(args []string, stdout, stderr io.Writer) error {
+func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token create", "--role ROLE --name NAME", stderr,
 		"cardstop token create --data-dir ./var --role operator --name soc-script > soc.token")
 	role := c.fs.String("role", "", "viewer, operator or admin (required)")
@@ -26,7 +27,7 @@ func tokenCreate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return c.use(func(st *storage.Store) error {
-		secret, _, err := st.CreateToken(cliOrigin(), *name, r)
+		secret, _, err := st.CreateToken(ctx, cliOrigin(), *name, r)
 		if err != nil {
 			return err
 		}
@@ -44,10 +45,10 @@ func tokenList(args []string, stdout, stderr io.Writer) error {
 	})
 }
 
-func tokenRevoke(args []string, stdout, stderr io.Writer) error {
+func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token revoke", "NAME", stderr, "cardstop token revoke --data-dir ./var soc-script")
 	return c.withStore(args, 1, func(st *storage.Store) error {
-		if err := st.RevokeToken(cliOrigin(), c.fs.Arg(0)); err != nil {
+		if err := st.RevokeToken(ctx, cliOrigin(), c.fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked token %q\n", c.fs.Arg(0))

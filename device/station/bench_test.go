@@ -32,9 +32,9 @@ type timedCards struct {
 	commits []time.Duration
 }
 
-func (c *timedCards) Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error) {
+func (c *timedCards) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error) {
 	start := time.Now()
-	card, err := c.Store.Apply(o, cmd)
+	card, err := c.Store.Apply(context.Background(), o, cmd)
 	c.commits = append(c.commits, time.Since(start))
 	return card, err
 }
@@ -60,7 +60,7 @@ func BenchmarkStation(b *testing.B) {
 	for i := range cards {
 		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%s}", guid.New()), Status: domain.CardActive}
 	}
-	if err := st.ImportCards(domain.Origin{Actor: "bench", Role: domain.RoleAdmin}, cards); err != nil {
+	if err := st.ImportCards(context.Background(), domain.Origin{Actor: "bench", Role: domain.RoleAdmin}, cards); err != nil {
 		b.Fatal(err)
 	}
 	lights := watchedPanel{panel.NewSimulated(), make(chan panel.Signal, 16)}

@@ -90,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 		{Uuid: activeID, SerialNumber: "{" + active.String() + "}", Status: domain.CardActive},
 		{Uuid: guid.New(), SerialNumber: "{" + disabled.String() + "}", Status: domain.CardDisabled},
 	}
-	if err := store.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
+	if err := store.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 
@@ -213,7 +213,7 @@ func TestSwapThroughPcscd(t *testing.T) {
 			bs = append(bs, g)
 		}
 	}
-	if err := store.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
+	if err := store.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 	pnl := panel.NewSimulated()

@@ -61,7 +61,7 @@ func Signal(s State) panel.Signal { return signals[s] }
 // Cards is what the station needs of the records.
 type Cards interface {
 	CardBySerial(serial string) (storage.Smartcard, error)
-	Apply(o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 }
 
 // Lights shows a signal on the LEDs.
@@ -437,7 +437,7 @@ func (s *Station) onPress(ctx context.Context, at time.Time) {
 	ev := domain.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
 		IdentityKind: string(in.Identity.Kind), Identifier: in.Identity.Serial,
 		InsertedAt: in.Time.UTC(), PressedAt: at.UTC()}
-	updated, err := s.cards.Apply(o, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "walk-up",
+	updated, err := s.cards.Apply(ctx, o, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "walk-up",
 		Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev, Via: domain.ViaStation})
 	if err != nil {
 		s.cfg.Logger.Error("station: disable failed", "card", card.Uuid.String(), "correlation_id", o.CorrelationID.String(), "err", err)

@@ -99,7 +99,7 @@ func newRig(t *testing.T) *rig {
 		{serialSuspended, domain.CardSuspended}, {serialAssigned, domain.CardAssigned}} {
 		cards = append(cards, storage.Smartcard{Uuid: guid.GUID{0: byte(i + 1), 6: 0x40, 8: 0x80}, SerialNumber: c.serial, Status: c.status})
 	}
-	if err := st.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
+	if err := st.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 	r.st = New(Config{Name: "lobby", Logger: quiet, Reread: r.cards.reread}, r.store, r.panel)
@@ -472,7 +472,7 @@ func TestPressAsTheLEDsLight(t *testing.T) {
 	}
 	defer st.Close()
 	card := storage.Smartcard{Uuid: guid.New(), SerialNumber: serialActive, Status: domain.CardActive}
-	if err := st.ImportCards(domain.Origin{Actor: "test", Role: domain.RoleAdmin}, []storage.Smartcard{card}); err != nil {
+	if err := st.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, []storage.Smartcard{card}); err != nil {
 		t.Fatal(err)
 	}
 	p := pressingPanel{panel.NewSimulated()}
