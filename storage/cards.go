@@ -131,15 +131,7 @@ func (s *Store) Cards(f CardFilter) ([]Smartcard, error) {
 }
 
 func getCard(tx *bolt.Tx, id guid.GUID) (Smartcard, error) {
-	var c Smartcard
-	ok, err := getJSON(tx.Bucket(bucketCards), id[:], &c)
-	if err != nil {
-		return c, err
-	}
-	if !ok {
-		return c, domain.Refuse(domain.ErrNotFound, "smartcard %s not found", id)
-	}
-	return c, nil
+	return getFound[Smartcard](tx.Bucket(bucketCards), id[:], "smartcard %s not found", id)
 }
 
 func userKey(c Smartcard) []byte   { return append(c.AssignedUserUuid[:], c.Uuid[:]...) }

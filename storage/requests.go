@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -172,34 +171,16 @@ type RequestFilter struct {
 
 // Requests returns the matching requests, oldest first.
 func (s *Store) Requests(f RequestFilter) ([]Request, error) {
-	out := []Request{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
-			var r Request
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode request %x: %w", k, err)
-			}
-			if (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
-				(f.Card.IsNil() || r.NewSmartcardUuid == f.Card) {
-				out = append(out, r)
-			}
-			return nil
-		})
+	out, err := listJSON(s, bucketRequests, func(r *Request) bool {
+		return (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
+			(f.Card.IsNil() || r.NewSmartcardUuid == f.Card)
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Submitted.Before(out[j].Submitted) })
 	return out, err
 }
 
 func getRequest(tx *bolt.Tx, id guid.GUID) (Request, error) {
-	var r Request
-	ok, err := getJSON(tx.Bucket(bucketRequests), id[:], &r)
-	if err != nil {
-		return r, err
-	}
-	if !ok {
-		return r, domain.Refuse(domain.ErrNotFound, "request %s not found", id)
-	}
-	return r, nil
+	return getFound[Request](tx.Bucket(bucketRequests), id[:], "request %s not found", id)
 }
 
 // dataItem returns the value of the request's data collection item of

@@ -324,6 +324,37 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
+// listJSON reads every record of a bucket, in key order, in a read
+// transaction, and returns those keep accepts; keep may also blank what
+// must not leave the store (a hash). A nil keep takes every record.
+func listJSON[T any](s *Store, bucket []byte, keep func(*T) bool) ([]T, error) {
+	out := []T{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var rec T
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode %s record %x: %w", bucket, k, err)
+			}
+			if keep == nil || keep(&rec) {
+				out = append(out, rec)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// getFound reads the record under key, or refuses with ErrNotFound and
+// the message notFound.
+func getFound[T any](b *bolt.Bucket, key []byte, notFound string, a ...any) (T, error) {
+	var rec T
+	ok, err := getJSON(b, key, &rec)
+	if err == nil && !ok {
+		err = domain.Refuse(domain.ErrNotFound, notFound, a...)
+	}
+	return rec, err
+}
+
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {

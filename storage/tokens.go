@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -55,19 +54,7 @@ func (s *Store) CreateToken(ctx context.Context, o domain.Origin, name string, r
 
 // Tokens lists the tokens by name, without their hashes.
 func (s *Store) Tokens() ([]Token, error) {
-	out := []Token{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
-			var t Token
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decode token %q: %w", k, err)
-			}
-			t.Hash = nil
-			out = append(out, t)
-			return nil
-		})
-	})
-	return out, err
+	return listJSON(s, bucketTokens, func(t *Token) bool { t.Hash = nil; return true })
 }
 
 // RevokeToken deletes a token; requests made with it fail from then on.

@@ -107,28 +107,11 @@ func (s *Store) RemoveUser(ctx context.Context, o domain.Origin, name string) er
 
 // Users lists the accounts by name, without their password hashes.
 func (s *Store) Users() ([]User, error) {
-	out := []User{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var u User
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("decode user %q: %w", k, err)
-			}
-			u.Password = ""
-			out = append(out, u)
-			return nil
-		})
-	})
-	return out, err
+	return listJSON(s, bucketUsers, func(u *User) bool { u.Password = ""; return true })
 }
 
 func getUser(tx *bolt.Tx, name string) (User, error) {
-	var u User
-	ok, err := getJSON(tx.Bucket(bucketUsers), []byte(name), &u)
-	if err == nil && !ok {
-		err = domain.Refuse(domain.ErrNotFound, "no user is named %q", domain.Clip(name))
-	}
-	return u, err
+	return getFound[User](tx.Bucket(bucketUsers), []byte(name), "no user is named %q", domain.Clip(name))
 }
 
 func endSessions(tx *bolt.Tx, name string) error {
