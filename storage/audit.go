@@ -15,18 +15,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
-
-// Origin says who asks for a change and from where; every audit event
-// carries it.
-type Origin struct {
-	Actor         string    // "token:<name>", "user:<name>", "station:<name>" or "cli"
-	ActorUuid     guid.GUID // the credential's id; MIM CM's OriginatorUserUuid
-	Role          Role
-	Source        string // client address, reader name, or "local"
-	CorrelationID guid.GUID
-}
 
 // Action names what an audit event records.
 type Action string
@@ -41,23 +32,39 @@ const (
 	ActionTokenRevoke   Action = "token.revoke"
 )
 
+// EventFormat is the format of the events this code writes. Format 2
+// names each action's facts in fields of their own (CardAction, Via,
+// RequestType, Role, Name, StatusWord); format 1 (Format absent) put some
+// of them in OldStatus, NewStatus, Reason and Comment. Both verify: a new
+// field is left out of an event that does not have it, so an old event
+// encodes to the bytes it was hashed as.
+const EventFormat = 2
+
 // Event is one entry of the audit log. Events are numbered without gaps
 // and chained: Hash covers the event's other fields and PrevHash, so an
 // exported log can be checked offline for edits, removals and reordering.
 type Event struct {
+	Format        int `json:",omitempty"`
 	Seq           uint64
 	Time          time.Time
 	Actor         string
 	Source        string
 	Action        Action
-	CardUuid      guid.GUID `json:",omitzero"`
-	RequestUuid   guid.GUID `json:",omitzero"`
-	OldStatus     string    `json:",omitempty"`
-	NewStatus     string    `json:",omitempty"`
-	Reason        string    `json:",omitempty"`
-	Comment       string    `json:",omitempty"`
-	CorrelationId guid.GUID `json:",omitzero"`
-	Evidence      *Evidence `json:",omitempty"` // walk-up disables only
+	CardUuid      guid.GUID        `json:",omitzero"`
+	RequestUuid   guid.GUID        `json:",omitzero"`
+	OldStatus     string           `json:",omitempty"` // the card's or the request's status before
+	NewStatus     string           `json:",omitempty"` // and after
+	Reason        string           `json:",omitempty"` // why, a word from a list
+	Comment       string           `json:",omitempty"` // free text
+	CorrelationId guid.GUID        `json:",omitzero"`
+	Evidence      *domain.Evidence `json:",omitempty"` // walk-up disables only
+	// Format 2.
+	CardAction  domain.ActionName `json:",omitempty"` // card.status: what was done
+	Via         domain.Via        `json:",omitempty"` // card.status: api, page or station
+	RequestType string            `json:",omitempty"` // card.status, request.create
+	StatusWord  string            `json:",omitempty"` // request.status: the client's word, when not the status's name
+	Role        string            `json:",omitempty"` // token and user events: the credential's role
+	Name        string            `json:",omitempty"` // token, user and sign-in events: whose
 	// ClockUnsynced marks an event dated before the clock was synchronised
 	// since boot: its Time may be off.
 	ClockUnsynced bool `json:",omitempty"`
@@ -131,7 +138,7 @@ func seqKey(seq uint64) []byte {
 
 // appendEvent numbers, chains and stores e inside the caller's transaction,
 // so the event commits or rolls back with the change it records.
-func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
+func (s *Store) appendEvent(tx *bolt.Tx, o domain.Origin, e Event) error {
 	b := tx.Bucket(bucketAudit)
 	b.FillPercent = 1 // keys only ever grow: full pages, half the page writes
 	e.PrevHash = genesisHash
@@ -146,6 +153,7 @@ func (s *Store) appendEvent(tx *bolt.Tx, o Origin, e Event) error {
 		e.Seq, e.PrevHash = binary.BigEndian.Uint64(k), hash
 	}
 	e.Seq++
+	e.Format = EventFormat
 	e.Time = s.now()
 	e.ClockUnsynced = !s.clockSynced()
 	e.Actor, e.Source, e.CorrelationId = o.Actor, o.Source, o.CorrelationID

@@ -1,28 +1,30 @@
 package storage_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // chainOf makes a store write six events of different kinds and returns them.
 func chainOf(t *testing.T) []storage.Event {
 	t.Helper()
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
-	importCards(t, s, card, newCard(2, "def", storage.CardNew))
-	req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+	card := newCard(1, "abc", domain.CardActive)
+	importCards(t, s, card, newCard(2, "def", domain.CardNew))
+	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRequestStatus(operator, req.Uuid, storage.RequestCompleted, "Completed"); err != nil {
+	if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateToken(admin, "t1", storage.RoleViewer); err != nil {
+	if _, _, err := s.CreateToken(context.Background(), admin, "t1", domain.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	checkStore(t, s)

@@ -1,12 +1,14 @@
 package storage_test
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // BenchmarkStatusChange measures the durable status change transaction
@@ -21,14 +23,14 @@ func BenchmarkStatusChange(b *testing.B) {
 	const n = 10_000
 	cards := make([]storage.Smartcard, n)
 	for i := range cards {
-		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: storage.CardActive}
+		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: domain.CardActive}
 	}
-	if err := s.ImportCards(admin, cards); err != nil {
+	if err := s.ImportCards(context.Background(), admin, cards); err != nil {
 		b.Fatal(err)
 	}
 	reqs := make([]guid.GUID, n)
 	for i, c := range cards {
-		r, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeSuspendOrReinstate, Smartcard: c.Uuid})
+		r, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: c.Uuid})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -41,11 +43,11 @@ func BenchmarkStatusChange(b *testing.B) {
 		for pb.Next() {
 			k := int(next.Add(1))
 			i := k % n
-			to := storage.CardSuspended
+			to := domain.CardSuspended
 			if (k/n)%2 == 1 {
-				to = storage.CardActive
+				to = domain.CardActive
 			}
-			if _, err := s.ExecuteCardStatus(admin, reqs[i], cards[i].Uuid, to); err != nil {
+			if _, err := s.Apply(context.Background(), admin, domain.Command{Request: reqs[i], Card: cards[i].Uuid, To: to, Via: domain.ViaAPI}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,7 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Smartcard is a card's record: the 13 fields of MIM CM's Smartcard object,
@@ -20,7 +22,7 @@ type Smartcard struct {
 	// Zero fields are left out of the stored record (a nil GUID is 36
 	// bytes of zeros otherwise): half the size, twice the cards a page.
 	Uuid                   guid.GUID
-	Status                 CardStatus
+	Status                 domain.CardStatus
 	Flags                  int       `json:",omitzero"`
 	ParentSmartcardUuid    guid.GUID `json:",omitzero"`
 	PrimarySmartcardUuid   guid.GUID `json:",omitzero"`
@@ -33,11 +35,11 @@ type Smartcard struct {
 	Middleware             string `json:",omitzero"`
 	Atr                    string `json:",omitzero"`
 
-	PreviousStatus    CardStatus `json:",omitempty"`
-	StatusChanged     time.Time  `json:",omitzero"`
-	StatusChangedBy   string     `json:",omitempty"`
-	StatusReason      string     `json:",omitempty"`
-	StatusRequestUuid guid.GUID  `json:",omitzero"`
+	PreviousStatus    domain.CardStatus `json:",omitempty"`
+	StatusChanged     time.Time         `json:",omitzero"`
+	StatusChangedBy   string            `json:",omitempty"`
+	StatusReason      string            `json:",omitempty"`
+	StatusRequestUuid guid.GUID         `json:",omitzero"`
 }
 
 // NormalizeSerial is the form serials are indexed and compared in: no
@@ -53,7 +55,7 @@ func NormalizeSerial(s string) string {
 // CardFilter selects cards for Cards. Zero fields select everything.
 type CardFilter struct {
 	AssignedUser guid.GUID
-	Status       *CardStatus
+	Status       *domain.CardStatus
 }
 
 // Card returns the card with the given uuid.
@@ -74,7 +76,7 @@ func (s *Store) CardBySerial(serial string) (Smartcard, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketCardsSerial).Get([]byte(NormalizeSerial(serial)))
 		if id == nil {
-			return refuse(ErrNotFound, "no smartcard has the card id %q", clip(serial))
+			return domain.Refuse(domain.ErrNotFound, "no smartcard has the card id %q", domain.Clip(serial))
 		}
 		var err error
 		c, err = getCard(tx, guid.GUID(id))
@@ -129,15 +131,7 @@ func (s *Store) Cards(f CardFilter) ([]Smartcard, error) {
 }
 
 func getCard(tx *bolt.Tx, id guid.GUID) (Smartcard, error) {
-	var c Smartcard
-	ok, err := getJSON(tx.Bucket(bucketCards), id[:], &c)
-	if err != nil {
-		return c, err
-	}
-	if !ok {
-		return c, refuse(ErrNotFound, "smartcard %s not found", id)
-	}
-	return c, nil
+	return getFound[Smartcard](tx.Bucket(bucketCards), id[:], "smartcard %s not found", id)
 }
 
 func userKey(c Smartcard) []byte   { return append(c.AssignedUserUuid[:], c.Uuid[:]...) }
@@ -157,7 +151,7 @@ func putCard(tx *bolt.Tx, old *Smartcard, c Smartcard) error {
 			}
 		}
 		if other := bySerial.Get(serial); other != nil && guid.GUID(other) != c.Uuid {
-			return refuse(ErrConflict, "smartcard %s already has the serial number %q", guid.GUID(other), c.SerialNumber)
+			return domain.Refuse(domain.ErrConflict, "smartcard %s already has the serial number %q", guid.GUID(other), c.SerialNumber)
 		}
 		if err := bySerial.Put(serial, c.Uuid[:]); err != nil {
 			return err
@@ -192,15 +186,15 @@ func putCard(tx *bolt.Tx, old *Smartcard, c Smartcard) error {
 func validateCard(c Smartcard) error {
 	switch {
 	case c.Uuid.IsNil():
-		return refuse(ErrInvalid, "Uuid is missing")
+		return domain.Refuse(domain.ErrInvalid, "Uuid is missing")
 	case NormalizeSerial(c.SerialNumber) == "":
-		return refuse(ErrInvalid, "SerialNumber is missing")
+		return domain.Refuse(domain.ErrInvalid, "SerialNumber is missing")
 	case len(c.SerialNumber) > 128:
-		return refuse(ErrInvalid, "SerialNumber is longer than 128 characters")
+		return domain.Refuse(domain.ErrInvalid, "SerialNumber is longer than 128 characters")
 	case !c.Status.Valid():
-		return refuse(ErrInvalid, "Status %d is not a smartcard status (0-6)", c.Status)
+		return domain.Refuse(domain.ErrInvalid, "Status %d is not a smartcard status (0-6)", c.Status)
 	case len(c.Comment) > 1024 || len(c.Middleware) > 256 || len(c.Atr) > 128:
-		return refuse(ErrInvalid, "Comment, Middleware or Atr is too long")
+		return domain.Refuse(domain.ErrInvalid, "Comment, Middleware or Atr is too long")
 	}
 	return nil
 }
@@ -208,8 +202,8 @@ func validateCard(c Smartcard) error {
 // ImportCards adds new cards, all or nothing: a card that is invalid or
 // whose uuid or serial is already taken rejects the whole set, and the
 // error names its position (from 1). Each card gets an audit event.
-func (s *Store) ImportCards(o Origin, cards []Smartcard) error {
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) ImportCards(ctx context.Context, o domain.Origin, cards []Smartcard) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		for i, c := range cards {
 			if err := importCard(tx, c); err != nil {
 				return fmt.Errorf("card %d: %w", i+1, err)
@@ -227,7 +221,7 @@ func importCard(tx *bolt.Tx, c Smartcard) error {
 		return err
 	}
 	if tx.Bucket(bucketCards).Get(c.Uuid[:]) != nil {
-		return refuse(ErrConflict, "smartcard %s already exists", c.Uuid)
+		return domain.Refuse(domain.ErrConflict, "smartcard %s already exists", c.Uuid)
 	}
 	c.Atr = strings.ToLower(c.Atr)
 	return putCard(tx, nil, c)
@@ -239,7 +233,7 @@ type CardSearch struct {
 	// the start of a card's uuid; a whole GUID also finds the cards
 	// assigned to that user.
 	Text   string
-	Status *CardStatus
+	Status *domain.CardStatus
 	Offset int
 	Limit  int // 0: 50
 }
@@ -303,7 +297,7 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 
 // searchGUID finds by a whole GUID: the card with that uuid or serial, and
 // the cards assigned to that user.
-func (s *Store) searchGUID(tx *bolt.Tx, g guid.GUID, status *CardStatus, take func(id []byte) error) error {
+func (s *Store) searchGUID(tx *bolt.Tx, g guid.GUID, status *domain.CardStatus, take func(id []byte) error) error {
 	var ids [][]byte
 	if tx.Bucket(bucketCards).Get(g[:]) != nil {
 		ids = append(ids, g[:])

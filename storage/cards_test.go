@@ -1,43 +1,45 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 func TestImportCardsAllOrNothing(t *testing.T) {
 	const serial = "D1EF5A7C-0000-4AA9-A822-346554DDD3C9"
-	ok1 := newCard(1, "{"+serial+"}", storage.CardActive)
-	ok2 := newCard(2, "0badcafe", storage.CardNew)
+	ok1 := newCard(1, "{"+serial+"}", domain.CardActive)
+	ok2 := newCard(2, "0badcafe", domain.CardNew)
 	tests := []struct {
 		name  string
 		third storage.Smartcard
 		want  error
 	}{
-		{"duplicate serial, lower case without braces", newCard(3, strings.ToLower(serial), storage.CardActive), storage.ErrConflict},
-		{"duplicate serial, spaces", newCard(3, "  {"+serial+"} ", storage.CardActive), storage.ErrConflict},
-		{"duplicate serial of card 2 in upper case", newCard(3, "{0BADCAFE}", storage.CardActive), storage.ErrConflict},
-		{"zero Uuid", func() storage.Smartcard { c := newCard(3, "fresh", storage.CardActive); c.Uuid = guid.Nil; return c }(), storage.ErrInvalid},
-		{"duplicate Uuid", newCard(1, "fresh", storage.CardActive), storage.ErrConflict},
-		{"no serial", newCard(3, "  ", storage.CardActive), storage.ErrInvalid},
-		{"empty braces", newCard(3, "{}", storage.CardActive), storage.ErrInvalid},
-		{"status 7", newCard(3, "fresh", storage.CardStatus(7)), storage.ErrInvalid},
-		{"serial too long", newCard(3, strings.Repeat("a", 129), storage.CardActive), storage.ErrInvalid},
+		{"duplicate serial, lower case without braces", newCard(3, strings.ToLower(serial), domain.CardActive), domain.ErrConflict},
+		{"duplicate serial, spaces", newCard(3, "  {"+serial+"} ", domain.CardActive), domain.ErrConflict},
+		{"duplicate serial of card 2 in upper case", newCard(3, "{0BADCAFE}", domain.CardActive), domain.ErrConflict},
+		{"zero Uuid", func() storage.Smartcard { c := newCard(3, "fresh", domain.CardActive); c.Uuid = guid.Nil; return c }(), domain.ErrInvalid},
+		{"duplicate Uuid", newCard(1, "fresh", domain.CardActive), domain.ErrConflict},
+		{"no serial", newCard(3, "  ", domain.CardActive), domain.ErrInvalid},
+		{"empty braces", newCard(3, "{}", domain.CardActive), domain.ErrInvalid},
+		{"status 7", newCard(3, "fresh", domain.CardStatus(7)), domain.ErrInvalid},
+		{"serial too long", newCard(3, strings.Repeat("a", 129), domain.CardActive), domain.ErrInvalid},
 		{"comment too long", func() storage.Smartcard {
-			c := newCard(3, "fresh", storage.CardActive)
+			c := newCard(3, "fresh", domain.CardActive)
 			c.Comment = strings.Repeat("c", 1025)
 			return c
-		}(), storage.ErrInvalid},
+		}(), domain.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			err := s.ImportCards(admin, []storage.Smartcard{ok1, ok2, tt.third, newCard(4, "last", storage.CardActive)})
+			err := s.ImportCards(context.Background(), admin, []storage.Smartcard{ok1, ok2, tt.third, newCard(4, "last", domain.CardActive)})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("ImportCards: %v, want %v", err, tt.want)
 			}
@@ -47,10 +49,10 @@ func TestImportCardsAllOrNothing(t *testing.T) {
 			if got, err := s.Cards(storage.CardFilter{}); err != nil || len(got) != 0 {
 				t.Errorf("Cards after failed import = %d cards, %v; want none", len(got), err)
 			}
-			if _, err := s.CardBySerial(serial); !errors.Is(err, storage.ErrNotFound) {
+			if _, err := s.CardBySerial(serial); !errors.Is(err, domain.ErrNotFound) {
 				t.Errorf("CardBySerial after failed import: %v, want ErrNotFound", err)
 			}
-			active := storage.CardActive
+			active := domain.CardActive
 			if got, _ := s.Cards(storage.CardFilter{Status: &active}); len(got) != 0 {
 				t.Errorf("status index holds %d cards after failed import", len(got))
 			}
@@ -61,7 +63,7 @@ func TestImportCardsAllOrNothing(t *testing.T) {
 				t.Errorf("%d events after failed import, want 0", len(evs))
 			}
 			// The same set without the bad card goes in whole.
-			if err := s.ImportCards(admin, []storage.Smartcard{ok1, ok2}); err != nil {
+			if err := s.ImportCards(context.Background(), admin, []storage.Smartcard{ok1, ok2}); err != nil {
 				t.Fatalf("ImportCards of the good cards: %v", err)
 			}
 			if evs := allEvents(t, s); len(evs) != 2 || evs[0].Seq != 1 {
@@ -74,18 +76,18 @@ func TestImportCardsAllOrNothing(t *testing.T) {
 
 func TestImportCardsAgainstStored(t *testing.T) {
 	s := newStore(t)
-	importCards(t, s, newCard(1, "{ABC}", storage.CardActive))
+	importCards(t, s, newCard(1, "{ABC}", domain.CardActive))
 	tests := []struct {
 		name string
 		card storage.Smartcard
 		want error
 	}{
-		{"same serial", newCard(2, "abc", storage.CardActive), storage.ErrConflict},
-		{"same uuid", newCard(1, "def", storage.CardActive), storage.ErrConflict},
+		{"same serial", newCard(2, "abc", domain.CardActive), domain.ErrConflict},
+		{"same uuid", newCard(1, "def", domain.CardActive), domain.ErrConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.ImportCards(admin, []storage.Smartcard{tt.card})
+			err := s.ImportCards(context.Background(), admin, []storage.Smartcard{tt.card})
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "card 1") {
 				t.Errorf("ImportCards: %v, want %v naming card 1", err, tt.want)
 			}
@@ -102,7 +104,7 @@ func TestImportCardsAgainstStored(t *testing.T) {
 
 func TestImportKeepsFields(t *testing.T) {
 	s := newStore(t)
-	c := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", storage.CardAssigned)
+	c := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", domain.CardAssigned)
 	c.Atr = "3B8D0180FBA000000397425446590301C8"
 	c.Comment = "desk 12"
 	c.Flags = 4
@@ -124,11 +126,11 @@ func TestCardsFilter(t *testing.T) {
 	s := newStore(t)
 	alice, bob := testID(0x50), testID(0x51)
 	cards := []storage.Smartcard{
-		newCard(1, "s1", storage.CardActive),
-		newCard(2, "s2", storage.CardDisabled),
-		newCard(3, "s3", storage.CardActive),
-		newCard(4, "s4", storage.CardNew),
-		newCard(5, "s5", storage.CardActive),
+		newCard(1, "s1", domain.CardActive),
+		newCard(2, "s2", domain.CardDisabled),
+		newCard(3, "s3", domain.CardActive),
+		newCard(4, "s4", domain.CardNew),
+		newCard(5, "s5", domain.CardActive),
 	}
 	cards[0].AssignedUserUuid = alice
 	cards[1].AssignedUserUuid = alice
@@ -139,12 +141,12 @@ func TestCardsFilter(t *testing.T) {
 	importCards(t, s, cards[4], cards[2], cards[0], cards[3], cards[1])
 
 	// Disable card 1 so the indexes must follow a change.
-	req := createRequest(t, s, operator, storage.TypeDisable, cards[0].Uuid)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, cards[0].Uuid, storage.CardDisabled); err != nil {
+	req := createRequest(t, s, operator, domain.TypeDisable, cards[0].Uuid)
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: cards[0].Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 
-	status := func(s storage.CardStatus) *storage.CardStatus { return &s }
+	status := func(s domain.CardStatus) *domain.CardStatus { return &s }
 	tests := []struct {
 		name string
 		f    storage.CardFilter
@@ -154,14 +156,14 @@ func TestCardsFilter(t *testing.T) {
 		{"alice", storage.CardFilter{AssignedUser: alice}, []byte{1, 2, 5}},
 		{"bob", storage.CardFilter{AssignedUser: bob}, []byte{3}},
 		{"nobody", storage.CardFilter{AssignedUser: testID(0x52)}, []byte{}},
-		{"active", storage.CardFilter{Status: status(storage.CardActive)}, []byte{3, 5}},
-		{"disabled", storage.CardFilter{Status: status(storage.CardDisabled)}, []byte{1, 2}},
-		{"new", storage.CardFilter{Status: status(storage.CardNew)}, []byte{4}},
-		{"retired", storage.CardFilter{Status: status(storage.CardRetired)}, []byte{}},
-		{"none", storage.CardFilter{Status: status(storage.CardNone)}, []byte{}},
-		{"alice active", storage.CardFilter{AssignedUser: alice, Status: status(storage.CardActive)}, []byte{5}},
-		{"alice disabled", storage.CardFilter{AssignedUser: alice, Status: status(storage.CardDisabled)}, []byte{1, 2}},
-		{"bob disabled", storage.CardFilter{AssignedUser: bob, Status: status(storage.CardDisabled)}, []byte{}},
+		{"active", storage.CardFilter{Status: status(domain.CardActive)}, []byte{3, 5}},
+		{"disabled", storage.CardFilter{Status: status(domain.CardDisabled)}, []byte{1, 2}},
+		{"new", storage.CardFilter{Status: status(domain.CardNew)}, []byte{4}},
+		{"retired", storage.CardFilter{Status: status(domain.CardRetired)}, []byte{}},
+		{"none", storage.CardFilter{Status: status(domain.CardNone)}, []byte{}},
+		{"alice active", storage.CardFilter{AssignedUser: alice, Status: status(domain.CardActive)}, []byte{5}},
+		{"alice disabled", storage.CardFilter{AssignedUser: alice, Status: status(domain.CardDisabled)}, []byte{1, 2}},
+		{"bob disabled", storage.CardFilter{AssignedUser: bob, Status: status(domain.CardDisabled)}, []byte{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,8 +192,8 @@ func TestCardsFilter(t *testing.T) {
 
 func TestCardBySerial(t *testing.T) {
 	s := newStore(t)
-	braced := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", storage.CardActive)
-	plain := newCard(2, "04a1b2c3d4e5f6", storage.CardActive)
+	braced := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", domain.CardActive)
+	plain := newCard(2, "04a1b2c3d4e5f6", domain.CardActive)
 	importCards(t, s, braced, plain)
 	tests := []struct {
 		in   string
@@ -213,7 +215,7 @@ func TestCardBySerial(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := s.CardBySerial(tt.in)
 			if tt.want.IsNil() {
-				if !errors.Is(err, storage.ErrNotFound) {
+				if !errors.Is(err, domain.ErrNotFound) {
 					t.Errorf("CardBySerial(%q) = %v, %v; want ErrNotFound", tt.in, got.Uuid, err)
 				}
 				return
@@ -227,7 +229,7 @@ func TestCardBySerial(t *testing.T) {
 	if c, _ := s.CardBySerial("d1ef5a7c-0000-4aa9-a822-346554ddd3c9"); c.SerialNumber != braced.SerialNumber {
 		t.Errorf("SerialNumber %q, want %q", c.SerialNumber, braced.SerialNumber)
 	}
-	if _, err := s.Card(testID(9)); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.Card(testID(9)); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Card(unknown): %v, want ErrNotFound", err)
 	}
 }

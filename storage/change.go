@@ -1,75 +1,15 @@
 package storage
 
 import (
-	"crypto/sha256"
+	"cmp"
+	"context"
 	"fmt"
-	"strings"
-	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
-
-// Evidence is what the walk-up station saw when a person disabled a card
-// there: possession of the card plus a press of the button is what
-// authorised it.
-type Evidence struct {
-	Reader       string    // the reader's name
-	Atr          string    // the card's answer to reset, lowercase hex
-	IdentityKind string    // how the card identified itself: piv or uid
-	Identifier   string    // the serial read from the card
-	InsertedAt   time.Time // when the reader reported the card
-	PressedAt    time.Time // when the button was pressed
-}
-
-// StationActor returns the actor name and id under which the station
-// called name acts. The id is derived from the name, so it stays the same
-// across restarts without being stored.
-func StationActor(name string) (string, guid.GUID) {
-	sum := sha256.Sum256([]byte("cardstop station " + name))
-	var g guid.GUID
-	copy(g[:], sum[:16])
-	g[6] = g[6]&0x0f | 0x50 // name-based, as RFC 4122 version 5
-	g[8] = g[8]&0x3f | 0x80
-	return "station:" + name, g
-}
-
-// ChangeKey counts committed status changes by the new status and the
-// kind of actor: token, user, station or cli.
-type ChangeKey struct {
-	Status    CardStatus
-	ActorKind string
-}
-
-// changes counts the status changes committed since the store opened.
-type changeCounter struct {
-	mu sync.Mutex
-	n  map[ChangeKey]uint64
-}
-
-func (c *changeCounter) add(o Origin, to CardStatus) {
-	kind, _, _ := strings.Cut(o.Actor, ":")
-	c.mu.Lock()
-	if c.n == nil {
-		c.n = map[ChangeKey]uint64{}
-	}
-	c.n[ChangeKey{to, kind}]++
-	c.mu.Unlock()
-}
-
-// ChangeCounts returns how many status changes were committed since the
-// store was opened, by new status and kind of actor, for the metrics.
-func (s *Store) ChangeCounts() map[ChangeKey]uint64 {
-	s.changes.mu.Lock()
-	defer s.changes.mu.Unlock()
-	out := make(map[ChangeKey]uint64, len(s.changes.n))
-	for k, v := range s.changes.n {
-		out[k] = v
-	}
-	return out
-}
 
 // Size is the database file's size in bytes.
 func (s *Store) Size() int64 {
@@ -78,86 +18,85 @@ func (s *Store) Size() int64 {
 	return n
 }
 
-// Change is a change of a card's status made and completed at once, by a
-// person on the page or at the walk-up station: it is recorded as a
-// completed request of its type, like a MIM CM client's three calls.
-type Change struct {
-	Type     RequestType // Disable, Retire or SuspendOrReinstate
-	To       CardStatus
-	Reason   string    // a word from a list: lost, stolen, walk-up, ...
-	Comment  string    // free text
-	Evidence *Evidence // the walk-up station's, else nil
-}
-
-// ChangeCard changes a card's status under the same rules as the REST
-// API, and records a completed request and one audit event with it, in one
-// transaction. Setting the status a card has returns it unchanged, with
-// nothing written.
-func (s *Store) ChangeCard(o Origin, cardID guid.GUID, c Change) (Smartcard, error) {
-	switch {
-	case o.Role < RoleOperator:
-		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
-	case len(c.Comment) > maxComment || len(c.Reason) > maxDataText:
-		return Smartcard{}, refuse(ErrInvalid, "the reason or comment is too long")
-	}
-	if _, ok := approveRole[c.Type]; !ok {
-		return Smartcard{}, refuse(ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", c.Type, supportedTypes())
-	}
-	if err := checkTypeTarget(c.Type, c.To); err != nil {
-		return Smartcard{}, err
+// Apply makes one change of a card's status, whichever way it comes in:
+// the API carrying out a request, a person on the page, the walk-up
+// station. In one transaction it finds the request carried out (or
+// records the change as a completed request of its action's type), lets
+// domain.Decide allow or refuse it, changes the card, moves the request
+// on and appends one audit event, of one shape whichever the way in.
+// Setting the status a card has returns it unchanged, with nothing
+// written.
+func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (Smartcard, error) {
+	if len(cmd.Comment) > maxComment || len(cmd.Reason) > maxDataText {
+		return Smartcard{}, domain.Refuse(domain.ErrInvalid, "the reason or comment is too long")
 	}
 	var card Smartcard
-	changed := false
-	err := s.update(func(tx *bolt.Tx) error {
+	var d domain.Decision
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
-		changed = false
-		card, err = getCard(tx, cardID)
-		if err != nil || card.Status == c.To {
+		if card, err = getCard(tx, cmd.Card); err != nil {
 			return err
 		}
-		changed = true
-		if err := CheckTransition(card.Status, c.To, o.Role); err != nil {
+		var r Request
+		var rs *domain.RequestState
+		if !cmd.Request.IsNil() {
+			if r, err = getRequest(tx, cmd.Request); err != nil {
+				return err
+			}
+			rs = &domain.RequestState{Uuid: r.Uuid, Type: r.RequestType, Status: r.Status, Card: r.NewSmartcardUuid}
+		}
+		d, err = domain.Decide(domain.CardState{Status: card.Status, PreviousStatus: card.PreviousStatus}, rs, cmd, o.Role)
+		if err != nil || d.NoOp {
 			return err
 		}
 		now := s.now()
-		reason := c.Reason
-		r := Request{
-			Uuid:                guid.New(),
-			RequestType:         c.Type,
-			Status:              RequestCompleted,
-			Flags:               requestFlagSmartcard,
-			DataCollection:      []DataItem{{Name: "Reason", Value: &reason}},
-			DataCollectionFlags: dataCollectionFlags,
-			OriginatorUserUuid:  o.ActorUuid,
-			TargetUserUuid:      card.AssignedUserUuid,
-			Submitted:           now,
-			Completed:           now,
-			NewSmartcardUuid:    cardID,
-			OldSmartcardUuid:    cardID,
-			Comment:             c.Comment,
-			ProfileTemplateUuid: card.ProfileTemplateUuid,
-			IsSmartcard:         true,
-			Originator:          o.Actor,
+		reason, comment := cmd.Reason, cmd.Comment
+		if rs == nil {
+			r = Request{
+				Uuid:                guid.New(),
+				RequestType:         d.Action.Type,
+				Status:              domain.RequestCompleted,
+				Flags:               requestFlagSmartcard,
+				DataCollection:      []DataItem{{Name: "Reason", Value: &reason}},
+				DataCollectionFlags: dataCollectionFlags,
+				OriginatorUserUuid:  o.ActorUuid,
+				TargetUserUuid:      card.AssignedUserUuid,
+				Submitted:           now,
+				Completed:           now,
+				NewSmartcardUuid:    cmd.Card,
+				OldSmartcardUuid:    cmd.Card,
+				Comment:             comment,
+				ProfileTemplateUuid: card.ProfileTemplateUuid,
+				IsSmartcard:         true,
+				Originator:          o.Actor,
+			}
+		} else {
+			reason, comment = r.dataItem("Reason"), r.Comment
+			r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = domain.RequestExecuting, cmd.Card, cmd.Card
+			if r.TargetUserUuid.IsNil() {
+				r.TargetUserUuid = card.AssignedUserUuid
+			}
 		}
 		old := card
-		card.PreviousStatus, card.Status = old.Status, c.To
+		card.PreviousStatus, card.Status = old.Status, d.To
 		card.StatusChanged, card.StatusChangedBy = now, o.Actor
-		card.StatusReason, card.StatusRequestUuid = c.Reason, r.Uuid
+		// The card keeps the reason, or without one the request's comment.
+		card.StatusReason, card.StatusRequestUuid = cmp.Or(reason, comment), r.Uuid
 		if err := putCard(tx, &old, card); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cardID, RequestUuid: r.Uuid,
-			OldStatus: old.Status.String(), NewStatus: c.To.String(), Reason: c.Reason,
-			Comment: c.Comment, Evidence: c.Evidence})
+		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cmd.Card, RequestUuid: r.Uuid,
+			OldStatus: old.Status.String(), NewStatus: d.To.String(), Reason: reason, Comment: comment,
+			CardAction: d.Action.Name, Via: cmd.Via, RequestType: d.Action.Type.String(), Evidence: cmd.Evidence})
 	})
 	if err != nil {
 		return Smartcard{}, fmt.Errorf("change smartcard status: %w", err)
 	}
-	if changed {
-		s.changes.add(o, c.To)
+	if !d.NoOp && s.changed != nil {
+		s.changed(o, d.To)
 	}
 	return card, nil
 }

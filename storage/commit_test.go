@@ -52,15 +52,27 @@ func group(t *testing.T, g *groupCommit, fns ...func(*bolt.Tx) error) []error {
 	for i, fn := range fns {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = g.do(fn) }()
-		for queued := false; !queued; time.Sleep(time.Millisecond) { // keep the order
-			g.mu.Lock()
-			queued = len(g.queue) == i+1
-			g.mu.Unlock()
-		}
+		waitQueued(t, g, i+1) // keep the order
 	}
 	close(release)
 	wg.Wait()
 	return errs
+}
+
+// waitQueued waits until n changes wait in the queue behind the lead.
+func waitQueued(t *testing.T, g *groupCommit, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		queued := len(g.queue)
+		g.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes wait in the queue; want %d", queued, n)
+		}
+	}
 }
 
 func TestGroupCommitShares(t *testing.T) {

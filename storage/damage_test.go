@@ -1,14 +1,19 @@
 package storage_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // damage overwrites the header of a page in the middle of the file, as a
@@ -25,6 +30,61 @@ func damage(t *testing.T, dir string, page int64) {
 	}
 }
 
+// checkChildEnv names the image a child of this test binary checks; see
+// TestCheckChild.
+const checkChildEnv = "CARDSTOP_TEST_CHECK_IMAGE"
+
+// TestCheckChild is not a test: it is the child process that checkImage
+// starts, which runs storage.CheckFile as `cardstop internal-check` does
+// (a problem on stdout and exit status 3; it may crash).
+func TestCheckChild(t *testing.T) {
+	path := os.Getenv(checkChildEnv)
+	if path == "" {
+		t.Skip("the child process of checkImage")
+	}
+	if err := storage.CheckFile(path); err != nil {
+		fmt.Println(err)
+		os.Exit(3)
+	}
+	os.Exit(0)
+}
+
+// checkImage checks the store as serve's start-up check does: a snapshot
+// written with Backup, checked by CheckFile in a child process, since
+// bbolt's check may panic on a damaged page in a goroutine of its own. It
+// returns the problem found, or "" when the file passed.
+func checkImage(t *testing.T, s *storage.Store) string {
+	t.Helper()
+	image := filepath.Join(t.TempDir(), "image.db")
+	f, err := os.Create(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCheckChild$")
+	cmd.Env = append(os.Environ(), checkChildEnv+"="+image)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case bytes.Contains(stderr.Bytes(), []byte("panic: ")) || bytes.Contains(stderr.Bytes(), []byte("unexpected fault address")):
+		line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+		return "the check stopped on a damaged page: " + line
+	case err == nil:
+		return ""
+	case errors.As(err, &exit) && exit.ExitCode() == 3:
+		return strings.TrimSpace(stdout.String())
+	}
+	t.Fatalf("the check could not run: %v\n%s%s", err, stdout.String(), stderr.String())
+	return ""
+}
+
 // TestDamagedFileRefusesChanges: a file that fails its check is not
 // written to; reads go on.
 func TestDamagedFileRefusesChanges(t *testing.T) {
@@ -32,22 +92,29 @@ func TestDamagedFileRefusesChanges(t *testing.T) {
 	s := openStore(t, dir)
 	var cards []storage.Smartcard
 	for i := range 300 {
-		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d-0000-4000-8000-000000000000}", i), Status: storage.CardActive})
+		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d-0000-4000-8000-000000000000}", i), Status: domain.CardActive})
 	}
 	importCards(t, s, cards...)
+	if why := checkImage(t, s); why != "" {
+		t.Fatalf("the intact file failed its check: %s", why)
+	}
 	s.Close()
 	info, _ := os.Stat(filepath.Join(dir, storage.FileName))
 	damage(t, dir, info.Size()/4096/2)
 
-	// bbolt's check panics on such a page, in a goroutine of its own, which is
-	// why cardstop runs it in a child process (cardstop check); the binary's
-	// tests cover that. Here: a store told so refuses changes, reads go on.
+	// As serve at start-up: the check finds the damage, and the store is
+	// told to refuse changes; reads go on.
 	s = openStore(t, dir)
-	s.RefuseChanges("page 9: invalid page type")
-	if s.Damaged() == "" {
-		t.Fatal("the store does not say it is damaged")
+	why := checkImage(t, s)
+	if why == "" {
+		t.Fatal("the check passed a damaged file")
 	}
-	_, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable})
+	t.Logf("the check found: %s", why)
+	s.RefuseChanges(why)
+	if s.Damaged() != why {
+		t.Fatalf("the store says it is damaged because %q; want %q", s.Damaged(), why)
+	}
+	_, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable})
 	if !errors.Is(err, storage.ErrDamaged) {
 		t.Fatalf("a change on a damaged file: %v; want ErrDamaged", err)
 	}
@@ -67,21 +134,21 @@ func TestInjectedCommitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	card := newCard(1, "{aa}", storage.CardActive)
+	card := newCard(1, "{aa}", domain.CardActive)
 	importCards(t, s, card)
 	before := allEvents(t, s)
 	next = fail
-	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled, Reason: "lost"}); !errors.Is(err, fail) {
-		t.Fatalf("ChangeCard with a failing commit: %v", err)
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); !errors.Is(err, fail) {
+		t.Fatalf("Apply with a failing commit: %v", err)
 	}
-	if c := mustCard(t, s, card.Uuid); c.Status != storage.CardActive || len(allEvents(t, s)) != len(before) {
+	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive || len(allEvents(t, s)) != len(before) {
 		t.Fatal("a failed commit left a change behind")
 	}
 	if reqs, _ := s.Requests(storage.RequestFilter{}); len(reqs) != 0 {
 		t.Fatal("a failed commit left a request behind")
 	}
 	next = nil
-	if _, err := s.ChangeCard(operator, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled, Reason: "lost"}); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); err != nil {
 		t.Fatalf("the write after a failed one: %v", err)
 	}
 	checkStore(t, s)

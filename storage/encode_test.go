@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // TestEncodeEvent: the one-encoding shortcut stores exactly what
@@ -19,7 +20,7 @@ func TestEncodeEvent(t *testing.T) {
 		{Seq: 2, Time: at, Actor: "token:sec-team", Source: "127.0.0.1", Action: ActionCardStatus, CardUuid: guid.New(), RequestUuid: guid.New(),
 			OldStatus: "Active", NewStatus: "Disabled", Reason: "Disable", Comment: `lost "badge" <at> the gate & \ åäö`, CorrelationId: guid.New(), PrevHash: genesisHash},
 		{Seq: 3, Time: at, Actor: "station:lobby", Action: ActionCardStatus, ClockUnsynced: true, PrevHash: genesisHash,
-			Evidence: &Evidence{Reader: "Virtual PCD 00 00", Atr: "3b8d", IdentityKind: "piv", Identifier: "{abc}", InsertedAt: at, PressedAt: at}},
+			Evidence: &domain.Evidence{Reader: "Virtual PCD 00 00", Atr: "3b8d", IdentityKind: "piv", Identifier: "{abc}", InsertedAt: at, PressedAt: at}},
 		{Seq: 4, Time: at, Actor: "user:anna", Action: ActionTokenCreate, Hash: "stale, replaced", PrevHash: genesisHash},
 	} {
 		got, err := encodeEvent(&e)

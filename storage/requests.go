@@ -1,7 +1,7 @@
 package storage
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,15 +9,16 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Request is a MIM CM request record: the documented fields in their
 // documented order, then the appliance's own.
 type Request struct {
 	Uuid                     guid.GUID
-	RequestType              RequestType
-	Status                   RequestStatus
+	RequestType              domain.RequestType
+	Status                   domain.RequestStatus
 	Flags                    int
 	DataCollection           []DataItem
 	DataCollectionFlags      int
@@ -60,7 +61,7 @@ const (
 
 // NewRequest is what a client asks for in POST /requests.
 type NewRequest struct {
-	Type                RequestType
+	Type                domain.RequestType
 	Smartcard           guid.GUID // the card the request is for; may be nil until executed
 	Target              guid.GUID // the target user; defaults to the card's user
 	ProfileTemplateUuid guid.GUID
@@ -79,27 +80,27 @@ const (
 // CreateRequest stores a new request. A caller whose role may carry out the
 // type gets an Approved request; an operator asking to retire gets a
 // Pending one that an admin approves.
-func (s *Store) CreateRequest(o Origin, n NewRequest) (Request, error) {
-	least, ok := approveRole[n.Type]
+func (s *Store) CreateRequest(ctx context.Context, o domain.Origin, n NewRequest) (Request, error) {
+	least, ok := domain.ApproveRole(n.Type)
 	switch {
 	case !ok:
-		return Request{}, refuse(ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", n.Type, supportedTypes())
-	case o.Role < RoleOperator:
-		return Request{}, refuse(ErrForbidden, "creating requests needs the operator role; you have %s", o.Role)
+		return Request{}, domain.Refuse(domain.ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", n.Type, domain.SupportedTypes())
+	case o.Role < domain.RoleOperator:
+		return Request{}, domain.Refuse(domain.ErrForbidden, "creating requests needs the operator role; you have %s", o.Role)
 	case len(n.Comment) > maxComment:
-		return Request{}, refuse(ErrInvalid, "comment is longer than %d characters", maxComment)
+		return Request{}, domain.Refuse(domain.ErrInvalid, "comment is longer than %d characters", maxComment)
 	case len(n.DataCollection) > maxDataCollection:
-		return Request{}, refuse(ErrInvalid, "datacollection has more than %d items", maxDataCollection)
+		return Request{}, domain.Refuse(domain.ErrInvalid, "datacollection has more than %d items", maxDataCollection)
 	}
 	for _, d := range n.DataCollection {
 		if len(d.Name) > maxDataText || (d.Value != nil && len(*d.Value) > maxDataText) {
-			return Request{}, refuse(ErrInvalid, "a datacollection name or value is longer than %d characters", maxDataText)
+			return Request{}, domain.Refuse(domain.ErrInvalid, "a datacollection name or value is longer than %d characters", maxDataText)
 		}
 	}
 	r := Request{
 		Uuid:                guid.New(),
 		RequestType:         n.Type,
-		Status:              RequestApproved,
+		Status:              domain.RequestApproved,
 		Flags:               requestFlagSmartcard,
 		DataCollection:      n.DataCollection,
 		DataCollectionFlags: dataCollectionFlags,
@@ -117,18 +118,18 @@ func (s *Store) CreateRequest(o Origin, n NewRequest) (Request, error) {
 		r.DataCollection = []DataItem{}
 	}
 	if o.Role < least {
-		r.Status = RequestPending
+		r.Status = domain.RequestPending
 	}
 	base := r
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		r = base // the closure may run again, alone, when its batch fails
 		if !n.Smartcard.IsNil() {
 			card, err := getCard(tx, n.Smartcard)
 			if err != nil {
 				return err
 			}
-			if card.Status == CardRetired {
-				return refuse(ErrConflict, "smartcard %s is Retired, which is final; no request can change it", card.Uuid)
+			if card.Status == domain.CardRetired {
+				return domain.Refuse(domain.ErrConflict, "smartcard %s is Retired, which is final; no request can change it", card.Uuid)
 			}
 			if r.TargetUserUuid.IsNil() {
 				r.TargetUserUuid = card.AssignedUserUuid
@@ -142,7 +143,7 @@ func (s *Store) CreateRequest(o Origin, n NewRequest) (Request, error) {
 			return err
 		}
 		return s.appendEvent(tx, o, Event{Action: ActionRequestCreate, RequestUuid: r.Uuid, CardUuid: n.Smartcard,
-			NewStatus: r.Status.String(), Reason: r.RequestType.String(), Comment: r.Comment})
+			NewStatus: r.Status.String(), RequestType: r.RequestType.String(), Reason: r.dataItem("Reason"), Comment: r.Comment})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("create request: %w", err)
@@ -165,117 +166,43 @@ func (s *Store) Request(id guid.GUID) (Request, error) {
 type RequestFilter struct {
 	TargetUser guid.GUID
 	Card       guid.GUID
-	Status     *RequestStatus
+	Status     *domain.RequestStatus
 }
 
 // Requests returns the matching requests, oldest first.
 func (s *Store) Requests(f RequestFilter) ([]Request, error) {
-	out := []Request{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
-			var r Request
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode request %x: %w", k, err)
-			}
-			if (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
-				(f.Card.IsNil() || r.NewSmartcardUuid == f.Card) {
-				out = append(out, r)
-			}
-			return nil
-		})
+	out, err := listJSON(s, bucketRequests, func(r *Request) bool {
+		return (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
+			(f.Card.IsNil() || r.NewSmartcardUuid == f.Card)
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Submitted.Before(out[j].Submitted) })
 	return out, err
 }
 
 func getRequest(tx *bolt.Tx, id guid.GUID) (Request, error) {
-	var r Request
-	ok, err := getJSON(tx.Bucket(bucketRequests), id[:], &r)
-	if err != nil {
-		return r, err
-	}
-	if !ok {
-		return r, refuse(ErrNotFound, "request %s not found", id)
-	}
-	return r, nil
+	return getFound[Request](tx.Bucket(bucketRequests), id[:], "request %s not found", id)
 }
 
-// ExecuteCardStatus carries out request reqID on card cardID: it sets the
-// card's status, marks the request Executing and appends the audit event,
-// all in one transaction. Setting the status a card already has changes
-// nothing and returns the card as it is.
-func (s *Store) ExecuteCardStatus(o Origin, reqID, cardID guid.GUID, to CardStatus) (Smartcard, error) {
-	if o.Role < RoleOperator {
-		return Smartcard{}, refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", o.Role)
+// dataItem returns the value of the request's data collection item of
+// that name, "" without one.
+func (r Request) dataItem(name string) string {
+	for _, d := range r.DataCollection {
+		if strings.EqualFold(d.Name, name) && d.Value != nil {
+			return *d.Value
+		}
 	}
-	var card Smartcard
-	changed := false
-	err := s.update(func(tx *bolt.Tx) error {
-		changed = false
-		r, err := getRequest(tx, reqID)
-		if err != nil {
-			return err
-		}
-		card, err = getCard(tx, cardID)
-		if err != nil {
-			return err
-		}
-		if !r.NewSmartcardUuid.IsNil() && r.NewSmartcardUuid != cardID {
-			return refuse(ErrConflict, "request %s is for smartcard %s, not %s", r.Uuid, r.NewSmartcardUuid, cardID)
-		}
-		switch {
-		case r.Status == RequestPending || r.Status == RequestDenied:
-			return refuse(ErrForbidden, "request %s is %s; only an Approved request can be carried out", r.Uuid, r.Status)
-		case r.Status != RequestApproved && r.Status != RequestExecuting:
-			return refuse(ErrConflict, "request %s is already %s", r.Uuid, r.Status)
-		}
-		if err := checkTypeTarget(r.RequestType, to); err != nil {
-			return err
-		}
-		if card.Status == to {
-			return nil
-		}
-		if err := CheckTransition(card.Status, to, o.Role); err != nil {
-			return err
-		}
-		changed = true
-		old := card
-		card.PreviousStatus, card.Status = old.Status, to
-		card.StatusChanged, card.StatusChangedBy = s.now(), o.Actor
-		card.StatusReason, card.StatusRequestUuid = r.Comment, r.Uuid
-		if err := putCard(tx, &old, card); err != nil {
-			return err
-		}
-		if r.Status != RequestExecuting || r.NewSmartcardUuid != cardID {
-			r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = RequestExecuting, cardID, cardID
-			if r.TargetUserUuid.IsNil() {
-				r.TargetUserUuid = card.AssignedUserUuid
-			}
-			if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
-				return err
-			}
-		}
-		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cardID, RequestUuid: r.Uuid,
-			OldStatus: old.Status.String(), NewStatus: to.String(), Reason: r.RequestType.String(), Comment: r.Comment})
-	})
-	if err != nil {
-		return Smartcard{}, fmt.Errorf("set smartcard status: %w", err)
-	}
-	if changed {
-		s.changes.add(o, to)
-	}
-	return card, nil
+	return ""
 }
 
 // SetRequestStatus completes, cancels (word "Abandoned" or "Canceled"),
 // approves or denies a request. Approving and denying are for admins and
 // only from Pending. Setting the status a request already has is a no-op.
-func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, word string) (Request, error) {
-	if o.Role < RoleOperator {
-		return Request{}, refuse(ErrForbidden, "changing a request needs the operator role; you have %s", o.Role)
+func (s *Store) SetRequestStatus(ctx context.Context, o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (Request, error) {
+	if o.Role < domain.RoleOperator {
+		return Request{}, domain.Refuse(domain.ErrForbidden, "changing a request needs the operator role; you have %s", o.Role)
 	}
 	var r Request
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRequest(tx, reqID)
 		if err != nil {
@@ -284,8 +211,8 @@ func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, wo
 		if r.Status == to {
 			return nil
 		}
-		if err := checkRequestTransition(r.Status, to, o.Role); err != nil {
-			return refuse(kindOf(err), "request %s: %s", r.Uuid, err)
+		if err := domain.CheckRequestTransition(r.Status, to, o.Role); err != nil {
+			return domain.Refuse(domain.KindOf(err), "request %s: %s", r.Uuid, err)
 		}
 		old := r.Status
 		r.Status, r.StatusWord = to, ""
@@ -299,40 +226,10 @@ func (s *Store) SetRequestStatus(o Origin, reqID guid.GUID, to RequestStatus, wo
 			return err
 		}
 		return s.appendEvent(tx, o, Event{Action: ActionRequestStatus, RequestUuid: r.Uuid, CardUuid: r.NewSmartcardUuid,
-			OldStatus: old.String(), NewStatus: to.String(), Reason: r.StatusWord})
+			OldStatus: old.String(), NewStatus: to.String(), StatusWord: r.StatusWord})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("set request status: %w", err)
 	}
 	return r, nil
-}
-
-// checkRequestTransition holds the rules for a request's own status.
-func checkRequestTransition(from, to RequestStatus, role Role) error {
-	switch {
-	case from.Finished():
-		return refuse(ErrConflict, "it is already %s", from)
-	case to == RequestApproved || to == RequestDenied:
-		if from != RequestPending {
-			return refuse(ErrConflict, "only a Pending request can be %s; it is %s", to, from)
-		}
-		if role < RoleAdmin {
-			return refuse(ErrForbidden, "approving or denying needs the admin role; you have %s", role)
-		}
-	case to == RequestCompleted:
-		if from == RequestPending {
-			return refuse(ErrForbidden, "it is Pending; it must be approved before it can be Completed")
-		}
-	case to == RequestCanceled:
-	default:
-		return refuse(ErrInvalid, "a request can be set to Completed, Canceled, Abandoned, Approved or Denied, not %s", to)
-	}
-	return nil
-}
-
-func kindOf(err error) error {
-	if e, ok := err.(*Error); ok {
-		return e.Kind
-	}
-	return err
 }

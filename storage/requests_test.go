@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -8,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
-func createRequest(t *testing.T, s *storage.Store, o storage.Origin, typ storage.RequestType, card guid.GUID) storage.Request {
+func createRequest(t *testing.T, s *storage.Store, o domain.Origin, typ domain.RequestType, card guid.GUID) storage.Request {
 	t.Helper()
-	r, err := s.CreateRequest(o, storage.NewRequest{Type: typ, Smartcard: card, Comment: typ.String() + " it"})
+	r, err := s.CreateRequest(context.Background(), o, storage.NewRequest{Type: typ, Smartcard: card, Comment: typ.String() + " it"})
 	if err != nil {
 		t.Fatalf("CreateRequest(%s, %s): %v", o.Role, typ, err)
 	}
@@ -22,51 +24,51 @@ func createRequest(t *testing.T, s *storage.Store, o storage.Origin, typ storage
 
 func TestRetireFlow(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "{AB12CD34-0000-4AA9-A822-346554DDD3C9}", storage.CardActive)
+	card := newCard(1, "{AB12CD34-0000-4AA9-A822-346554DDD3C9}", domain.CardActive)
 	importCards(t, s, card)
 
-	req, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeRetire, Smartcard: card.Uuid, Comment: "left the company",
+	req, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeRetire, Smartcard: card.Uuid, Comment: "left the company",
 		DataCollection: []storage.DataItem{{Name: "Reason", Value: ptr("leaver")}}, Priority: 2})
 	if err != nil {
 		t.Fatalf("CreateRequest: %v", err)
 	}
-	if req.Status != storage.RequestApproved || int(req.Status) != 3 {
+	if req.Status != domain.RequestApproved || int(req.Status) != 3 {
 		t.Errorf("new Retire request by admin has Status %d, want 3 (Approved)", req.Status)
 	}
-	if req.RequestType != storage.TypeRetire || req.NewSmartcardUuid != card.Uuid || req.OldSmartcardUuid != card.Uuid ||
+	if req.RequestType != domain.TypeRetire || req.NewSmartcardUuid != card.Uuid || req.OldSmartcardUuid != card.Uuid ||
 		req.TargetUserUuid != card.AssignedUserUuid || req.ProfileTemplateUuid != card.ProfileTemplateUuid ||
 		req.OriginatorUserUuid != admin.ActorUuid || req.Originator != "user:root" || req.Priority != 2 ||
 		req.Comment != "left the company" || !req.Submitted.Equal(fixedNow) || !req.Completed.IsZero() || req.Uuid.IsNil() {
 		t.Errorf("new request: %+v", req)
 	}
 	if stored := mustRequest(t, s, req.Uuid); !reflect.DeepEqual(stored.DataCollection, req.DataCollection) ||
-		stored.Status != storage.RequestApproved {
+		stored.Status != domain.RequestApproved {
 		t.Errorf("stored request: %+v", stored)
 	}
 
-	got, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, storage.CardRetired)
+	got, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 	if err != nil {
-		t.Fatalf("ExecuteCardStatus: %v", err)
+		t.Fatalf("Apply: %v", err)
 	}
-	if int(got.Status) != 6 || got.PreviousStatus != storage.CardActive || got.StatusChangedBy != "user:root" ||
-		got.StatusReason != "left the company" || got.StatusRequestUuid != req.Uuid || !got.StatusChanged.Equal(fixedNow) {
+	if int(got.Status) != 6 || got.PreviousStatus != domain.CardActive || got.StatusChangedBy != "user:root" ||
+		got.StatusReason != "leaver" || got.StatusRequestUuid != req.Uuid || !got.StatusChanged.Equal(fixedNow) {
 		t.Errorf("retired card: %+v", got)
 	}
-	if stored := mustCard(t, s, card.Uuid); !reflect.DeepEqual(stored.Status, got.Status) || stored.PreviousStatus != storage.CardActive {
+	if stored := mustCard(t, s, card.Uuid); !reflect.DeepEqual(stored.Status, got.Status) || stored.PreviousStatus != domain.CardActive {
 		t.Errorf("stored card: %+v", stored)
 	}
 	if r := mustRequest(t, s, req.Uuid); int(r.Status) != 18 {
 		t.Errorf("request after execute has Status %d, want 18 (Executing)", r.Status)
 	}
 
-	done, err := s.SetRequestStatus(admin, req.Uuid, storage.RequestCompleted, "completed")
+	done, err := s.SetRequestStatus(context.Background(), admin, req.Uuid, domain.RequestCompleted, "completed")
 	if err != nil {
 		t.Fatalf("SetRequestStatus: %v", err)
 	}
 	if int(done.Status) != 8 || !done.Completed.Equal(fixedNow) || done.StatusWord != "" {
 		t.Errorf("completed request: Status %d, Completed %v, StatusWord %q", done.Status, done.Completed, done.StatusWord)
 	}
-	if r := mustRequest(t, s, req.Uuid); r.Status != storage.RequestCompleted || !r.Completed.Equal(fixedNow) {
+	if r := mustRequest(t, s, req.Uuid); r.Status != domain.RequestCompleted || !r.Completed.Equal(fixedNow) {
 		t.Errorf("stored completed request: %+v", r)
 	}
 
@@ -82,12 +84,13 @@ func TestRetireFlow(t *testing.T) {
 	if e := evs[3]; e.OldStatus != "Executing" || e.NewStatus != "Completed" || e.RequestUuid != req.Uuid || e.CardUuid != card.Uuid {
 		t.Errorf("request.status event: %+v", e)
 	}
-	if e := evs[2]; e.OldStatus != "Active" || e.NewStatus != "Retired" || e.Reason != "Retire" {
+	if e := evs[2]; e.OldStatus != "Active" || e.NewStatus != "Retired" || e.RequestType != "Retire" || e.CardAction != domain.Retire ||
+		e.Via != domain.ViaAPI || e.Reason != "leaver" || e.Comment != "left the company" || e.Format != storage.EventFormat {
 		t.Errorf("card.status event: %+v", e)
 	}
 
 	// Retired is final: no new request, no further change.
-	if _, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeSuspendOrReinstate, Smartcard: card.Uuid}); !errors.Is(err, storage.ErrConflict) {
+	if _, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: card.Uuid}); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("request for a Retired card: %v, want ErrConflict", err)
 	}
 	if n := len(allEvents(t, s)); n != 4 {
@@ -100,38 +103,38 @@ func ptr(s string) *string { return &s }
 
 func TestOperatorRetireNeedsApproval(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
 
-	req := createRequest(t, s, operator, storage.TypeRetire, card.Uuid)
+	req := createRequest(t, s, operator, domain.TypeRetire, card.Uuid)
 	if int(req.Status) != 16 {
 		t.Fatalf("Retire request by operator has Status %d, want 16 (Pending)", req.Status)
 	}
 	before := len(allEvents(t, s))
-	_, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, storage.CardRetired)
-	if !errors.Is(err, storage.ErrForbidden) {
+	_, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+	if !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("executing a Pending request: %v, want ErrForbidden", err)
 	}
-	if c := mustCard(t, s, card.Uuid); c.Status != storage.CardActive {
+	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive {
 		t.Errorf("card after refused execute: %v", c.Status)
 	}
 	// Only an admin approves.
-	if _, err := s.SetRequestStatus(operator, req.Uuid, storage.RequestApproved, "Approved"); !errors.Is(err, storage.ErrForbidden) {
+	if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator approving: %v, want ErrForbidden", err)
 	}
 	if n := len(allEvents(t, s)); n != before {
 		t.Errorf("refusals added events: %d, want %d", n, before)
 	}
-	approved, err := s.SetRequestStatus(admin, req.Uuid, storage.RequestApproved, "approved")
-	if err != nil || approved.Status != storage.RequestApproved || !approved.Completed.IsZero() {
+	approved, err := s.SetRequestStatus(context.Background(), admin, req.Uuid, domain.RequestApproved, "approved")
+	if err != nil || approved.Status != domain.RequestApproved || !approved.Completed.IsZero() {
 		t.Fatalf("admin approving = %+v, %v", approved, err)
 	}
 	// The operator still may not retire the card itself.
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardRetired); !errors.Is(err, storage.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator executing approved Retire: %v, want ErrForbidden", err)
 	}
-	got, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, storage.CardRetired)
-	if err != nil || got.Status != storage.CardRetired {
+	got, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
+	if err != nil || got.Status != domain.CardRetired {
 		t.Errorf("admin executing approved Retire = %v, %v", got.Status, err)
 	}
 	checkStore(t, s)
@@ -139,17 +142,17 @@ func TestOperatorRetireNeedsApproval(t *testing.T) {
 
 func TestDenyPendingRequest(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req := createRequest(t, s, operator, storage.TypeRetire, card.Uuid)
-	denied, err := s.SetRequestStatus(admin, req.Uuid, storage.RequestDenied, "Denied")
-	if err != nil || denied.Status != storage.RequestDenied || !denied.Completed.Equal(fixedNow) {
+	req := createRequest(t, s, operator, domain.TypeRetire, card.Uuid)
+	denied, err := s.SetRequestStatus(context.Background(), admin, req.Uuid, domain.RequestDenied, "Denied")
+	if err != nil || denied.Status != domain.RequestDenied || !denied.Completed.Equal(fixedNow) {
 		t.Fatalf("deny = %+v, %v", denied, err)
 	}
-	if _, err := s.ExecuteCardStatus(admin, req.Uuid, card.Uuid, storage.CardRetired); !errors.Is(err, storage.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), admin, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("executing a Denied request: %v, want ErrForbidden", err)
 	}
-	if c := mustCard(t, s, card.Uuid); c.Status != storage.CardActive {
+	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardActive {
 		t.Errorf("card after denied request: %v", c.Status)
 	}
 	checkStore(t, s)
@@ -157,20 +160,20 @@ func TestDenyPendingRequest(t *testing.T) {
 
 func TestExecuteIsIdempotent(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
+	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 
-	first, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled)
-	if err != nil || first.Status != storage.CardDisabled {
+	first, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
+	if err != nil || first.Status != domain.CardDisabled {
 		t.Fatalf("first execute = %v, %v", first.Status, err)
 	}
 	n := len(allEvents(t, s))
-	second, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled)
+	second, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 	if err != nil {
 		t.Fatalf("second execute: %v", err)
 	}
-	if !reflect.DeepEqual(second, mustCard(t, s, card.Uuid)) || second.PreviousStatus != storage.CardActive {
+	if !reflect.DeepEqual(second, mustCard(t, s, card.Uuid)) || second.PreviousStatus != domain.CardActive {
 		t.Errorf("second execute returned %+v, want the unchanged card", second)
 	}
 	if got := len(allEvents(t, s)); got != n {
@@ -190,27 +193,27 @@ func TestExecuteIsIdempotent(t *testing.T) {
 
 func TestSuspendAndReinstate(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req := createRequest(t, s, operator, storage.TypeSuspendOrReinstate, card.Uuid)
-	if c, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardSuspended); err != nil || c.Status != storage.CardSuspended {
+	req := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
+	if c, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardSuspended {
 		t.Fatalf("suspend = %v, %v", c.Status, err)
 	}
-	c, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardActive)
-	if err != nil || c.Status != storage.CardActive || c.PreviousStatus != storage.CardSuspended {
+	c, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI})
+	if err != nil || c.Status != domain.CardActive || c.PreviousStatus != domain.CardSuspended {
 		t.Fatalf("reinstate = %+v, %v", c, err)
 	}
 	// Re-enabling a Disabled card is for admins only, whatever the request.
-	dis := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, dis.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+	dis := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: dis.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
-	re := createRequest(t, s, operator, storage.TypeSuspendOrReinstate, card.Uuid)
-	if _, err := s.ExecuteCardStatus(operator, re.Uuid, card.Uuid, storage.CardActive); !errors.Is(err, storage.ErrForbidden) {
+	re := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("operator re-enabling: %v, want ErrForbidden", err)
 	}
-	if c, err := s.ExecuteCardStatus(admin, re.Uuid, card.Uuid, storage.CardActive); err != nil || c.Status != storage.CardActive ||
-		c.PreviousStatus != storage.CardDisabled {
+	if c, err := s.Apply(context.Background(), admin, domain.Command{Request: re.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardActive ||
+		c.PreviousStatus != domain.CardDisabled {
 		t.Errorf("admin re-enabling = %+v, %v", c, err)
 	}
 	checkStore(t, s)
@@ -218,16 +221,16 @@ func TestSuspendAndReinstate(t *testing.T) {
 
 func TestRequestWithoutCardBindsOnExecute(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !req.NewSmartcardUuid.IsNil() || !req.TargetUserUuid.IsNil() {
 		t.Errorf("request without card: %+v", req)
 	}
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	r := mustRequest(t, s, req.Uuid)
@@ -235,9 +238,9 @@ func TestRequestWithoutCardBindsOnExecute(t *testing.T) {
 		t.Errorf("request after execute: %+v", r)
 	}
 	// Now bound, it cannot be used on another card.
-	other := newCard(2, "def", storage.CardActive)
+	other := newCard(2, "def", domain.CardActive)
 	importCards(t, s, other)
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, other.Uuid, storage.CardDisabled); !errors.Is(err, storage.ErrConflict) {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("bound request on another card: %v, want ErrConflict", err)
 	}
 	checkStore(t, s)
@@ -259,111 +262,111 @@ func TestRefusals(t *testing.T) {
 		want error
 	}{
 		{"request for another card", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.disable.Uuid, f.other.Uuid, storage.CardDisabled)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.disable.Uuid, Card: f.other.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"Disable request setting Suspended", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.disable.Uuid, f.card.Uuid, storage.CardSuspended)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"Disable request setting Retired", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(admin, f.disable.Uuid, f.card.Uuid, storage.CardRetired)
+			_, err := s.Apply(context.Background(), admin, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"Completed request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.completed.Uuid, f.card.Uuid, storage.CardDisabled)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.completed.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"Canceled request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.canceled.Uuid, f.card.Uuid, storage.CardDisabled)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.canceled.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"Pending request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(admin, f.retire.Uuid, f.card.Uuid, storage.CardRetired)
+			_, err := s.Apply(context.Background(), admin, domain.Command{Request: f.retire.Uuid, Card: f.card.Uuid, To: domain.CardRetired, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrForbidden},
+		}, domain.ErrForbidden},
 		{"viewer executing", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(viewer, f.disable.Uuid, f.card.Uuid, storage.CardDisabled)
+			_, err := s.Apply(context.Background(), viewer, domain.Command{Request: f.disable.Uuid, Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrForbidden},
+		}, domain.ErrForbidden},
 		{"unknown request", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, testID(0x99), f.card.Uuid, storage.CardDisabled)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: testID(0x99), Card: f.card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrNotFound},
+		}, domain.ErrNotFound},
 		{"unknown card", func(s *storage.Store, f fixture) error {
-			_, err := s.ExecuteCardStatus(operator, f.disable.Uuid, testID(0x98), storage.CardDisabled)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: f.disable.Uuid, Card: testID(0x98), To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
-		}, storage.ErrNotFound},
+		}, domain.ErrNotFound},
 		{"viewer creating a request", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(viewer, storage.NewRequest{Type: storage.TypeDisable, Smartcard: f.card.Uuid})
+			_, err := s.CreateRequest(context.Background(), viewer, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid})
 			return err
-		}, storage.ErrForbidden},
+		}, domain.ErrForbidden},
 		{"Enroll request", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeEnroll, Smartcard: f.card.Uuid})
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeEnroll, Smartcard: f.card.Uuid})
 			return err
-		}, storage.ErrInvalid},
+		}, domain.ErrInvalid},
 		{"request type None", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Smartcard: f.card.Uuid})
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Smartcard: f.card.Uuid})
 			return err
-		}, storage.ErrInvalid},
+		}, domain.ErrInvalid},
 		{"request for an unknown card", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeDisable, Smartcard: testID(0x98)})
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: testID(0x98)})
 			return err
-		}, storage.ErrNotFound},
+		}, domain.ErrNotFound},
 		{"comment too long", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeDisable, Smartcard: f.card.Uuid,
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
 				Comment: strings.Repeat("x", 1025)})
 			return err
-		}, storage.ErrInvalid},
+		}, domain.ErrInvalid},
 		{"too many data items", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeDisable, Smartcard: f.card.Uuid,
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
 				DataCollection: make([]storage.DataItem, 33)})
 			return err
-		}, storage.ErrInvalid},
+		}, domain.ErrInvalid},
 		{"data value too long", func(s *storage.Store, f fixture) error {
-			_, err := s.CreateRequest(admin, storage.NewRequest{Type: storage.TypeDisable, Smartcard: f.card.Uuid,
+			_, err := s.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: f.card.Uuid,
 				DataCollection: []storage.DataItem{{Name: "a", Value: ptr(strings.Repeat("v", 257))}}})
 			return err
-		}, storage.ErrInvalid},
+		}, domain.ErrInvalid},
 		{"completing a Pending request", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(operator, f.retire.Uuid, storage.RequestCompleted, "Completed")
+			_, err := s.SetRequestStatus(context.Background(), operator, f.retire.Uuid, domain.RequestCompleted, "Completed")
 			return err
-		}, storage.ErrForbidden},
+		}, domain.ErrForbidden},
 		{"denying an Approved request", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, f.disable.Uuid, storage.RequestDenied, "Denied")
+			_, err := s.SetRequestStatus(context.Background(), admin, f.disable.Uuid, domain.RequestDenied, "Denied")
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"reopening a Completed request", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, f.completed.Uuid, storage.RequestCanceled, "Abandoned")
+			_, err := s.SetRequestStatus(context.Background(), admin, f.completed.Uuid, domain.RequestCanceled, "Abandoned")
 			return err
-		}, storage.ErrConflict},
+		}, domain.ErrConflict},
 		{"setting a request Executing by hand", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, f.disable.Uuid, storage.RequestExecuting, "Executing")
+			_, err := s.SetRequestStatus(context.Background(), admin, f.disable.Uuid, domain.RequestExecuting, "Executing")
 			return err
-		}, storage.ErrInvalid},
+		}, domain.ErrInvalid},
 		{"viewer completing", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(viewer, f.disable.Uuid, storage.RequestCompleted, "Completed")
+			_, err := s.SetRequestStatus(context.Background(), viewer, f.disable.Uuid, domain.RequestCompleted, "Completed")
 			return err
-		}, storage.ErrForbidden},
+		}, domain.ErrForbidden},
 		{"unknown request status change", func(s *storage.Store, f fixture) error {
-			_, err := s.SetRequestStatus(admin, testID(0x99), storage.RequestCompleted, "Completed")
+			_, err := s.SetRequestStatus(context.Background(), admin, testID(0x99), domain.RequestCompleted, "Completed")
 			return err
-		}, storage.ErrNotFound},
+		}, domain.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
 			var f fixture
-			f.card, f.other = newCard(1, "abc", storage.CardActive), newCard(2, "def", storage.CardActive)
+			f.card, f.other = newCard(1, "abc", domain.CardActive), newCard(2, "def", domain.CardActive)
 			importCards(t, s, f.card, f.other)
-			f.disable = createRequest(t, s, operator, storage.TypeDisable, f.card.Uuid)
-			f.retire = createRequest(t, s, operator, storage.TypeRetire, f.card.Uuid)
-			f.completed = createRequest(t, s, operator, storage.TypeDisable, f.card.Uuid)
-			if _, err := s.SetRequestStatus(operator, f.completed.Uuid, storage.RequestCompleted, "Completed"); err != nil {
+			f.disable = createRequest(t, s, operator, domain.TypeDisable, f.card.Uuid)
+			f.retire = createRequest(t, s, operator, domain.TypeRetire, f.card.Uuid)
+			f.completed = createRequest(t, s, operator, domain.TypeDisable, f.card.Uuid)
+			if _, err := s.SetRequestStatus(context.Background(), operator, f.completed.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 				t.Fatal(err)
 			}
-			f.canceled = createRequest(t, s, operator, storage.TypeDisable, f.card.Uuid)
-			if _, err := s.SetRequestStatus(operator, f.canceled.Uuid, storage.RequestCanceled, "Canceled"); err != nil {
+			f.canceled = createRequest(t, s, operator, domain.TypeDisable, f.card.Uuid)
+			if _, err := s.SetRequestStatus(context.Background(), operator, f.canceled.Uuid, domain.RequestCanceled, "Canceled"); err != nil {
 				t.Fatal(err)
 			}
 			cardsBefore, err := s.Cards(storage.CardFilter{})
@@ -380,9 +383,9 @@ func TestRefusals(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
-			var se *storage.Error
+			var se *domain.Error
 			if !errors.As(err, &se) || se.Msg == "" {
-				t.Errorf("error %v carries no *storage.Error message", err)
+				t.Errorf("error %v carries no *domain.Error message", err)
 			}
 
 			if got, _ := s.Cards(storage.CardFilter{}); !reflect.DeepEqual(got, cardsBefore) {
@@ -417,31 +420,31 @@ func TestAbandonedIsCanceled(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.word, func(t *testing.T) {
 			s := newStore(t)
-			card := newCard(1, "abc", storage.CardActive)
+			card := newCard(1, "abc", domain.CardActive)
 			importCards(t, s, card)
-			req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
-			status, err := storage.ParseRequestStatus(tt.word)
+			req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
+			status, err := domain.ParseRequestStatus(tt.word)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.SetRequestStatus(operator, req.Uuid, status, tt.word)
+			got, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, status, tt.word)
 			if err != nil {
 				t.Fatalf("SetRequestStatus: %v", err)
 			}
-			if got.Status != storage.RequestCanceled || int(got.Status) != 17 || got.StatusWord != tt.wantWord || !got.Completed.Equal(fixedNow) {
+			if got.Status != domain.RequestCanceled || int(got.Status) != 17 || got.StatusWord != tt.wantWord || !got.Completed.Equal(fixedNow) {
 				t.Errorf("returned request: Status %d, StatusWord %q, Completed %v", got.Status, got.StatusWord, got.Completed)
 			}
-			if stored := mustRequest(t, s, req.Uuid); stored.Status != storage.RequestCanceled || stored.StatusWord != tt.wantWord {
+			if stored := mustRequest(t, s, req.Uuid); stored.Status != domain.RequestCanceled || stored.StatusWord != tt.wantWord {
 				t.Errorf("stored request: Status %d, StatusWord %q", stored.Status, stored.StatusWord)
 			}
 			evs := allEvents(t, s)
 			last := evs[len(evs)-1]
 			if last.Action != storage.ActionRequestStatus || last.OldStatus != "Approved" || last.NewStatus != "Canceled" ||
-				last.Reason != tt.wantWord {
+				last.StatusWord != tt.wantWord {
 				t.Errorf("history: %+v; want the word %q kept", last, tt.wantWord)
 			}
 			// The same status again is a no-op.
-			if _, err := s.SetRequestStatus(operator, req.Uuid, storage.RequestCanceled, "Canceled"); err != nil {
+			if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestCanceled, "Canceled"); err != nil {
 				t.Errorf("cancel twice: %v", err)
 			}
 			if n := len(allEvents(t, s)); n != len(evs) {
@@ -454,12 +457,12 @@ func TestAbandonedIsCanceled(t *testing.T) {
 
 func TestRequestsFilter(t *testing.T) {
 	s := newStore(t)
-	a, b := newCard(1, "abc", storage.CardActive), newCard(2, "def", storage.CardActive)
+	a, b := newCard(1, "abc", domain.CardActive), newCard(2, "def", domain.CardActive)
 	b.AssignedUserUuid = testID(0x51)
 	importCards(t, s, a, b)
-	ra := createRequest(t, s, operator, storage.TypeDisable, a.Uuid)
-	rb := createRequest(t, s, operator, storage.TypeRetire, b.Uuid)
-	pending := storage.RequestPending
+	ra := createRequest(t, s, operator, domain.TypeDisable, a.Uuid)
+	rb := createRequest(t, s, operator, domain.TypeRetire, b.Uuid)
+	pending := domain.RequestPending
 	tests := []struct {
 		name string
 		f    storage.RequestFilter
@@ -490,9 +493,9 @@ func TestRequestsFilter(t *testing.T) {
 
 func TestConcurrentExecute(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
+	req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 
 	const n = 16
 	var (
@@ -504,7 +507,7 @@ func TestConcurrentExecute(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled)
+			results[i], errs[i] = s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 		})
 	}
 	close(start)
@@ -514,7 +517,7 @@ func TestConcurrentExecute(t *testing.T) {
 		if errs[i] != nil {
 			t.Errorf("call %d: %v", i, errs[i])
 		}
-		if results[i].Status != storage.CardDisabled || results[i].PreviousStatus != storage.CardActive {
+		if results[i].Status != domain.CardDisabled || results[i].PreviousStatus != domain.CardActive {
 			t.Errorf("call %d returned Status %v (previous %v), want Disabled (previous Active)", i, results[i].Status, results[i].PreviousStatus)
 		}
 	}
@@ -530,10 +533,10 @@ func TestConcurrentExecute(t *testing.T) {
 	if count != 1 {
 		t.Errorf("%d card.status events, want exactly 1", count)
 	}
-	if c := mustCard(t, s, card.Uuid); c.Status != storage.CardDisabled {
+	if c := mustCard(t, s, card.Uuid); c.Status != domain.CardDisabled {
 		t.Errorf("card Status %v, want Disabled", c.Status)
 	}
-	if r := mustRequest(t, s, req.Uuid); r.Status != storage.RequestExecuting {
+	if r := mustRequest(t, s, req.Uuid); r.Status != domain.RequestExecuting {
 		t.Errorf("request Status %v, want Executing", r.Status)
 	}
 	checkStore(t, s)
@@ -545,23 +548,23 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 	s := newStore(t)
 	const n = 8
 	for i := range n {
-		importCards(t, s, newCard(byte(i+1), "serial-"+string(rune('a'+i)), storage.CardActive))
+		importCards(t, s, newCard(byte(i+1), "serial-"+string(rune('a'+i)), domain.CardActive))
 	}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			id := testID(byte(i + 1))
-			r, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeSuspendOrReinstate, Smartcard: id})
+			r, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: id})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			for _, to := range []storage.CardStatus{storage.CardSuspended, storage.CardActive, storage.CardSuspended} {
-				if _, err := s.ExecuteCardStatus(operator, r.Uuid, id, to); err != nil {
+			for _, to := range []domain.CardStatus{domain.CardSuspended, domain.CardActive, domain.CardSuspended} {
+				if _, err := s.Apply(context.Background(), operator, domain.Command{Request: r.Uuid, Card: id, To: to, Via: domain.ViaAPI}); err != nil {
 					t.Error(err)
 				}
 			}
-			if _, err := s.SetRequestStatus(operator, r.Uuid, storage.RequestCompleted, "Completed"); err != nil {
+			if _, err := s.SetRequestStatus(context.Background(), operator, r.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -571,7 +574,7 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 	if got := len(allEvents(t, s)); got != n+n*5 {
 		t.Errorf("%d events, want %d", got, n+n*5)
 	}
-	suspended := storage.CardSuspended
+	suspended := domain.CardSuspended
 	if got, err := s.Cards(storage.CardFilter{Status: &suspended}); err != nil || len(got) != n {
 		t.Errorf("Cards(Suspended) = %d cards, %v; want %d", len(got), err, n)
 	}
@@ -582,16 +585,16 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 // change request, and a viewer may not make it (no 200 for a viewer).
 func TestViewerCannotNoOp(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "{aa}", storage.CardDisabled)
+	card := newCard(1, "{aa}", domain.CardDisabled)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable, Smartcard: card.Uuid})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ExecuteCardStatus(viewer, req.Uuid, card.Uuid, storage.CardDisabled); !errors.Is(err, storage.ErrForbidden) {
+	if _, err := s.Apply(context.Background(), viewer, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("viewer setting the status a card has: %v; want ErrForbidden", err)
 	}
-	if _, err := s.SetRequestStatus(viewer, req.Uuid, storage.RequestApproved, "Approved"); !errors.Is(err, storage.ErrForbidden) {
+	if _, err := s.SetRequestStatus(context.Background(), viewer, req.Uuid, domain.RequestApproved, "Approved"); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("viewer setting the status a request has: %v; want ErrForbidden", err)
 	}
 	if ev, err := s.Events(^uint64(0), 0); err != nil || ev == nil || len(ev) != 0 {

@@ -6,19 +6,23 @@
 package storage
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // SchemaVersion is the layout of the file this code reads and writes.
@@ -57,6 +61,10 @@ type Options struct {
 	// ClockSynced says whether the system clock has been synchronised
 	// since boot; events made before are marked. Nil: always.
 	ClockSynced func() bool
+	// Changed, when set, is told of each committed change of a card's
+	// status (not of a change that changed nothing), after the commit:
+	// the service counts them for its metrics. It must not block.
+	Changed func(o domain.Origin, to domain.CardStatus)
 	// InjectFault, when set, is called after each write transaction's work
 	// and before its commit; an error it returns aborts the transaction as
 	// a failed commit would. FOR TESTS ONLY: NEVER SET IT IN THE SERVICE.
@@ -72,7 +80,7 @@ type Store struct {
 	clockSynced func() bool
 	damaged     atomic.Pointer[string]        // why changes are refused, once the file failed its check
 	held        atomic.Pointer[chan struct{}] // closed when held changes may go on
-	changes     changeCounter
+	changed     func(o domain.Origin, to domain.CardStatus)
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
@@ -101,7 +109,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.ClockSynced == nil {
 		opt.ClockSynced = func() bool { return true }
 	}
-	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced}
+	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed}
 	s.commits.onBroken = s.RefuseChanges
 	if err := s.init(); err != nil {
 		db.Close()
@@ -159,16 +167,26 @@ func (s *Store) init() error {
 // changes. fn may therefore run more than once (when another change of
 // its group fails, or alone when it fails itself), so it keeps no state
 // outside tx but what it sets anew on each run.
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if held := s.held.Load(); held != nil {
+		t := time.NewTimer(holdLimit)
+		defer t.Stop()
 		select {
 		case <-*held:
-		case <-time.After(holdLimit):
-			return &Error{Kind: ErrUnavailable, Msg: "the database check after start-up is still running; changes wait for it: try again in a moment"}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the database check after start-up: %w", ctx.Err())
+		case <-t.C:
+			return &domain.Error{Kind: ErrUnavailable, Msg: "the database check after start-up is still running; changes wait for it: try again in a moment"}
 		}
 	}
+	// A caller that left before its change reached a commit changes
+	// nothing; once in a commit, the change is made (and recorded) even if
+	// the caller leaves meanwhile.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if why := s.damaged.Load(); why != nil {
-		return &Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
+		return &domain.Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
 	}
 	return s.commits.do(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
@@ -238,26 +256,61 @@ func (s *Store) Ping() error {
 // bbolt checks in a goroutine of its own, which panics on some damaged
 // pages; its deferred close of the error channel runs all the same, so a
 // drained channel does not mean the check finished. Check therefore also
-// waits for that goroutine to be gone: a panicking one never is, and the
-// panic ends the process first (which is why the check runs in a child
-// process of its own, see CheckFile).
+// waits for that very goroutine to be gone (drainCheck): a panicking one
+// never is, and the panic ends the process first (which is why the check
+// runs in a child process of its own, see CheckFile). A panic on a damaged
+// page is thus never read as a pass.
 func (s *Store) Check() error {
-	before := runtime.NumGoroutine()
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: the checker's goroutine sends every error
-			if first == nil {
-				first = fmt.Errorf("database check: %w", err)
-			}
-		}
-		return first
+	return s.db.View(func(tx *bolt.Tx) error {
+		return drainCheck(func() <-chan error { return tx.Check() }, checkerLimit)
 	})
-	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before; time.Sleep(time.Millisecond) {
+}
+
+// checkerLimit is how long Check waits for bbolt's checker goroutine to
+// end once it has closed its channel; it ends at once unless it panicked.
+const checkerLimit = 10 * time.Second
+
+// checkerLabel marks, as a profiler label, the goroutines a check starts:
+// each check has a value of its own (checkerSeq), which the goroutines
+// bbolt starts for it inherit, so that drainCheck can see exactly them.
+const checkerLabel = "cardstop.checker"
+
+var checkerSeq atomic.Uint64
+
+// drainCheck starts a check with start, gathers the errors it sends, and
+// returns the first once the channel is closed and every goroutine that
+// start started has ended. If one is still there after limit, it returns
+// an error: the check is never a pass unless it ran to its end.
+func drainCheck(start func() <-chan error, limit time.Duration) error {
+	id := strconv.FormatUint(checkerSeq.Add(1), 10)
+	var ch <-chan error
+	pprof.Do(context.Background(), pprof.Labels(checkerLabel, id), func(context.Context) { ch = start() })
+	var first error
+	for err := range ch { // drain: the checker's goroutine sends every error
+		if first == nil {
+			first = fmt.Errorf("database check: %w", err)
+		}
+	}
+	// The goroutine ends at once after closing the channel, unless it is
+	// panicking: look again soon, then less often.
+	pause := 100 * time.Microsecond
+	for deadline := time.Now().Add(limit); labelled(checkerLabel, id); pause = min(2*pause, 50*time.Millisecond) {
 		if time.Now().After(deadline) {
 			return errors.New("database check: the checker did not finish")
 		}
+		time.Sleep(pause)
 	}
-	return err
+	return first
+}
+
+// labelled says whether a goroutine with the profiler label key=value
+// exists, from the goroutine profile (which prints labels as {"k":"v"}).
+func labelled(key, value string) bool {
+	var b bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		return true // unknown: wait, and let the deadline say so
+	}
+	return bytes.Contains(b.Bytes(), []byte(strconv.Quote(key)+":"+strconv.Quote(value)))
 }
 
 func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
@@ -271,6 +324,37 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
+// listJSON reads every record of a bucket, in key order, in a read
+// transaction, and returns those keep accepts; keep may also blank what
+// must not leave the store (a hash). A nil keep takes every record.
+func listJSON[T any](s *Store, bucket []byte, keep func(*T) bool) ([]T, error) {
+	out := []T{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var rec T
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode %s record %x: %w", bucket, k, err)
+			}
+			if keep == nil || keep(&rec) {
+				out = append(out, rec)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// getFound reads the record under key, or refuses with ErrNotFound and
+// the message notFound.
+func getFound[T any](b *bolt.Bucket, key []byte, notFound string, a ...any) (T, error) {
+	var rec T
+	ok, err := getJSON(b, key, &rec)
+	if err == nil && !ok {
+		err = domain.Refuse(domain.ErrNotFound, notFound, a...)
+	}
+	return rec, err
+}
+
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -281,14 +365,28 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 
 // Backup writes a consistent copy of the whole database to w, in a read
 // transaction: the service goes on serving and writing meanwhile.
-func (s *Store) Backup(w io.Writer) (int64, error) {
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		n, err = tx.WriteTo(w)
+		n, err = tx.WriteTo(ctxWriter{ctx, w})
 		return err
 	})
 	return n, err
+}
+
+// ctxWriter stops a copy once its context has ended: a backup to a client
+// that went away does not hold its read transaction open.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // CheckFile checks the file at path with bbolt's consistency check and

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // fixedNow is the clock of every test store. It is deliberately not UTC:
@@ -24,11 +26,11 @@ func clock() time.Time { return fixedNow }
 
 // The credentials the tests act as.
 var (
-	viewer = storage.Origin{Actor: "token:view", ActorUuid: testID(0xa1), Role: storage.RoleViewer,
+	viewer = domain.Origin{Actor: "token:view", ActorUuid: testID(0xa1), Role: domain.RoleViewer,
 		Source: "192.0.2.1", CorrelationID: testID(0xc1)}
-	operator = storage.Origin{Actor: "token:ops", ActorUuid: testID(0xa2), Role: storage.RoleOperator,
+	operator = domain.Origin{Actor: "token:ops", ActorUuid: testID(0xa2), Role: domain.RoleOperator,
 		Source: "192.0.2.2", CorrelationID: testID(0xc2)}
-	admin = storage.Origin{Actor: "user:root", ActorUuid: testID(0xa3), Role: storage.RoleAdmin,
+	admin = domain.Origin{Actor: "user:root", ActorUuid: testID(0xa3), Role: domain.RoleAdmin,
 		Source: "192.0.2.3", CorrelationID: testID(0xc3)}
 )
 
@@ -80,7 +82,7 @@ func allEvents(t *testing.T, s *storage.Store) []storage.Event {
 }
 
 // newCard is a valid card numbered n.
-func newCard(n byte, serial string, status storage.CardStatus) storage.Smartcard {
+func newCard(n byte, serial string, status domain.CardStatus) storage.Smartcard {
 	return storage.Smartcard{
 		Uuid:                   testID(n),
 		Status:                 status,
@@ -95,7 +97,7 @@ func newCard(n byte, serial string, status storage.CardStatus) storage.Smartcard
 
 func importCards(t *testing.T, s *storage.Store, cards ...storage.Smartcard) {
 	t.Helper()
-	if err := s.ImportCards(admin, cards); err != nil {
+	if err := s.ImportCards(context.Background(), admin, cards); err != nil {
 		t.Fatalf("ImportCards: %v", err)
 	}
 }
@@ -121,16 +123,16 @@ func mustRequest(t *testing.T, s *storage.Store, id guid.GUID) storage.Request {
 func TestRestartKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	card := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", storage.CardActive)
+	card := newCard(1, "{D1EF5A7C-0000-4AA9-A822-346554DDD3C9}", domain.CardActive)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable, Smartcard: card.Uuid, Comment: "lost on the train"})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid, Comment: "lost on the train"})
 	if err != nil {
 		t.Fatalf("CreateRequest: %v", err)
 	}
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
-		t.Fatalf("ExecuteCardStatus: %v", err)
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
+		t.Fatalf("Apply: %v", err)
 	}
-	secret, _, err := s.CreateToken(admin, "backup-robot", storage.RoleViewer)
+	secret, _, err := s.CreateToken(context.Background(), admin, "backup-robot", domain.RoleViewer)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -154,7 +156,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if got := mustCard(t, s, card.Uuid); !reflect.DeepEqual(got, cardBefore) {
 		t.Errorf("card after restart:\n got %+v\nwant %+v", got, cardBefore)
 	}
-	if got := mustCard(t, s, card.Uuid); got.Status != storage.CardDisabled || got.PreviousStatus != storage.CardActive ||
+	if got := mustCard(t, s, card.Uuid); got.Status != domain.CardDisabled || got.PreviousStatus != domain.CardActive ||
 		got.StatusChangedBy != "token:ops" || got.StatusReason != "lost on the train" || got.StatusRequestUuid != req.Uuid ||
 		!got.StatusChanged.Equal(fixedNow) {
 		t.Errorf("card after restart lost its status change: %+v", got)
@@ -162,11 +164,11 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if got, err := s.CardBySerial("d1ef5a7c-0000-4aa9-a822-346554ddd3c9"); err != nil || got.Uuid != card.Uuid {
 		t.Errorf("CardBySerial after restart = %v, %v", got.Uuid, err)
 	}
-	disabled := storage.CardDisabled
+	disabled := domain.CardDisabled
 	if got, err := s.Cards(storage.CardFilter{Status: &disabled}); err != nil || len(got) != 1 || got[0].Uuid != card.Uuid {
 		t.Errorf("Cards(Disabled) after restart = %v, %v", got, err)
 	}
-	if got := mustRequest(t, s, req.Uuid); !reflect.DeepEqual(got, reqBefore) || got.Status != storage.RequestExecuting {
+	if got := mustRequest(t, s, req.Uuid); !reflect.DeepEqual(got, reqBefore) || got.Status != domain.RequestExecuting {
 		t.Errorf("request after restart:\n got %+v\nwant %+v", got, reqBefore)
 	}
 	if got := allEvents(t, s); !reflect.DeepEqual(got, evBefore) {
@@ -180,7 +182,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 
 	// The chain goes on where it stopped.
-	if _, err := s.SetRequestStatus(operator, req.Uuid, storage.RequestCompleted, "Completed"); err != nil {
+	if _, err := s.SetRequestStatus(context.Background(), operator, req.Uuid, domain.RequestCompleted, "Completed"); err != nil {
 		t.Fatalf("SetRequestStatus after restart: %v", err)
 	}
 	evs := allEvents(t, s)
@@ -206,7 +208,7 @@ func TestOpenTwiceIsInUse(t *testing.T) {
 		t.Errorf("second Open took %v despite a 50ms lock timeout", d)
 	}
 	// The first store is unharmed and, once closed, lets the next one in.
-	importCards(t, first, newCard(1, "abc", storage.CardActive))
+	importCards(t, first, newCard(1, "abc", domain.CardActive))
 	checkStore(t, first)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
@@ -246,7 +248,7 @@ func TestOpenSchema(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openStore(t, dir)
-			importCards(t, s, newCard(1, "abc", storage.CardActive))
+			importCards(t, s, newCard(1, "abc", domain.CardActive))
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -312,13 +314,13 @@ func getMeta(t *testing.T, dir, key string) string {
 
 func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 	s := newStore(t)
-	card := newCard(1, "abc", storage.CardActive)
+	card := newCard(1, "abc", domain.CardActive)
 	importCards(t, s, card)
-	req, err := s.CreateRequest(operator, storage.NewRequest{Type: storage.TypeDisable, Smartcard: card.Uuid, Comment: "stolen"})
+	req, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid, Comment: "stolen"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled); err != nil {
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI}); err != nil {
 		t.Fatal(err)
 	}
 	evs := allEvents(t, s)
@@ -327,7 +329,8 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 	}
 	want := storage.Event{Seq: 3, Time: fixedNow.UTC(), Actor: "token:ops", Source: "192.0.2.2",
 		Action: storage.ActionCardStatus, CardUuid: card.Uuid, RequestUuid: req.Uuid, OldStatus: "Active",
-		NewStatus: "Disabled", Reason: "Disable", Comment: "stolen", CorrelationId: testID(0xc2), PrevHash: evs[1].Hash}
+		NewStatus: "Disabled", Comment: "stolen", CorrelationId: testID(0xc2), PrevHash: evs[1].Hash,
+		Format: storage.EventFormat, CardAction: domain.Disable, Via: domain.ViaAPI, RequestType: "Disable"}
 	want.Hash = want.ComputeHash()
 	got := evs[2]
 	if !got.Time.Equal(fixedNow) || got.Time.Location() != time.UTC {
@@ -342,7 +345,7 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 		t.Errorf("import event: %+v", evs[0])
 	}
 	if evs[1].Action != storage.ActionRequestCreate || evs[1].RequestUuid != req.Uuid || evs[1].NewStatus != "Approved" ||
-		evs[1].Reason != "Disable" {
+		evs[1].RequestType != "Disable" {
 		t.Errorf("request.create event: %+v", evs[1])
 	}
 	// Paging: after 1, at most 1.
@@ -362,11 +365,11 @@ func TestEventsRecordOriginAndUTCTime(t *testing.T) {
 func TestHoldChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newStore(t)
-		card := newCard(1, "abc", storage.CardActive)
+		card := newCard(1, "abc", domain.CardActive)
 		importCards(t, s, card)
-		req := createRequest(t, s, operator, storage.TypeDisable, card.Uuid)
+		req := createRequest(t, s, operator, domain.TypeDisable, card.Uuid)
 		change := func() error {
-			_, err := s.ExecuteCardStatus(operator, req.Uuid, card.Uuid, storage.CardDisabled)
+			_, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardDisabled, Via: domain.ViaAPI})
 			return err
 		}
 
@@ -374,7 +377,7 @@ func TestHoldChanges(t *testing.T) {
 		if err := change(); !errors.Is(err, storage.ErrUnavailable) {
 			t.Fatalf("a change held past the limit: %v", err)
 		}
-		if c, _ := s.Card(card.Uuid); c.Status != storage.CardActive || !s.Checking() {
+		if c, _ := s.Card(card.Uuid); c.Status != domain.CardActive || !s.Checking() {
 			t.Fatalf("after a held change timed out: %s, checking %v", c.Status, s.Checking())
 		}
 
@@ -410,9 +413,9 @@ func TestClockUnsyncedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	importCards(t, s, newCard(1, "abc", storage.CardActive))
+	importCards(t, s, newCard(1, "abc", domain.CardActive))
 	synced = true
-	importCards(t, s, newCard(2, "def", storage.CardActive))
+	importCards(t, s, newCard(2, "def", domain.CardActive))
 	evs := allEvents(t, s)
 	if len(evs) != 2 || !evs[0].ClockUnsynced || evs[1].ClockUnsynced {
 		t.Fatalf("events %+v; want the first marked, the second not", evs)

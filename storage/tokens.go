@@ -1,59 +1,42 @@
 package storage
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
+	"context"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/auth"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
-// Token is an API credential for a machine. Only the SHA-256 of its secret
-// is stored: the secret has 256 random bits, so a slow password hash would
-// add nothing but latency.
+// Token is an API credential for a machine. Only the hash of its secret
+// (auth.Hash) is stored.
 type Token struct {
 	Uuid    guid.GUID
 	Name    string
-	Role    Role
+	Role    domain.Role
 	Created time.Time
 	Hash    []byte
 }
 
-// tokenPrefix marks Cardstop secrets, so secret scanners and people can
-// recognise one that leaked.
-const tokenPrefix = "cst_"
-
-var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-func hashSecret(secret string) []byte {
-	sum := sha256.Sum256([]byte(secret))
-	return sum[:]
-}
-
 // CreateToken makes a token and returns its secret, which is shown once
 // and never stored.
-func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, error) {
-	if !tokenName.MatchString(name) {
-		return "", Token{}, refuse(ErrInvalid, "token name %q: use 1-64 letters, digits, '.', '_' or '-'", clip(name))
+func (s *Store) CreateToken(ctx context.Context, o domain.Origin, name string, role domain.Role) (string, Token, error) {
+	if err := auth.CheckName("token", name); err != nil {
+		return "", Token{}, err
 	}
-	if role < RoleViewer || role > RoleAdmin {
-		return "", Token{}, refuse(ErrInvalid, "a token needs a role: viewer, operator or admin")
+	if err := auth.CheckRole("token", role); err != nil {
+		return "", Token{}, err
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on Linux.
-	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: hashSecret(secret)}
-	err := s.update(func(tx *bolt.Tx) error {
+	secret := auth.NewTokenSecret()
+	t := Token{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Hash: auth.Hash(secret)}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
 		if tokens.Get([]byte(name)) != nil {
-			return refuse(ErrConflict, "a token named %q exists already", name)
+			return domain.Refuse(domain.ErrConflict, "a token named %q exists already", name)
 		}
 		if err := putJSON(tokens, []byte(name), t); err != nil {
 			return err
@@ -61,7 +44,7 @@ func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, er
 		if err := tx.Bucket(bucketTokensByHash).Put(t.Hash, []byte(name)); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionTokenCreate, NewStatus: role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionTokenCreate, Role: role.String(), Name: name})
 	})
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
@@ -71,31 +54,19 @@ func (s *Store) CreateToken(o Origin, name string, role Role) (string, Token, er
 
 // Tokens lists the tokens by name, without their hashes.
 func (s *Store) Tokens() ([]Token, error) {
-	out := []Token{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
-			var t Token
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decode token %q: %w", k, err)
-			}
-			t.Hash = nil
-			out = append(out, t)
-			return nil
-		})
-	})
-	return out, err
+	return listJSON(s, bucketTokens, func(t *Token) bool { t.Hash = nil; return true })
 }
 
 // RevokeToken deletes a token; requests made with it fail from then on.
-func (s *Store) RevokeToken(o Origin, name string) error {
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) RevokeToken(ctx context.Context, o domain.Origin, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		var t Token
 		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(name), &t)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return refuse(ErrNotFound, "no token is named %q", clip(name))
+			return domain.Refuse(domain.ErrNotFound, "no token is named %q", domain.Clip(name))
 		}
 		if err := tx.Bucket(bucketTokens).Delete([]byte(name)); err != nil {
 			return err
@@ -103,7 +74,7 @@ func (s *Store) RevokeToken(o Origin, name string) error {
 		if err := tx.Bucket(bucketTokensByHash).Delete(t.Hash); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionTokenRevoke, OldStatus: t.Role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionTokenRevoke, Role: t.Role.String(), Name: name})
 	})
 }
 
@@ -111,17 +82,17 @@ func (s *Store) RevokeToken(o Origin, name string) error {
 // the secret's hash, so no comparison of secrets takes place at all.
 func (s *Store) Authenticate(secret string) (Token, error) {
 	var t Token
-	if !strings.HasPrefix(secret, tokenPrefix) {
-		return t, refuse(ErrNotFound, "unknown token")
+	if !auth.IsTokenSecret(secret) {
+		return t, domain.Refuse(domain.ErrNotFound, "unknown token")
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		name := tx.Bucket(bucketTokensByHash).Get(hashSecret(secret))
+		name := tx.Bucket(bucketTokensByHash).Get(auth.Hash(secret))
 		if name == nil {
-			return refuse(ErrNotFound, "unknown token")
+			return domain.Refuse(domain.ErrNotFound, "unknown token")
 		}
 		ok, err := getJSON(tx.Bucket(bucketTokens), name, &t)
 		if err == nil && !ok {
-			err = refuse(ErrNotFound, "unknown token")
+			err = domain.Refuse(domain.ErrNotFound, "unknown token")
 		}
 		return err
 	})

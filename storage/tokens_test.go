@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,22 +10,23 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 func TestTokenLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	secret, tok, err := s.CreateToken(admin, "mim-sync", storage.RoleOperator)
+	secret, tok, err := s.CreateToken(context.Background(), admin, "mim-sync", domain.RoleOperator)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
 	if !strings.HasPrefix(secret, "cst_") || len(secret) < 40 {
 		t.Errorf("secret %q: want cst_ and at least 256 bits", secret)
 	}
-	if tok.Name != "mim-sync" || tok.Role != storage.RoleOperator || tok.Uuid.IsNil() || !tok.Created.Equal(fixedNow) {
+	if tok.Name != "mim-sync" || tok.Role != domain.RoleOperator || tok.Uuid.IsNil() || !tok.Created.Equal(fixedNow) {
 		t.Errorf("token: %+v", tok)
 	}
-	secret2, _, err := s.CreateToken(admin, "reader.1", storage.RoleViewer)
+	secret2, _, err := s.CreateToken(context.Background(), admin, "reader.1", domain.RoleViewer)
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -33,10 +35,10 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 
 	got, err := s.Authenticate(secret)
-	if err != nil || got.Name != "mim-sync" || got.Role != storage.RoleOperator || got.Uuid != tok.Uuid {
+	if err != nil || got.Name != "mim-sync" || got.Role != domain.RoleOperator || got.Uuid != tok.Uuid {
 		t.Errorf("Authenticate = %+v, %v", got, err)
 	}
-	if got, err := s.Authenticate(secret2); err != nil || got.Name != "reader.1" || got.Role != storage.RoleViewer {
+	if got, err := s.Authenticate(secret2); err != nil || got.Name != "reader.1" || got.Role != domain.RoleViewer {
 		t.Errorf("Authenticate(second) = %+v, %v", got, err)
 	}
 
@@ -52,7 +54,7 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Errorf("Tokens shows the hash of %s", l.Name)
 		}
 	}
-	if list[0].Role != storage.RoleOperator || list[0].Uuid != tok.Uuid || !list[0].Created.Equal(fixedNow) {
+	if list[0].Role != domain.RoleOperator || list[0].Uuid != tok.Uuid || !list[0].Created.Equal(fixedNow) {
 		t.Errorf("listed token: %+v", list[0])
 	}
 
@@ -67,10 +69,10 @@ func TestTokenLifecycle(t *testing.T) {
 		}
 	}
 
-	if err := s.RevokeToken(admin, "mim-sync"); err != nil {
+	if err := s.RevokeToken(context.Background(), admin, "mim-sync"); err != nil {
 		t.Fatalf("RevokeToken: %v", err)
 	}
-	if _, err := s.Authenticate(secret); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.Authenticate(secret); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Authenticate after revoke: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Authenticate(secret2); err != nil {
@@ -79,42 +81,42 @@ func TestTokenLifecycle(t *testing.T) {
 	if list, _ := s.Tokens(); len(list) != 1 || list[0].Name != "reader.1" {
 		t.Errorf("Tokens after revoke = %+v", list)
 	}
-	if err := s.RevokeToken(admin, "mim-sync"); !errors.Is(err, storage.ErrNotFound) {
+	if err := s.RevokeToken(context.Background(), admin, "mim-sync"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("revoking twice: %v, want ErrNotFound", err)
 	}
 	// The name is free again, with a new secret.
-	secret3, _, err := s.CreateToken(admin, "mim-sync", storage.RoleAdmin)
+	secret3, _, err := s.CreateToken(context.Background(), admin, "mim-sync", domain.RoleAdmin)
 	if err != nil {
 		t.Fatalf("re-creating a revoked name: %v", err)
 	}
-	if _, err := s.Authenticate(secret); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := s.Authenticate(secret); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("old secret works for the new token: %v", err)
 	}
-	if got, err := s.Authenticate(secret3); err != nil || got.Role != storage.RoleAdmin {
+	if got, err := s.Authenticate(secret3); err != nil || got.Role != domain.RoleAdmin {
 		t.Errorf("Authenticate(new) = %+v, %v", got, err)
 	}
 
 	evs := allEvents(t, s)
 	type ev struct {
-		action        storage.Action
-		old, new, cmt string
+		action     storage.Action
+		role, name string
 	}
 	want := []ev{
-		{storage.ActionTokenCreate, "", "operator", "mim-sync"},
-		{storage.ActionTokenCreate, "", "viewer", "reader.1"},
-		{storage.ActionTokenRevoke, "operator", "", "mim-sync"},
-		{storage.ActionTokenCreate, "", "admin", "mim-sync"},
+		{storage.ActionTokenCreate, "operator", "mim-sync"},
+		{storage.ActionTokenCreate, "viewer", "reader.1"},
+		{storage.ActionTokenRevoke, "operator", "mim-sync"},
+		{storage.ActionTokenCreate, "admin", "mim-sync"},
 	}
 	if len(evs) != len(want) {
 		t.Fatalf("%d events, want %d: %+v", len(evs), len(want), evs)
 	}
 	for i, w := range want {
 		e := evs[i]
-		if (ev{e.Action, e.OldStatus, e.NewStatus, e.Comment}) != w || e.Actor != "user:root" || e.Source != "192.0.2.3" {
+		if (ev{e.Action, e.Role, e.Name}) != w || e.Actor != "user:root" || e.Source != "192.0.2.3" {
 			t.Errorf("event %d = %+v, want %+v", i+1, e, w)
 		}
 		for _, sec := range []string{secret, secret2, secret3} {
-			if strings.Contains(e.Comment+e.Reason+e.NewStatus, sec) {
+			if strings.Contains(e.Comment+e.Reason+e.NewStatus+e.Name, sec) {
 				t.Errorf("event %d holds a secret", i+1)
 			}
 		}
@@ -126,37 +128,37 @@ func TestTokenRefusals(t *testing.T) {
 	tests := []struct {
 		name  string
 		token string
-		role  storage.Role
+		role  domain.Role
 		want  error
 	}{
-		{"duplicate name", "taken", storage.RoleViewer, storage.ErrConflict},
-		{"empty name", "", storage.RoleViewer, storage.ErrInvalid},
-		{"space in name", "my token", storage.RoleViewer, storage.ErrInvalid},
-		{"leading dot", ".hidden", storage.RoleViewer, storage.ErrInvalid},
-		{"slash", "a/b", storage.RoleViewer, storage.ErrInvalid},
-		{"65 characters", strings.Repeat("a", 65), storage.RoleViewer, storage.ErrInvalid},
-		{"newline", "name\n", storage.RoleViewer, storage.ErrInvalid},
-		{"no role", "fresh", storage.RoleNone, storage.ErrInvalid},
-		{"role 4", "fresh", storage.Role(4), storage.ErrInvalid},
+		{"duplicate name", "taken", domain.RoleViewer, domain.ErrConflict},
+		{"empty name", "", domain.RoleViewer, domain.ErrInvalid},
+		{"space in name", "my token", domain.RoleViewer, domain.ErrInvalid},
+		{"leading dot", ".hidden", domain.RoleViewer, domain.ErrInvalid},
+		{"slash", "a/b", domain.RoleViewer, domain.ErrInvalid},
+		{"65 characters", strings.Repeat("a", 65), domain.RoleViewer, domain.ErrInvalid},
+		{"newline", "name\n", domain.RoleViewer, domain.ErrInvalid},
+		{"no role", "fresh", domain.RoleNone, domain.ErrInvalid},
+		{"role 4", "fresh", domain.Role(4), domain.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			first, _, err := s.CreateToken(admin, "taken", storage.RoleOperator)
+			first, _, err := s.CreateToken(context.Background(), admin, "taken", domain.RoleOperator)
 			if err != nil {
 				t.Fatal(err)
 			}
-			secret, tok, err := s.CreateToken(admin, tt.token, tt.role)
+			secret, tok, err := s.CreateToken(context.Background(), admin, tt.token, tt.role)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("CreateToken(%q, %v) = %v, want %v", tt.token, tt.role, err, tt.want)
 			}
 			if secret != "" || tok.Name != "" {
 				t.Errorf("refused CreateToken returned %q, %+v", secret, tok)
 			}
-			if list, _ := s.Tokens(); len(list) != 1 || list[0].Role != storage.RoleOperator {
+			if list, _ := s.Tokens(); len(list) != 1 || list[0].Role != domain.RoleOperator {
 				t.Errorf("Tokens after refusal = %+v", list)
 			}
-			if got, err := s.Authenticate(first); err != nil || got.Role != storage.RoleOperator {
+			if got, err := s.Authenticate(first); err != nil || got.Role != domain.RoleOperator {
 				t.Errorf("the first token changed: %+v, %v", got, err)
 			}
 			if evs := allEvents(t, s); len(evs) != 1 {
@@ -169,13 +171,13 @@ func TestTokenRefusals(t *testing.T) {
 
 func TestAuthenticateUnknown(t *testing.T) {
 	s := newStore(t)
-	secret, _, err := s.CreateToken(admin, "real", storage.RoleViewer)
+	secret, _, err := s.CreateToken(context.Background(), admin, "real", domain.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range []string{"", "cst_", "cst_nope", strings.TrimPrefix(secret, "cst_"), secret + "x", " " + secret,
 		strings.ToUpper(secret)} {
-		if got, err := s.Authenticate(in); !errors.Is(err, storage.ErrNotFound) {
+		if got, err := s.Authenticate(in); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("Authenticate(%q) = %+v, %v; want ErrNotFound", in, got, err)
 		}
 	}

@@ -1,60 +1,35 @@
 package storage
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/argon2"
 
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/auth"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // User is a person's account for the page. The password is stored only as
-// an argon2id hash.
+// its argon2id hash (auth.HashPassword).
 type User struct {
 	Uuid     guid.GUID
 	Name     string
-	Role     Role
+	Role     domain.Role
 	Created  time.Time
 	Password string `json:",omitempty"` // the hash, in PHC form; never shown
 }
 
-// Session is a signed-in browser. Only the SHA-256 of its cookie is stored.
+// Session is a signed-in browser, stored under the hash of its cookie's
+// secret (auth.Hash); it lives as long as auth.SessionExpired allows.
 type Session struct {
 	User     string
 	Created  time.Time
 	LastSeen time.Time
 }
-
-// Password rules: long enough to resist guessing, short enough to hash cheaply.
-const (
-	minPassword = 10
-	maxPassword = 256
-)
-
-// argon2id parameters (OWASP's first choice: 19 MiB, 2 passes, 1 lane):
-// about 50 ms on a Raspberry Pi 4.
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
-)
-
-// Session lifetimes: a session ends after Idle without use, or Absolute
-// after sign-in, whichever comes first.
-const (
-	SessionIdle     = 30 * time.Minute
-	SessionAbsolute = 12 * time.Hour
-	// touchEvery limits the writes of LastSeen to one per minute a session.
-	touchEvery = time.Minute
-)
 
 var bucketUsers, bucketSessions = []byte("users"), []byte("sessions")
 
@@ -67,81 +42,37 @@ const (
 	ActionSignOut      Action = "user.signout"
 )
 
-func hashPassword(password string) string {
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
-
-// checkPassword compares in constant time; a hash it cannot read never matches.
-func checkPassword(hash, password string) bool {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	key, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(key) == 0 || m > 1<<20 || t > 16 || p == 0 {
-		return false
-	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(key)))
-	return subtle.ConstantTimeCompare(got, key) == 1
-}
-
-// dummyHash is compared against when the user does not exist, so that an
-// unknown name takes as long as a wrong password. It is the hash of 32
-// random bytes that were thrown away: nothing matches it. A constant, not
-// computed at start, which would cost 19 MiB of memory for nothing.
-const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$DnNjKWpWrotAi5koNKymhA$gxs5NkcrXALtb6ehj7/G1kXXJnmVAOPMMYOyjK2UCdk"
-
-func checkPasswordRules(password string) error {
-	switch n := len([]rune(password)); {
-	case n < minPassword:
-		return refuse(ErrInvalid, "the password needs at least %d characters", minPassword)
-	case len(password) > maxPassword:
-		return refuse(ErrInvalid, "the password is longer than %d bytes", maxPassword)
-	}
-	return nil
-}
-
 // AddUser creates a person's account.
-func (s *Store) AddUser(o Origin, name string, role Role, password string) error {
-	if !tokenName.MatchString(name) {
-		return refuse(ErrInvalid, "user name %q: use 1-64 letters, digits, '.', '_' or '-'", clip(name))
-	}
-	if role < RoleViewer || role > RoleAdmin {
-		return refuse(ErrInvalid, "a user needs a role: viewer, operator or admin")
-	}
-	if err := checkPasswordRules(password); err != nil {
+func (s *Store) AddUser(ctx context.Context, o domain.Origin, name string, role domain.Role, password string) error {
+	if err := auth.CheckName("user", name); err != nil {
 		return err
 	}
-	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: hashPassword(password)}
-	return s.update(func(tx *bolt.Tx) error {
+	if err := auth.CheckRole("user", role); err != nil {
+		return err
+	}
+	if err := auth.CheckPasswordRules(password); err != nil {
+		return err
+	}
+	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: auth.HashPassword(password)}
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
-			return refuse(ErrConflict, "a user named %q exists already", name)
+			return domain.Refuse(domain.ErrConflict, "a user named %q exists already", name)
 		}
 		if err := putJSON(users, []byte(name), u); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionUserAdd, NewStatus: role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionUserAdd, Role: role.String(), Name: name})
 	})
 }
 
 // SetPassword replaces a user's password and ends the user's sessions.
-func (s *Store) SetPassword(o Origin, name, password string) error {
-	if err := checkPasswordRules(password); err != nil {
+func (s *Store) SetPassword(ctx context.Context, o domain.Origin, name, password string) error {
+	if err := auth.CheckPasswordRules(password); err != nil {
 		return err
 	}
-	hash := hashPassword(password)
-	return s.update(func(tx *bolt.Tx) error {
+	hash := auth.HashPassword(password)
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -153,13 +84,13 @@ func (s *Store) SetPassword(o Origin, name, password string) error {
 		if err := endSessions(tx, name); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionUserPassword, Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionUserPassword, Name: name})
 	})
 }
 
 // RemoveUser deletes an account; its sessions end at once.
-func (s *Store) RemoveUser(o Origin, name string) error {
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) RemoveUser(ctx context.Context, o domain.Origin, name string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -170,34 +101,17 @@ func (s *Store) RemoveUser(o Origin, name string) error {
 		if err := endSessions(tx, name); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionUserRemove, OldStatus: u.Role.String(), Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionUserRemove, Role: u.Role.String(), Name: name})
 	})
 }
 
 // Users lists the accounts by name, without their password hashes.
 func (s *Store) Users() ([]User, error) {
-	out := []User{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var u User
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("decode user %q: %w", k, err)
-			}
-			u.Password = ""
-			out = append(out, u)
-			return nil
-		})
-	})
-	return out, err
+	return listJSON(s, bucketUsers, func(u *User) bool { u.Password = ""; return true })
 }
 
 func getUser(tx *bolt.Tx, name string) (User, error) {
-	var u User
-	ok, err := getJSON(tx.Bucket(bucketUsers), []byte(name), &u)
-	if err == nil && !ok {
-		err = refuse(ErrNotFound, "no user is named %q", clip(name))
-	}
-	return u, err
+	return getFound[User](tx.Bucket(bucketUsers), []byte(name), "no user is named %q", domain.Clip(name))
 }
 
 func endSessions(tx *bolt.Tx, name string) error {
@@ -227,40 +141,37 @@ func deleteSessions(tx *bolt.Tx, match func(Session) bool) error {
 // cookie when the session ends, so most are never shown again.
 func purgeSessions(tx *bolt.Tx, now time.Time) error {
 	return deleteSessions(tx, func(sess Session) bool {
-		return now.Sub(sess.LastSeen) > SessionIdle || now.Sub(sess.Created) > SessionAbsolute
+		return auth.SessionExpired(sess.Created, sess.LastSeen, now)
 	})
 }
 
 // SignIn checks a name and password and starts a session; it returns the
 // session's secret for the cookie. A wrong name and a wrong password give
-// the same error and take the same time.
-func (s *Store) SignIn(o Origin, name, password string) (string, User, error) {
+// the same error, ErrBadCredentials, and take the same time.
+func (s *Store) SignIn(ctx context.Context, o domain.Origin, name, password string) (string, User, error) {
 	var u User
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		u, err = getUser(tx, name)
 		return err
 	})
-	hash := u.Password
 	if err != nil {
-		hash = dummyHash
+		auth.CheckNoPassword(password) // as long as a wrong password takes
 	}
-	if !checkPassword(hash, password) || err != nil {
-		return "", User{}, refuse(ErrNotFound, "wrong user name or password")
+	if err != nil || !auth.CheckPassword(u.Password, password) {
+		return "", User{}, &domain.Error{Kind: ErrBadCredentials, Msg: "wrong user name or password"}
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	secret := auth.NewSessionSecret()
 	now := s.now()
 	o.Actor, o.ActorUuid, o.Role = "user:"+name, u.Uuid, u.Role
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		if err := purgeSessions(tx, now); err != nil {
 			return err
 		}
-		if err := putJSON(tx.Bucket(bucketSessions), hashSecret(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
+		if err := putJSON(tx.Bucket(bucketSessions), auth.Hash(secret), Session{User: name, Created: now, LastSeen: now}); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionSignIn, Comment: name})
+		return s.appendEvent(tx, o, Event{Action: ActionSignIn, Name: name})
 	})
 	if err != nil {
 		return "", User{}, fmt.Errorf("sign in: %w", err)
@@ -271,8 +182,8 @@ func (s *Store) SignIn(o Origin, name, password string) (string, User, error) {
 
 // SessionUser returns the user of a live session. A session past its idle
 // or absolute limit, or whose user is gone, is ended and not found.
-func (s *Store) SessionUser(secret string) (User, error) {
-	key := hashSecret(secret)
+func (s *Store) SessionUser(ctx context.Context, secret string) (User, error) {
+	key := auth.Hash(secret)
 	now := s.now()
 	var u User
 	var sess Session
@@ -280,13 +191,13 @@ func (s *Store) SessionUser(secret string) (User, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketSessions), key, &sess)
 		if err != nil || !ok {
-			return refuse(ErrNotFound, "no such session")
+			return domain.Refuse(domain.ErrNotFound, "no such session")
 		}
-		if now.Sub(sess.LastSeen) > SessionIdle || now.Sub(sess.Created) > SessionAbsolute {
+		if auth.SessionExpired(sess.Created, sess.LastSeen, now) {
 			expired = true
 			return nil
 		}
-		touch = now.Sub(sess.LastSeen) > touchEvery
+		touch = auth.SessionStale(sess.LastSeen, now)
 		u, err = getUser(tx, sess.User)
 		return err
 	})
@@ -294,7 +205,7 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		return User{}, err
 	}
 	if (expired || touch) && s.Damaged() == "" { // a damaged file is read, never written
-		err = s.update(func(tx *bolt.Tx) error {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
 			if expired {
 				return tx.Bucket(bucketSessions).Delete(key)
 			}
@@ -306,16 +217,16 @@ func (s *Store) SessionUser(secret string) (User, error) {
 		}
 	}
 	if expired {
-		return User{}, refuse(ErrNotFound, "the session has expired")
+		return User{}, domain.Refuse(domain.ErrNotFound, "the session has expired")
 	}
 	u.Password = ""
 	return u, nil
 }
 
 // SignOut ends a session.
-func (s *Store) SignOut(o Origin, secret string) error {
-	key := hashSecret(secret)
-	return s.update(func(tx *bolt.Tx) error {
+func (s *Store) SignOut(ctx context.Context, o domain.Origin, secret string) error {
+	key := auth.Hash(secret)
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		var sess Session
 		ok, err := getJSON(tx.Bucket(bucketSessions), key, &sess)
 		if err != nil || !ok {
@@ -324,6 +235,6 @@ func (s *Store) SignOut(o Origin, secret string) error {
 		if err := tx.Bucket(bucketSessions).Delete(key); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionSignOut, Comment: sess.User})
+		return s.appendEvent(tx, o, Event{Action: ActionSignOut, Name: sess.User})
 	})
 }

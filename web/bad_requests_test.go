@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // brNoSuch is a GUID that names no card and no request.
@@ -27,7 +27,7 @@ func brMust(e *env, what string, rec *httptest.ResponseRecorder, want int) {
 }
 
 // brRequest creates a request of type typ for card (or none) as role.
-func brRequest(e *env, role storage.Role, typ, card string) string {
+func brRequest(e *env, role domain.Role, typ, card string) string {
 	e.t.Helper()
 	body := `{"type":"` + typ + `","datacollection":[],"comment":"test"`
 	if card != "" {
@@ -37,14 +37,14 @@ func brRequest(e *env, role storage.Role, typ, card string) string {
 }
 
 // brSetCard carries out request req on card as role.
-func brSetCard(e *env, role storage.Role, req, card, status string) {
+func brSetCard(e *env, role domain.Role, req, card, status string) {
 	e.t.Helper()
 	rec := e.do(role, "PUT", api+"/requests/"+req+"/smartcards/"+card, `{"status":"`+status+`"}`)
 	brMust(e, "set "+card+" to "+status, rec, http.StatusOK)
 }
 
 // brSetRequest sets request req's own status as role.
-func brSetRequest(e *env, role storage.Role, req, status string) {
+func brSetRequest(e *env, role domain.Role, req, status string) {
 	e.t.Helper()
 	rec := e.do(role, "PUT", api+"/requests/"+req, `{"status":"`+status+`"}`)
 	brMust(e, "set request to "+status, rec, http.StatusOK)
@@ -53,13 +53,13 @@ func brSetRequest(e *env, role storage.Role, req, status string) {
 // brDisabled disables the active example card as admin.
 func brDisabled(e *env) {
 	e.t.Helper()
-	brSetCard(e, storage.RoleAdmin, brRequest(e, storage.RoleAdmin, "Disable", cardActive), cardActive, "Disabled")
+	brSetCard(e, domain.RoleAdmin, brRequest(e, domain.RoleAdmin, "Disable", cardActive), cardActive, "Disabled")
 }
 
 // brRetired retires the assigned example card as admin.
 func brRetired(e *env) {
 	e.t.Helper()
-	brSetCard(e, storage.RoleAdmin, brRequest(e, storage.RoleAdmin, "Retire", cardAssigned), cardAssigned, "Retired")
+	brSetCard(e, domain.RoleAdmin, brRequest(e, domain.RoleAdmin, "Retire", cardAssigned), cardAssigned, "Retired")
 }
 
 // brAt is a setup that needs no state: the path as given.
@@ -72,7 +72,7 @@ func brCardPath(req, card string) string { return api + "/requests/" + req + "/s
 // the JSON error body, and must change nothing.
 type badRequest struct {
 	name   string
-	role   storage.Role // RoleNone: no credential
+	role   domain.Role // RoleNone: no credential
 	method string
 	setup  func(e *env) string // makes the state the row needs; returns the path
 	body   string              // JSON, sent as application/json unless header says otherwise
@@ -83,9 +83,9 @@ type badRequest struct {
 }
 
 func TestBadRequestsChangeNothing(t *testing.T) {
-	disableReq := func(e *env) string { return brRequest(e, storage.RoleAdmin, "Disable", cardActive) }
-	pendingRetire := func(e *env) string { return brRequest(e, storage.RoleOperator, "Retire", cardActive) }
-	approvedReq := func(e *env) string { return brRequest(e, storage.RoleOperator, "Disable", cardActive) }
+	disableReq := func(e *env) string { return brRequest(e, domain.RoleAdmin, "Disable", cardActive) }
+	pendingRetire := func(e *env) string { return brRequest(e, domain.RoleOperator, "Retire", cardActive) }
+	approvedReq := func(e *env) string { return brRequest(e, domain.RoleOperator, "Disable", cardActive) }
 	bigComment := `{"type":"Disable","smartcard":"` + cardActive + `","comment":"` + strings.Repeat("x", MaxBody) + `"}`
 	disable := `{"type":"Disable","smartcard":"` + cardActive + `","datacollection":[],"comment":""}`
 	withDC := func(dc string) string {
@@ -95,273 +95,272 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 
 	rows := []badRequest{
 		// Authentication and roles.
-		{name: "no credential", role: storage.RoleNone, method: "GET", setup: brAt(api + "/smartcards"),
+		{name: "no credential", role: domain.RoleNone, method: "GET", setup: brAt(api + "/smartcards"),
 			code: 401, msg: "authentication required", want: bearer},
-		{name: "no credential on a change", role: storage.RoleNone, method: "PUT",
+		{name: "no credential on a change", role: domain.RoleNone, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disabled"}`,
 			code: 401, msg: "Authorization: Bearer", want: bearer},
-		{name: "wrong token", role: storage.RoleNone, method: "POST", setup: brAt(api + "/requests"), body: disable,
+		{name: "wrong token", role: domain.RoleNone, method: "POST", setup: brAt(api + "/requests"), body: disable,
 			header: []string{"Authorization", "Bearer not-a-token"}, code: 401, msg: "the token is not valid", want: bearer},
-		{name: "wrong scheme", role: storage.RoleNone, method: "GET", setup: brAt(api + "/smartcards"),
+		{name: "wrong scheme", role: domain.RoleNone, method: "GET", setup: brAt(api + "/smartcards"),
 			header: []string{"Authorization", "Basic dXNlcjpwYXNz"}, code: 401, msg: "authentication required", want: bearer},
-		{name: "empty bearer", role: storage.RoleNone, method: "GET", setup: brAt(api + "/smartcards"),
+		{name: "empty bearer", role: domain.RoleNone, method: "GET", setup: brAt(api + "/smartcards"),
 			header: []string{"Authorization", "Bearer   "}, code: 401, msg: "authentication required", want: bearer},
-		{name: "viewer creates a request", role: storage.RoleViewer, method: "POST", setup: brAt(api + "/requests"),
+		{name: "viewer creates a request", role: domain.RoleViewer, method: "POST", setup: brAt(api + "/requests"),
 			body: disable, code: 403, msg: "needs the operator role"},
-		{name: "viewer sets a card status", role: storage.RoleViewer, method: "PUT",
+		{name: "viewer sets a card status", role: domain.RoleViewer, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disabled"}`,
 			code: 403, msg: "needs the operator role"},
-		{name: "viewer completes a request", role: storage.RoleViewer, method: "PUT",
+		{name: "viewer completes a request", role: domain.RoleViewer, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + disableReq(e) }, body: `{"status":"Completed"}`,
 			code: 403, msg: "needs the operator role"},
-		{name: "operator carries out own Retire request", role: storage.RoleOperator, method: "PUT",
+		{name: "operator carries out own Retire request", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return brCardPath(pendingRetire(e), cardActive) }, body: `{"status":"Retired"}`,
 			code: 403, msg: "is Pending"},
-		{name: "admin carries out a Pending request", role: storage.RoleAdmin, method: "PUT",
+		{name: "admin carries out a Pending request", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(pendingRetire(e), cardActive) }, body: `{"status":"Retired"}`,
 			code: 403, msg: "only an Approved request can be carried out"},
-		{name: "operator re-enables a Disabled card", role: storage.RoleOperator, method: "PUT",
+		{name: "operator re-enables a Disabled card", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string {
 				brDisabled(e)
-				return brCardPath(brRequest(e, storage.RoleOperator, "Reinstate", cardActive), cardActive)
+				return brCardPath(brRequest(e, domain.RoleOperator, "Reinstate", cardActive), cardActive)
 			}, body: `{"status":"Active"}`, code: 403, msg: "from Disabled to Active needs the admin role"},
-		{name: "Denied request carried out", role: storage.RoleAdmin, method: "PUT",
+		{name: "Denied request carried out", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string {
 				req := pendingRetire(e)
-				brSetRequest(e, storage.RoleAdmin, req, "Denied")
+				brSetRequest(e, domain.RoleAdmin, req, "Denied")
 				return brCardPath(req, cardActive)
 			}, body: `{"status":"Retired"}`, code: 403, msg: "is Denied"},
-		{name: "operator approves a Pending request", role: storage.RoleOperator, method: "PUT",
+		{name: "operator approves a Pending request", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + pendingRetire(e) }, body: `{"status":"Approved"}`,
 			code: 403, msg: "approving or denying needs the admin role"},
-		{name: "operator completes a Pending request", role: storage.RoleOperator, method: "PUT",
+		{name: "operator completes a Pending request", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + pendingRetire(e) }, body: `{"status":"Completed"}`,
 			code: 403, msg: "must be approved before it can be Completed"},
-		{name: "admin completes a Pending request", role: storage.RoleAdmin, method: "PUT",
+		{name: "admin completes a Pending request", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + pendingRetire(e) }, body: `{"status":"completed"}`,
 			code: 403, msg: "must be approved"},
 
 		// Routing.
-		{name: "unknown route", role: storage.RoleAdmin, method: "GET", setup: brAt(api + "/certificates"),
+		{name: "unknown route", role: domain.RoleAdmin, method: "GET", setup: brAt(api + "/certificates"),
 			code: 404, msg: "no such resource: " + api + "/certificates"},
-		{name: "unknown route under /api", role: storage.RoleAdmin, method: "GET", setup: brAt("/api/nothing/here"),
+		{name: "unknown route under /api", role: domain.RoleAdmin, method: "GET", setup: brAt("/api/nothing/here"),
 			code: 404, msg: "no such resource"},
-		{name: "wrong method", role: storage.RoleAdmin, method: "DELETE", setup: brAt(api + "/smartcards/" + cardActive),
+		{name: "wrong method", role: domain.RoleAdmin, method: "DELETE", setup: brAt(api + "/smartcards/" + cardActive),
 			code: 405, msg: "the method DELETE is not allowed here", want: map[string]string{"Allow": "GET"}},
-		{name: "wrong method on a request", role: storage.RoleAdmin, method: "PATCH",
+		{name: "wrong method on a request", role: domain.RoleAdmin, method: "PATCH",
 			setup: func(e *env) string { return api + "/requests/" + disableReq(e) }, body: `{"status":"Completed"}`,
 			code: 405, msg: "PUT", want: map[string]string{"Allow": "GET"}},
-		{name: "POST on a card status", role: storage.RoleAdmin, method: "POST",
+		{name: "POST on a card status", role: domain.RoleAdmin, method: "POST",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disabled"}`,
 			code: 405, msg: "not allowed", want: map[string]string{"Allow": "GET"}},
 
 		// The body.
-		{name: "non-JSON content type", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "non-JSON content type", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: disable, header: []string{"Content-Type", "text/plain"}, code: 415, msg: "Content-Type: application/json"},
-		{name: "form content type", role: storage.RoleAdmin, method: "PUT",
+		{name: "form content type", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `status=Disabled`,
 			header: []string{"Content-Type", "application/x-www-form-urlencoded"}, code: 415, msg: "the body must be JSON"},
-		{name: "no body and no content type", role: storage.RoleOperator, method: "PUT",
+		{name: "no body and no content type", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + disableReq(e) }, code: 415, msg: "must be JSON"},
-		{name: "body over 64 KiB", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "body over 64 KiB", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: bigComment, code: 413, msg: "64 KiB"},
-		{name: "empty JSON body", role: storage.RoleAdmin, method: "PUT",
+		{name: "empty JSON body", role: domain.RoleAdmin, method: "PUT",
 			setup:  func(e *env) string { return brCardPath(disableReq(e), cardActive) },
 			header: []string{"Content-Type", "application/json"}, code: 400, msg: "must be a JSON object"},
-		{name: "malformed JSON", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "malformed JSON", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + cardActive + `"`, code: 400, msg: "not valid JSON"},
-		{name: "JSON without colon", role: storage.RoleAdmin, method: "PUT",
+		{name: "JSON without colon", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status" "Disabled"}`,
 			code: 400, msg: "not valid JSON"},
-		{name: "JSON array instead of object", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "JSON array instead of object", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: "[" + disable + "]", code: 400, msg: "must be a JSON object"},
-		{name: "JSON string instead of object", role: storage.RoleAdmin, method: "PUT",
+		{name: "JSON string instead of object", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `"Disabled"`,
 			code: 400, msg: "must be a JSON object"},
-		{name: "trailing data", role: storage.RoleAdmin, method: "PUT",
+		{name: "trailing data", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disabled"} {}`,
 			code: 400, msg: "more than one JSON value"},
-		{name: "trailing data after create", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "trailing data after create", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: disable + "x", code: 400, msg: "more than one JSON value"},
-		{name: "duplicate key", role: storage.RoleAdmin, method: "PUT",
+		{name: "duplicate key", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) },
 			body:  `{"status":"Disabled","status":"Disabled"}`, code: 400, msg: `"status" appears more than once`},
-		{name: "duplicate key in another case", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "duplicate key in another case", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","Type":"Retire","smartcard":"` + cardActive + `"}`, code: 400, msg: `"type" appears more than once`},
-		{name: "unknown body key", role: storage.RoleAdmin, method: "PUT",
+		{name: "unknown body key", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) },
 			body:  `{"status":"Disabled","reason":"lost"}`, code: 400, msg: `unknown key "reason"`},
-		{name: "misspelt body key", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "misspelt body key", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcardid":"` + cardActive + `"}`, code: 400, msg: `unknown key "smartcardid"`},
 
 		// The query.
-		{name: "unknown query parameter", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardids=x"),
+		{name: "unknown query parameter", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardids=x"),
 			code: 400, msg: `unknown query parameter "cardids"`},
-		{name: "query parameter on a create", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests?force=1"),
+		{name: "query parameter on a create", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests?force=1"),
 			body: disable, code: 400, msg: `unknown query parameter "force"; this takes none`},
-		{name: "query parameter on a status change", role: storage.RoleAdmin, method: "PUT",
+		{name: "query parameter on a status change", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) + "?status=Disabled" },
 			body:  `{"status":"Disabled"}`, code: 400, msg: `unknown query parameter "status"`},
-		{name: "repeated query parameter", role: storage.RoleViewer, method: "GET",
+		{name: "repeated query parameter", role: domain.RoleViewer, method: "GET",
 			setup: brAt(api + "/smartcards?status=Active&status=Disabled"), code: 400, msg: "status appears more than once"},
-		{name: "repeated query parameter in another case", role: storage.RoleViewer, method: "GET",
+		{name: "repeated query parameter in another case", role: domain.RoleViewer, method: "GET",
 			setup: brAt(api + "/requests?status=Pending&STATUS=Pending"), code: 400, msg: "status appears more than once"},
-		{name: "cardid combined with status", role: storage.RoleViewer, method: "GET",
+		{name: "cardid combined with status", role: domain.RoleViewer, method: "GET",
 			setup: brAt(api + "/smartcards?cardid=" + serialActive + "&status=Active"), code: 400, msg: "cannot be combined"},
-		{name: "unknown cardid", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardid=nope"),
+		{name: "unknown cardid", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardid=nope"),
 			code: 404, msg: `no smartcard has the card id "nope"`},
-		{name: "unknown cardid that is a GUID", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardid=" + brNoSuch),
+		{name: "unknown cardid that is a GUID", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardid=" + brNoSuch),
 			code: 404, msg: "no smartcard has the card id"},
-		{name: "bad assigneduser", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?assigneduser=bob"),
+		{name: "bad assigneduser", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?assigneduser=bob"),
 			code: 400, msg: `assigneduser must be a user's GUID, not "bob"`},
-		{name: "unknown card status filter", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?status=Frozen"),
+		{name: "unknown card status filter", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?status=Frozen"),
 			code: 400, msg: `unknown smartcard status "Frozen"`},
-		{name: "targetuser other than current", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/requests?targetuser=" + brNoSuch),
+		{name: "targetuser other than current", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests?targetuser=" + brNoSuch),
 			code: 400, msg: `targetuser supports only "current"`},
-		{name: "unknown request status filter", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/requests?status=Finished"),
+		{name: "unknown request status filter", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests?status=Finished"),
 			code: 400, msg: `unknown request status "Finished"`},
 
 		// GUIDs and records in the path.
-		{name: "bad GUID in path", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards/not-a-guid"),
+		{name: "bad GUID in path", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards/not-a-guid"),
 			code: 400, msg: `the id in the path must be a GUID, not "not-a-guid"`},
-		{name: "bad request GUID in a PUT path", role: storage.RoleAdmin, method: "PUT", setup: brAt(brCardPath("req-1", cardActive)),
+		{name: "bad request GUID in a PUT path", role: domain.RoleAdmin, method: "PUT", setup: brAt(brCardPath("req-1", cardActive)),
 			body: `{"status":"Disabled"}`, code: 400, msg: "the reqid in the path must be a GUID"},
-		{name: "bad card GUID in a PUT path", role: storage.RoleAdmin, method: "PUT",
+		{name: "bad card GUID in a PUT path", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), serialActive+"0") }, body: `{"status":"Disabled"}`,
 			code: 400, msg: "the scid in the path must be a GUID"},
-		{name: "bad GUID in a request PUT path", role: storage.RoleAdmin, method: "PUT", setup: brAt(api + "/requests/123"),
+		{name: "bad GUID in a request PUT path", role: domain.RoleAdmin, method: "PUT", setup: brAt(api + "/requests/123"),
 			body: `{"status":"Completed"}`, code: 400, msg: "the id in the path must be a GUID"},
-		{name: "unknown card", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/smartcards/" + brNoSuch),
+		{name: "unknown card", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards/" + brNoSuch),
 			code: 404, msg: "smartcard " + brNoSuch + " not found"},
-		{name: "unknown card in a PUT", role: storage.RoleAdmin, method: "PUT",
-			setup: func(e *env) string { return brCardPath(brRequest(e, storage.RoleAdmin, "Disable", ""), brNoSuch) },
+		{name: "unknown card in a PUT", role: domain.RoleAdmin, method: "PUT",
+			setup: func(e *env) string { return brCardPath(brRequest(e, domain.RoleAdmin, "Disable", ""), brNoSuch) },
 			body:  `{"status":"Disabled"}`, code: 404, msg: "smartcard " + brNoSuch + " not found"},
-		{name: "unknown request", role: storage.RoleViewer, method: "GET", setup: brAt(api + "/requests/" + brNoSuch),
+		{name: "unknown request", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests/" + brNoSuch),
 			code: 404, msg: "request " + brNoSuch + " not found"},
-		{name: "unknown request in a card PUT", role: storage.RoleAdmin, method: "PUT", setup: brAt(brCardPath(brNoSuch, cardActive)),
+		{name: "unknown request in a card PUT", role: domain.RoleAdmin, method: "PUT", setup: brAt(brCardPath(brNoSuch, cardActive)),
 			body: `{"status":"Disabled"}`, code: 404, msg: "request " + brNoSuch + " not found"},
-		{name: "unknown request in a request PUT", role: storage.RoleOperator, method: "PUT", setup: brAt(api + "/requests/" + brNoSuch),
+		{name: "unknown request in a request PUT", role: domain.RoleOperator, method: "PUT", setup: brAt(api + "/requests/" + brNoSuch),
 			body: `{"status":"Completed"}`, code: 404, msg: "request " + brNoSuch + " not found"},
 
 		// Creating requests.
-		{name: "unsupported type Enroll", role: storage.RoleAdmin, method: "POST", setup: brAt(api + "/requests"),
+		{name: "unsupported type Enroll", role: domain.RoleAdmin, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Enroll","datacollection":[],"comment":""}`, code: 400,
 			msg: "does not carry out Enroll requests; it carries out Disable (or Revoke), Retire, and SuspendOrReinstate"},
-		{name: "unsupported type by number", role: storage.RoleAdmin, method: "POST", setup: brAt(api + "/requests"),
+		{name: "unsupported type by number", role: domain.RoleAdmin, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":5,"smartcard":"` + cardActive + `"}`, code: 400, msg: "does not carry out Unblock requests"},
-		{name: "unknown type", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "unknown type", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Frobnicate","smartcard":"` + cardActive + `"}`, code: 400, msg: `unknown request type "Frobnicate"`},
-		{name: "type None", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "type None", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":0,"smartcard":"` + cardActive + `"}`, code: 400, msg: "unknown request type"},
-		{name: "type not text", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "type not text", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":["Disable"],"smartcard":"` + cardActive + `"}`, code: 400, msg: "type must be a string or a number"},
-		{name: "missing type", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "missing type", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"smartcard":"` + cardActive + `","datacollection":[],"comment":""}`, code: 400, msg: `the key "type" is required`},
-		{name: "bad smartcard GUID", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "bad smartcard GUID", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + serialActive + `x"}`, code: 400, msg: "smartcard must be a GUID"},
-		{name: "unknown smartcard", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "unknown smartcard", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + brNoSuch + `"}`, code: 404, msg: "smartcard " + brNoSuch + " not found"},
-		{name: "bad target GUID", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "bad target GUID", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + cardActive + `","target":"me"}`, code: 400, msg: `target must be a GUID, not "me"`},
-		{name: "datacollection object", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection object", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`{"reason":"lost"}`), code: 400, msg: "datacollection must be an array of objects"},
-		{name: "datacollection number", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection number", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`5`), code: 400, msg: "datacollection must be an array"},
-		{name: "datacollection item with two keys", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection item with two keys", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`[{"city":"seattle"},{"name":"pavle","city":"seattle"}]`), code: 400, msg: "datacollection item 2"},
-		{name: "datacollection empty item", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection empty item", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`[{}]`), code: 400, msg: "datacollection item 1"},
-		{name: "datacollection value not a string", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection value not a string", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`[{"Name":"x","Value":4}]`), code: 400, msg: "with string values"},
-		{name: "datacollection string not JSON", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection string not JSON", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`"lost on the bus"`), code: 400, msg: "or a string holding one"},
-		{name: "datacollection too long", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "datacollection too long", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: withDC(`[` + strings.Repeat(`{"a":"b"},`, 40) + `{"a":"b"}]`), code: 400, msg: "datacollection has more than"},
-		{name: "priority abc", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "priority abc", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + cardActive + `","priority":"abc"}`, code: 400, msg: `priority must be a whole number, not "abc"`},
-		{name: "priority bool", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "priority bool", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + cardActive + `","priority":true}`, code: 400, msg: "priority must be a string or a number"},
-		{name: "comment not a string", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "comment not a string", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + cardActive + `","comment":42}`, code: 400, msg: "comment must be a string"},
-		{name: "comment too long", role: storage.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+		{name: "comment too long", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcard":"` + cardActive + `","comment":"` + strings.Repeat("c", 1025) + `"}`,
 			code: 400, msg: "comment is longer than 1024"},
-		{name: "Retire request on a Retired card", role: storage.RoleAdmin, method: "POST",
+		{name: "Retire request on a Retired card", role: domain.RoleAdmin, method: "POST",
 			setup: func(e *env) string { brRetired(e); return api + "/requests" },
 			body:  `{"type":"Retire","smartcard":"` + cardAssigned + `","datacollection":[],"comment":""}`,
 			code:  409, msg: "Retired, which is final"},
 
 		// Changing a card's status.
-		{name: "missing status", role: storage.RoleAdmin, method: "PUT",
+		{name: "missing status", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{}`,
 			code: 400, msg: `the key "status" is required`},
-		{name: "unknown status name", role: storage.RoleAdmin, method: "PUT",
+		{name: "unknown status name", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disabledd"}`,
 			code: 400, msg: `unknown smartcard status "Disabledd"`},
-		{name: "status number out of range", role: storage.RoleAdmin, method: "PUT",
+		{name: "status number out of range", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":7}`,
 			code: 400, msg: `unknown smartcard status "7"`},
-		{name: "status not text", role: storage.RoleAdmin, method: "PUT",
+		{name: "status not text", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":{"name":"Disabled"}}`,
 			code: 400, msg: "status must be a string or a number"},
-		{name: "status the type does not allow", role: storage.RoleAdmin, method: "PUT",
+		{name: "status the type does not allow", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Suspended"}`,
 			code: 409, msg: "a Disable request can set a smartcard to Disabled, not Suspended"},
-		{name: "Retire request sets Disabled", role: storage.RoleAdmin, method: "PUT",
+		{name: "Retire request sets Disabled", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string {
-				return brCardPath(brRequest(e, storage.RoleAdmin, "Retire", cardActive), cardActive)
+				return brCardPath(brRequest(e, domain.RoleAdmin, "Retire", cardActive), cardActive)
 			},
 			body: `{"status":"Disabled"}`, code: 409, msg: "a Retire request can set a smartcard to Retired, not Disabled"},
-		{name: "request bound to another card", role: storage.RoleAdmin, method: "PUT",
+		{name: "request bound to another card", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return brCardPath(disableReq(e), cardAssigned) }, body: `{"status":"Disabled"}`,
 			code: 409, msg: "is for smartcard " + cardActive + ", not " + cardAssigned},
-		{name: "request executed on another card", role: storage.RoleAdmin, method: "PUT",
+		{name: "request executed on another card", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string {
-				req := brRequest(e, storage.RoleAdmin, "Disable", "")
-				brSetCard(e, storage.RoleAdmin, req, cardActive, "Disabled")
+				req := brRequest(e, domain.RoleAdmin, "Disable", "")
+				brSetCard(e, domain.RoleAdmin, req, cardActive, "Disabled")
 				return brCardPath(req, cardAssigned)
 			}, body: `{"status":"Disabled"}`, code: 409, msg: "is for smartcard " + cardActive},
-		{name: "Completed request then PUT card", role: storage.RoleOperator, method: "PUT",
+		{name: "Completed request then PUT card", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string {
 				req := approvedReq(e)
-				brSetCard(e, storage.RoleOperator, req, cardActive, "Disabled")
-				brSetRequest(e, storage.RoleOperator, req, "Completed")
+				brSetCard(e, domain.RoleOperator, req, cardActive, "Disabled")
+				brSetRequest(e, domain.RoleOperator, req, "Completed")
 				return brCardPath(req, cardActive)
 			}, body: `{"status":"Disabled"}`, code: 409, msg: "is already Completed"},
-		{name: "Canceled request then PUT card", role: storage.RoleOperator, method: "PUT",
+		{name: "Canceled request then PUT card", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string {
 				req := approvedReq(e)
-				brSetRequest(e, storage.RoleOperator, req, "Abandoned")
+				brSetRequest(e, domain.RoleOperator, req, "Abandoned")
 				return brCardPath(req, cardActive)
 			}, body: `{"status":"Disabled"}`, code: 409, msg: "is already Canceled"},
-		{name: "Retired card to Active", role: storage.RoleAdmin, method: "PUT",
+		{name: "Retired card to Active", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string {
 				brRetired(e)
-				return brCardPath(brRequest(e, storage.RoleAdmin, "SuspendOrReinstate", ""), cardAssigned)
+				return brCardPath(brRequest(e, domain.RoleAdmin, "SuspendOrReinstate", ""), cardAssigned)
 			}, body: `{"status":"Active"}`, code: 409, msg: "Retired, which is final; it cannot become Active"},
-		{name: "Disabled card to Suspended", role: storage.RoleAdmin, method: "PUT",
+		{name: "Assigned card to Suspended", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string {
-				brDisabled(e)
-				return brCardPath(brRequest(e, storage.RoleAdmin, "Suspend", cardActive), cardActive)
-			}, body: `{"status":"Suspended"}`, code: 409, msg: "cannot go from Disabled to Suspended"},
+				return brCardPath(brRequest(e, domain.RoleAdmin, "Suspend", cardAssigned), cardAssigned)
+			}, body: `{"status":"Suspended"}`, code: 409, msg: "cannot go from Assigned to Suspended"},
 
 		// Changing a request's status.
-		{name: "missing request status", role: storage.RoleOperator, method: "PUT",
+		{name: "missing request status", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + approvedReq(e) }, body: `{}`,
 			code: 400, msg: `the key "status" is required`},
-		{name: "unknown request status", role: storage.RoleOperator, method: "PUT",
+		{name: "unknown request status", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + approvedReq(e) }, body: `{"status":"Finished"}`,
 			code: 400, msg: `unknown request status "Finished"`},
-		{name: "request status Executing", role: storage.RoleOperator, method: "PUT",
+		{name: "request status Executing", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + approvedReq(e) }, body: `{"status":"Executing"}`,
 			code: 400, msg: "a request can be set to Completed"},
-		{name: "deny an Approved request", role: storage.RoleAdmin, method: "PUT",
+		{name: "deny an Approved request", role: domain.RoleAdmin, method: "PUT",
 			setup: func(e *env) string { return api + "/requests/" + approvedReq(e) }, body: `{"status":"Denied"}`,
 			code: 409, msg: "only a Pending request can be Denied"},
-		{name: "complete a Canceled request", role: storage.RoleOperator, method: "PUT",
+		{name: "complete a Canceled request", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string {
 				req := approvedReq(e)
-				brSetRequest(e, storage.RoleOperator, req, "Canceled")
+				brSetRequest(e, domain.RoleOperator, req, "Canceled")
 				return api + "/requests/" + req
 			}, body: `{"status":"Completed"}`, code: 409, msg: "it is already Canceled"},
 	}
@@ -442,7 +441,7 @@ func TestAuthFailuresAreLimited(t *testing.T) {
 		return rec
 	}
 	const addr, other = "192.0.2.7:41000", "198.51.100.9:41000"
-	good := e.tokens[storage.RoleViewer]
+	good := e.tokens[domain.RoleViewer]
 
 	if rec := try(addr, good); rec.Code != http.StatusOK {
 		t.Fatalf("a good token first: %d %s", rec.Code, rec.Body)

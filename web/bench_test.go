@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // BenchmarkPutStatus is the whole status change through the handler:
@@ -24,14 +26,14 @@ func BenchmarkPutStatus(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	admin := storage.Origin{Actor: "bench", Role: storage.RoleAdmin}
-	token, _, _ := st.CreateToken(admin, "bench", storage.RoleAdmin)
+	admin := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
+	token, _, _ := st.CreateToken(context.Background(), admin, "bench", domain.RoleAdmin)
 	const n = 3200
 	cards := make([]storage.Smartcard, n)
 	for i := range cards {
-		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: storage.CardActive}
+		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%08d}", i), Status: domain.CardActive}
 	}
-	if err := st.ImportCards(admin, cards); err != nil {
+	if err := st.ImportCards(context.Background(), admin, cards); err != nil {
 		b.Fatal(err)
 	}
 	paths := make([]string, n)
@@ -41,7 +43,7 @@ func BenchmarkPutStatus(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 32 {
-				r, err := st.CreateRequest(admin, storage.NewRequest{Type: storage.TypeSuspendOrReinstate, Smartcard: cards[i].Uuid})
+				r, err := st.CreateRequest(context.Background(), admin, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: cards[i].Uuid})
 				if err != nil {
 					b.Error(err)
 					return

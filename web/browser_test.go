@@ -21,7 +21,8 @@ import (
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Browser tests drive Debian's Chromium through the DevTools protocol. They
@@ -87,21 +88,21 @@ func newSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cli := storage.Origin{Actor: "test", Role: storage.RoleAdmin}
+	cli := domain.Origin{Actor: "test", Role: domain.RoleAdmin}
 	cards := []storage.Smartcard{}
 	for i := range 60 {
-		cards = append(cards, storage.Smartcard{Uuid: guid.New(), Status: storage.CardActive, Flags: 1, Middleware: "MSBaseCSP",
+		cards = append(cards, storage.Smartcard{Uuid: guid.New(), Status: domain.CardActive, Flags: 1, Middleware: "MSBaseCSP",
 			SerialNumber: fmt.Sprintf("{%08x-83ba-4037-8262-46eba1291c6e}", 0x10000000+i*7919), Atr: "3b8d0180fba000000397425446590301c8",
 			AssignedUserUuid: guid.New(), ProfileTemplateUuid: guid.New(), ProfileTemplateVersion: 46})
 	}
-	if err := st.ImportCards(cli, cards); err != nil {
+	if err := st.ImportCards(context.Background(), cli, cards); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []struct {
 		name, pw string
-		role     storage.Role
-	}{{"ada", adminPass, storage.RoleAdmin}, {"oscar", operatorPass, storage.RoleOperator}} {
-		if err := st.AddUser(cli, u.name, u.role, u.pw); err != nil {
+		role     domain.Role
+	}{{"ada", adminPass, domain.RoleAdmin}, {"oscar", operatorPass, domain.RoleOperator}} {
+		if err := st.AddUser(context.Background(), cli, u.name, u.role, u.pw); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,9 +308,9 @@ func TestBrowserDisableFlow(t *testing.T) {
 	all, _, _ := s.store.SearchCards(storage.CardSearch{Limit: 100})
 	for _, c := range all {
 		switch {
-		case c.Status == storage.CardActive && active == "":
+		case c.Status == domain.CardActive && active == "":
 			active = c.Uuid.String()
-		case c.Status == storage.CardDisabled:
+		case c.Status == domain.CardDisabled:
 			disabled = c.Uuid.String()
 		}
 	}
@@ -376,7 +377,7 @@ func TestBrowserCrossOriginPost(t *testing.T) {
 	if resp.Status != http.StatusForbidden {
 		t.Fatalf("a cross-origin form post got %d, want 403", resp.Status)
 	}
-	if c, _ := s.store.Card(target.Uuid); c.Status != storage.CardActive {
+	if c, _ := s.store.Card(target.Uuid); c.Status != domain.CardActive {
 		t.Fatalf("the card is %s after a cross-origin post", c.Status)
 	}
 }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -24,23 +26,31 @@ func (e *httpError) Error() string { return e.msg }
 // details stay in the log.
 func statusOf(err error) (int, string) {
 	var he *httpError
-	var se *storage.Error
+	var se *domain.Error
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
 		return he.code, he.msg
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge, "the body is larger than the limit of 64 KiB"
+	case errors.Is(err, wire.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client left while its change waited (for the start-up check):
+		// it was never made. Nobody reads this answer but the log.
+		return http.StatusServiceUnavailable, "the request ended before it was carried out; nothing was changed"
 	case errors.As(err, &se):
 		switch se.Kind {
-		case storage.ErrNotFound:
+		case domain.ErrNotFound:
 			return http.StatusNotFound, err.Error()
-		case storage.ErrConflict:
+		case domain.ErrConflict:
 			return http.StatusConflict, err.Error()
-		case storage.ErrForbidden:
+		case domain.ErrForbidden:
 			return http.StatusForbidden, err.Error()
-		case storage.ErrInvalid:
+		case domain.ErrInvalid:
 			return http.StatusBadRequest, err.Error()
+		case storage.ErrBadCredentials:
+			return http.StatusUnauthorized, se.Msg
 		case storage.ErrDamaged, storage.ErrUnavailable:
 			return http.StatusServiceUnavailable, se.Msg
 		}

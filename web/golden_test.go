@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // compact returns a documentation example without its layout.
@@ -63,7 +64,7 @@ func TestDocumentedExample(t *testing.T) {
 	var reqID string
 	for _, st := range steps {
 		path := strings.ReplaceAll(st.path, "{req}", reqID)
-		rec := e.do(storage.RoleAdmin, st.method, path, st.body)
+		rec := e.do(domain.RoleAdmin, st.method, path, st.body)
 		if rec.Code != st.code {
 			t.Fatalf("%s: %s %s = %d %s, want %d", st.name, st.method, path, rec.Code, rec.Body, st.code)
 		}
@@ -107,14 +108,14 @@ func (e *env) anonymise(body []byte, reqID, corrID string) []byte {
 
 func TestPreferReturnMinimal(t *testing.T) {
 	e := newEnv(t)
-	req := e.createRequest(storage.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
-	rec := e.do(storage.RoleOperator, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"disabled"}`,
+	req := e.createRequest(domain.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	rec := e.do(domain.RoleOperator, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"disabled"}`,
 		"Prefer", "respond-async, return=minimal")
 	if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
 		t.Fatalf("PUT with Prefer: return=minimal = %d %q, want 204 and no body", rec.Code, rec.Body)
 	}
 	card, err := e.store.Card(guid.GUID(mustGUID(t, cardActive)))
-	if err != nil || card.Status != storage.CardDisabled {
+	if err != nil || card.Status != domain.CardDisabled {
 		t.Fatalf("card after 204: %v %v", card.Status, err)
 	}
 }
@@ -132,13 +133,13 @@ func mustGUID(t *testing.T, s string) guid.GUID {
 // and writes nothing.
 func TestIdempotentStatus(t *testing.T) {
 	e := newEnv(t)
-	req := e.createRequest(storage.RoleOperator, `{"type":"Revoke","smartcard":"`+cardActive+`"}`)
+	req := e.createRequest(domain.RoleOperator, `{"type":"Revoke","smartcard":"`+cardActive+`"}`)
 	path := api + "/requests/" + req + "/smartcards/" + cardActive
-	if rec := e.do(storage.RoleOperator, "PUT", path, `{"status":4}`); rec.Code != 200 {
+	if rec := e.do(domain.RoleOperator, "PUT", path, `{"status":4}`); rec.Code != 200 {
 		t.Fatalf("first PUT: %d %s", rec.Code, rec.Body)
 	}
 	before := e.snapshot()
-	rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"DISABLED"}`)
+	rec := e.do(domain.RoleOperator, "PUT", path, `{"status":"DISABLED"}`)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"Status":4`) {
 		t.Fatalf("second PUT: %d %s", rec.Code, rec.Body)
 	}
@@ -151,7 +152,7 @@ func TestIdempotentStatus(t *testing.T) {
 // make exactly one transition and one audit event.
 func TestConcurrentPutsOneTransition(t *testing.T) {
 	e := newEnv(t)
-	req := e.createRequest(storage.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	req := e.createRequest(domain.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
 	path := api + "/requests/" + req + "/smartcards/" + cardActive
 	eventsBefore, _ := e.store.Events(0, 0)
 	var wg sync.WaitGroup
@@ -160,7 +161,7 @@ func TestConcurrentPutsOneTransition(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i] = e.do(storage.RoleOperator, "PUT", path, `{"status":"Disabled"}`).Code
+			codes[i] = e.do(domain.RoleOperator, "PUT", path, `{"status":"Disabled"}`).Code
 		}()
 	}
 	wg.Wait()
@@ -185,7 +186,11 @@ func keysAndKinds(t *testing.T, data []byte) []string {
 		t.Fatal(err)
 	}
 	for dec.More() {
-		k, _ := dec.Token()
+		tok, err := dec.Token()
+		k, isKey := tok.(string)
+		if err != nil || !isKey {
+			t.Fatalf("an object key: %v %v", tok, err)
+		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			t.Fatal(err)
@@ -194,7 +199,7 @@ func keysAndKinds(t *testing.T, data []byte) []string {
 		if kind == "" {
 			kind = "number"
 		}
-		out = append(out, k.(string)+":"+kind)
+		out = append(out, k+":"+kind)
 	}
 	return out
 }
@@ -203,8 +208,8 @@ func keysAndKinds(t *testing.T, data []byte) []string {
 // in the documented order, with values of the documented JSON kinds.
 func TestRequestShapeMatchesDocumentation(t *testing.T) {
 	e := newEnv(t)
-	req := e.createRequest(storage.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
-	rec := e.do(storage.RoleOperator, "PUT", api+"/requests/"+req, `{"status":"Completed"}`)
+	req := e.createRequest(domain.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	rec := e.do(domain.RoleOperator, "PUT", api+"/requests/"+req, `{"status":"Completed"}`)
 	if rec.Code != 200 {
 		t.Fatalf("complete: %d %s", rec.Code, rec.Body)
 	}

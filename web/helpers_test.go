@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -24,15 +26,19 @@ var fixedNow = time.Date(2015, 7, 7, 23, 36, 21, 930_000_000, time.UTC)
 // env is a server on a real bbolt file with the documented example cards
 // and one token per role.
 type env struct {
-	t      *testing.T
-	store  *storage.Store
-	srv    *Server
-	tokens map[storage.Role]string
+	t       *testing.T
+	dir     string         // the store's data directory
+	changes *ChangeCounter // the store's changes, counted
+	store   *storage.Store
+	srv     *Server
+	tokens  map[domain.Role]string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return fixedNow }})
+	dir := t.TempDir()
+	changes := &ChangeCounter{}
+	st, err := storage.Open(dir, storage.Options{Now: func() time.Time { return fixedNow }, Changed: changes.Add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +61,13 @@ func newEnv(t *testing.T) *env {
 	for i, c := range cards {
 		records[i] = c.Record()
 	}
-	cli := storage.Origin{Actor: "test", Role: storage.RoleAdmin}
-	if err := st.ImportCards(cli, records); err != nil {
+	cli := domain.Origin{Actor: "test", Role: domain.RoleAdmin}
+	if err := st.ImportCards(context.Background(), cli, records); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, tokens: map[storage.Role]string{}}
-	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
-		secret, _, err := st.CreateToken(cli, r.String(), r)
+	e := &env{t: t, dir: dir, store: st, changes: changes, tokens: map[domain.Role]string{}}
+	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
+		secret, _, err := st.CreateToken(context.Background(), cli, r.String(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +87,7 @@ const (
 
 // do sends one request as role (RoleNone: no credential) with a JSON body
 // (empty: none) and returns the recorded response.
-func (e *env) do(role storage.Role, method, path, body string, header ...string) *httptest.ResponseRecorder {
+func (e *env) do(role domain.Role, method, path, body string, header ...string) *httptest.ResponseRecorder {
 	e.t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -92,7 +98,7 @@ func (e *env) do(role storage.Role, method, path, body string, header ...string)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if role != storage.RoleNone {
+	if role != domain.RoleNone {
 		req.Header.Set("Authorization", "Bearer "+e.tokens[role])
 	}
 	for i := 0; i+1 < len(header); i += 2 {
@@ -104,7 +110,7 @@ func (e *env) do(role storage.Role, method, path, body string, header ...string)
 }
 
 // createRequest makes a request as role and returns its uuid.
-func (e *env) createRequest(role storage.Role, body string) string {
+func (e *env) createRequest(role domain.Role, body string) string {
 	e.t.Helper()
 	rec := e.do(role, "POST", api+"/requests", body)
 	if rec.Code != http.StatusCreated {

@@ -1,14 +1,17 @@
 package web
 
 import (
+	"maps"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // metrics are the service's Prometheus metrics, in a registry of its own.
@@ -47,10 +50,6 @@ func (m *metrics) observe(route string, code int, took time.Duration) {
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 
-func (s *Server) routeMetrics() {
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-}
-
 var (
 	descChanges = prometheus.NewDesc("cardstop_status_changes_total",
 		"Card status changes committed since start, by new status and kind of actor (token, user, station, cli).",
@@ -59,7 +58,7 @@ var (
 		"1 for the walk-up station's current state.", []string{"state"}, nil)
 	descReader = prometheus.NewDesc("cardstop_reader_events_total",
 		"Reader events the station saw, by kind; read-error counts cards that could not be read.", []string{"kind"}, nil)
-	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database file.", nil, nil)
+	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database's pages in use (the file can be larger: bbolt grows it ahead).", nil, nil)
 	descDamaged = prometheus.NewDesc("cardstop_database_damaged",
 		"1 when the database failed its check and changes are refused.", nil, nil)
 )
@@ -75,12 +74,12 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for k, n := range c.s.store.ChangeCounts() {
-		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(n), k.Status.String(), k.ActorKind)
+	for k, n := range c.s.opt.Changes.counts() {
+		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(n), k.status.String(), k.actorKind)
 	}
-	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.store.Size()))
+	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.ops.Size()))
 	damaged := 0.0
-	if c.s.store.Damaged() != "" {
+	if c.s.ops.Damaged() != "" {
 		damaged = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged)
@@ -89,7 +88,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	current := c.s.opt.Station.Status().State
 	for _, st := range []station.State{station.NoReader, station.Ready, station.Reading, station.Confirm, station.Disabled,
-		station.NothingToDo, station.UnknownCard, station.TimedOut, station.Error} {
+		station.NothingToDo, station.UnknownCard, station.TimedOut, station.Error, station.SeveralCards} {
 		v := 0.0
 		if st == current {
 			v = 1
@@ -101,4 +100,39 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descReader, prometheus.CounterValue, float64(n), kind)
 		}
 	}
+}
+
+// ChangeCounter counts the committed changes of cards' statuses by new
+// status and kind of actor (token, user, station, cli), whichever way they
+// came in: the service gives its Add to storage.Options.Changed and the
+// counter to Options.Changes. Safe for concurrent use; a nil counter
+// counts nothing.
+type ChangeCounter struct {
+	mu sync.Mutex
+	n  map[changeKey]uint64
+}
+
+type changeKey struct {
+	status    domain.CardStatus
+	actorKind string
+}
+
+// Add counts one change by o to status to.
+func (c *ChangeCounter) Add(o domain.Origin, to domain.CardStatus) {
+	kind, _, _ := strings.Cut(o.Actor, ":")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[changeKey]uint64{}
+	}
+	c.n[changeKey{to, kind}]++
+}
+
+func (c *ChangeCounter) counts() map[changeKey]uint64 {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }

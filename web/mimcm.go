@@ -1,29 +1,30 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
 // APIPrefix is where MIM CM clients find the API; paths match in any case.
 const APIPrefix = "/CertificateManagement/api/v1.0"
 
-func (s *Server) routeMIMCM() {
-	p := strings.ToLower(APIPrefix)
-	s.handle("GET "+p+"/smartcards", storage.RoleViewer, s.listCards)
-	s.handle("GET "+p+"/smartcards/{id}", storage.RoleViewer, s.getCard)
-	s.handle("GET "+p+"/smartcards/{id}/operations", storage.RoleViewer, s.cardOperations)
-	s.handle("POST "+p+"/requests", storage.RoleOperator, s.createRequest)
-	s.handle("GET "+p+"/requests", storage.RoleViewer, s.listRequests)
-	s.handle("GET "+p+"/requests/{id}", storage.RoleViewer, s.getRequest)
-	s.handle("PUT "+p+"/requests/{id}", storage.RoleOperator, s.setRequestStatus)
-	s.handle("GET "+p+"/requests/{reqid}/smartcards/{scid}", storage.RoleViewer, s.getRequestCard)
-	s.handle("PUT "+p+"/requests/{reqid}/smartcards/{scid}", storage.RoleOperator, s.setCardStatus)
+// apiStore is what the MIM CM handlers read and change.
+type apiStore interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	CardBySerial(serial string) (storage.Smartcard, error)
+	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
+	Request(id guid.GUID) (storage.Request, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	CreateRequest(ctx context.Context, o domain.Origin, n storage.NewRequest) (storage.Request, error)
+	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+	SetRequestStatus(ctx context.Context, o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
 }
 
 // pathGUID reads a GUID from a path segment.
@@ -37,7 +38,7 @@ func pathGUID(r *http.Request, name string) (guid.GUID, error) {
 
 // listCards answers GET /smartcards. With cardid it returns the one card
 // (MIM CM's documented look-up); otherwise an array.
-func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	q, err := readQuery(r, "cardid", "assigneduser", "status")
 	if err != nil {
 		return err
@@ -59,20 +60,35 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Ori
 			return &httpError{code: http.StatusBadRequest, msg: "assigneduser must be a user's GUID, not " + clipQ(v)}
 		}
 	}
-	if v, ok := q["status"]; ok {
-		st, err := storage.ParseCardStatus(v)
-		if err != nil {
-			return err
-		}
-		f.Status = &st
+	if f.Status, err = optional(q, "status", domain.ParseCardStatus); err != nil {
+		return err
 	}
 	cards, err := s.store.Cards(f)
+	return writeList(w, cards, err, wire.SmartcardFrom)
+}
+
+// optional parses the query parameter name, when it is there.
+func optional[T any](q map[string]string, name string, parse func(string) (T, error)) (*T, error) {
+	v, ok := q[name]
+	if !ok {
+		return nil, nil
+	}
+	t, err := parse(v)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// writeList answers 200 with the records read, each in its wire shape, or
+// the error of reading them.
+func writeList[R, W any](w http.ResponseWriter, records []R, err error, shape func(R) W) error {
 	if err != nil {
 		return err
 	}
-	out := make([]wire.Smartcard, len(cards))
-	for i, c := range cards {
-		out[i] = wire.SmartcardFrom(c)
+	out := make([]W, len(records))
+	for i, r := range records {
+		out[i] = shape(r)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -83,7 +99,7 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ storage.Ori
 // describes it.
 func (s *Server) findCard(cardid string) (storage.Smartcard, error) {
 	card, err := s.store.CardBySerial(cardid)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		if id, perr := guid.Parse(cardid); perr == nil {
 			if byID, err2 := s.store.Card(id); err2 == nil {
 				return byID, nil
@@ -93,7 +109,13 @@ func (s *Server) findCard(cardid string) (storage.Smartcard, error) {
 	return card, err
 }
 
-func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
+	return getOne(w, r, s.store.Card, wire.SmartcardFrom)
+}
+
+// getOne answers the GET of one record by the id in the path, which takes
+// no query: the record in its wire shape.
+func getOne[R, W any](w http.ResponseWriter, r *http.Request, get func(guid.GUID) (R, error), shape func(R) W) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -101,16 +123,16 @@ func (s *Server) getCard(w http.ResponseWriter, r *http.Request, _ storage.Origi
 	if err != nil {
 		return err
 	}
-	card, err := s.store.Card(id)
+	rec, err := get(id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wire.SmartcardFrom(card))
+	writeJSON(w, http.StatusOK, shape(rec))
 	return nil
 }
 
 // cardOperations lists what the caller may do next to the card.
-func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -122,7 +144,7 @@ func (s *Server) cardOperations(w http.ResponseWriter, r *http.Request, o storag
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, storage.Operations(card.Status, o.Role))
+	writeJSON(w, http.StatusOK, domain.Operations(card.Status, o.Role))
 	return nil
 }
 
@@ -130,7 +152,7 @@ var createRequestKeys = []string{"type", "smartcard", "target", "profiletemplate
 
 // createRequest answers POST /requests with 201 and the new request's
 // relative URI as a JSON string, as MIM CM does.
-func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -146,7 +168,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o storage
 	if err != nil {
 		return err
 	}
-	if n.Type, err = storage.ParseRequestType(typ); err != nil {
+	if n.Type, err = domain.ParseRequestType(typ); err != nil {
 		return err
 	}
 	var errs [6]error
@@ -159,7 +181,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o storage
 	if err := firstError(errs[:]); err != nil {
 		return err
 	}
-	req, err := s.store.CreateRequest(o, n)
+	req, err := s.store.CreateRequest(r.Context(), o, n)
 	if err != nil {
 		return err
 	}
@@ -178,7 +200,7 @@ func firstError(errs []error) error {
 	return nil
 }
 
-func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	q, err := readQuery(r, "targetuser", "status")
 	if err != nil {
 		return err
@@ -190,39 +212,15 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o storage.
 		}
 		f.TargetUser = o.ActorUuid
 	}
-	if v, ok := q["status"]; ok {
-		st, err := storage.ParseRequestStatus(v)
-		if err != nil {
-			return err
-		}
-		f.Status = &st
+	if f.Status, err = optional(q, "status", domain.ParseRequestStatus); err != nil {
+		return err
 	}
 	reqs, err := s.store.Requests(f)
-	if err != nil {
-		return err
-	}
-	out := make([]wire.Request, len(reqs))
-	for i, rq := range reqs {
-		out[i] = wire.RequestFrom(rq)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, reqs, err, wire.RequestFrom)
 }
 
-func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
-	if _, err := readQuery(r); err != nil {
-		return err
-	}
-	id, err := pathGUID(r, "id")
-	if err != nil {
-		return err
-	}
-	req, err := s.store.Request(id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, wire.RequestFrom(req))
-	return nil
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
+	return getOne(w, r, s.store.Request, wire.RequestFrom)
 }
 
 // readStatus reads the one-key body {"status": ...} of both PUTs.
@@ -242,20 +240,16 @@ func readStatus(w http.ResponseWriter, r *http.Request) (string, error) {
 
 // setRequestStatus answers PUT /requests/{id}: complete, cancel or abandon
 // (and, for admins, approve or deny) a request.
-func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	id, err := pathGUID(r, "id")
 	if err != nil {
 		return err
 	}
-	word, err := readStatus(w, r)
+	st, word, err := readStatusAs(w, r, domain.ParseRequestStatus)
 	if err != nil {
 		return err
 	}
-	st, err := storage.ParseRequestStatus(word)
-	if err != nil {
-		return err
-	}
-	req, err := s.store.SetRequestStatus(o, id, st, word)
+	req, err := s.store.SetRequestStatus(r.Context(), o, id, st, word)
 	if err != nil {
 		return err
 	}
@@ -263,15 +257,11 @@ func (s *Server) setRequestStatus(w http.ResponseWriter, r *http.Request, o stor
 }
 
 // getRequestCard answers the GET of the seed's URL: the card, unchanged.
-func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
-	reqID, err := pathGUID(r, "reqid")
-	if err != nil {
-		return err
-	}
-	cardID, err := pathGUID(r, "scid")
+	reqID, cardID, err := requestCardIDs(r)
 	if err != nil {
 		return err
 	}
@@ -288,31 +278,44 @@ func (s *Server) getRequestCard(w http.ResponseWriter, r *http.Request, _ storag
 
 // setCardStatus answers PUT /requests/{reqid}/smartcards/{scid}: the one
 // documented way to change a card's status.
-func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
-	reqID, err := pathGUID(r, "reqid")
+func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
+	reqID, cardID, err := requestCardIDs(r)
 	if err != nil {
 		return err
 	}
-	cardID, err := pathGUID(r, "scid")
-	if err != nil {
-		return err
-	}
-	word, err := readStatus(w, r)
-	if err != nil {
-		return err
-	}
-	st, err := storage.ParseCardStatus(word)
+	st, _, err := readStatusAs(w, r, domain.ParseCardStatus)
 	if err != nil {
 		return err
 	}
 	if err := s.allowChange(o.Actor); err != nil {
 		return err
 	}
-	card, err := s.store.ExecuteCardStatus(o, reqID, cardID, st)
+	card, err := s.store.Apply(r.Context(), o, domain.Command{Request: reqID, Card: cardID, To: st, Via: domain.ViaAPI})
 	if err != nil {
 		return err
 	}
 	return answer(w, r, wire.SmartcardFrom(card))
+}
+
+// requestCardIDs reads the request's and the card's GUIDs of the path
+// requests/{reqid}/smartcards/{scid}.
+func requestCardIDs(r *http.Request) (reqID, cardID guid.GUID, err error) {
+	if reqID, err = pathGUID(r, "reqid"); err != nil {
+		return reqID, cardID, err
+	}
+	cardID, err = pathGUID(r, "scid")
+	return reqID, cardID, err
+}
+
+// readStatusAs reads the body {"status": ...} of a PUT and parses the word.
+func readStatusAs[T any](w http.ResponseWriter, r *http.Request, parse func(string) (T, error)) (T, string, error) {
+	word, err := readStatus(w, r)
+	if err != nil {
+		var zero T
+		return zero, "", err
+	}
+	st, err := parse(word)
+	return st, word, err
 }
 
 // answer writes 200 with v, or 204 when the client prefers return=minimal.

@@ -13,16 +13,14 @@ import (
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// routeOpenAPI registers GET /openapi.json: the document, without a
+// serveOpenAPI answers GET /openapi.json: the document, without a
 // credential. The path is not an API path, so it gets the pages' security
 // headers; its Content-Type is JSON all the same.
-func (s *Server) routeOpenAPI() {
-	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "application/json; charset=utf-8") // as every JSON answer
-		h.Set("Content-Length", strconv.Itoa(len(openAPIDoc)))
-		h.Set("Cache-Control", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(openAPIDoc)
-	})
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8") // as every JSON answer
+	h.Set("Content-Length", strconv.Itoa(len(openAPIDoc)))
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(openAPIDoc)
 }

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"log/slog"
 	"maps"
@@ -29,11 +26,12 @@ import (
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // This file checks the OpenAPI document (openapi.json, embedded by
 // openapi.go; docs/openapi.json is its copy) against the code: the routes
-// the source registers, the golden and documented bodies, and the answers
+// of the route table, the golden and documented bodies, and the answers
 // a live server gives. The schemas are checked by a small validator for
 // the JSON Schema subset the document uses; a keyword it does not know is
 // an error, so the document cannot use one that would be ignored.
@@ -500,246 +498,89 @@ func oaShow(v any) string {
 }
 
 // ---------------------------------------------------------------------
-// The routes the source registers.
+// The routes of the route table.
 
-// srcRoute is a JSON route found in web/*.go.
-type srcRoute struct {
+// tableRoute is a JSON route of the route table (routes.go).
+type tableRoute struct {
 	method, path string // path as registered (lowercase)
-	role         string // the least role of an s.handle route; "" for a route without a credential
-	pos          string
+	role         string // the least role of an API route; "" for a route without a credential
+	pos          string // where it comes from, for messages
 }
 
-// sourceRoutes parses the package's Go files and returns the routes of
-// calls s.handle("METHOD path", storage.RoleX, ...) and
-// s.mux.Handle/HandleFunc("METHOD path", ...) whose path is a JSON path:
-// an API path (isAPI) or /openapi.json. Patterns are string literals,
-// concatenations, constants and locals such as p := strings.ToLower(APIPrefix).
-func sourceRoutes(t *testing.T) []srcRoute {
+// tableRoutes returns the routes of the table whose path is a JSON path:
+// an API path (isAPI) or /openapi.json, the simulated panel's included.
+func tableRoutes(t *testing.T) []tableRoute {
 	t.Helper()
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	var files []*ast.File
-	for _, name := range names {
-		if strings.HasSuffix(name, "_test.go") {
+	srv := New(nil, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var routes []tableRoute
+	for _, rt := range srv.routes() {
+		pos := "the route table's " + strconv.Quote(rt.pattern)
+		method, path, hasMethod := strings.Cut(rt.pattern, " ")
+		if !hasMethod {
+			t.Errorf("%s has no method", pos)
 			continue
 		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
+		if path != strings.ToLower(path) {
+			t.Errorf("%s is not lowercase: ServeHTTP lowercases every path", pos)
 		}
-		files = append(files, f)
-	}
-	// Package-level string constants, in as many passes as they need.
-	consts := map[string]string{}
-	for range 5 {
-		for _, f := range files {
-			for _, decl := range f.Decls {
-				gd, ok := decl.(*ast.GenDecl)
-				if !ok || gd.Tok != token.CONST {
-					continue
-				}
-				for _, spec := range gd.Specs {
-					vs := spec.(*ast.ValueSpec)
-					for i, name := range vs.Names {
-						if i < len(vs.Values) {
-							if v, ok := oaEval(vs.Values[i], nil, consts); ok {
-								consts[name.Name] = v
-							}
-						}
-					}
-				}
-			}
+		if !isAPI(path) && path != "/openapi.json" {
+			continue // a page
 		}
-	}
-	var routes []srcRoute
-	for _, f := range files {
-		for _, decl := range f.Decls {
-			fn, ok := decl.(*ast.FuncDecl)
-			if !ok || fn.Body == nil {
-				continue
-			}
-			params := map[string]bool{}
-			for _, fl := range fn.Type.Params.List {
-				for _, n := range fl.Names {
-					params[n.Name] = true
-				}
-			}
-			locals := map[string]string{}
-			ast.Inspect(fn.Body, func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.AssignStmt:
-					if len(n.Lhs) == len(n.Rhs) {
-						for i, l := range n.Lhs {
-							if id, ok := l.(*ast.Ident); ok {
-								if v, ok := oaEval(n.Rhs[i], locals, consts); ok {
-									locals[id.Name] = v
-								} else {
-									delete(locals, id.Name)
-								}
-							}
-						}
-					}
-				case *ast.CallExpr:
-					r, ok := oaRouteCall(n)
-					if !ok || len(n.Args) == 0 {
-						return true
-					}
-					pos := fset.Position(n.Pos()).String()
-					pattern, ok := oaEval(n.Args[0], locals, consts)
-					if !ok {
-						// The wrappers (handle, page) pass their own parameter on.
-						if id, isID := n.Args[0].(*ast.Ident); !isID || !params[id.Name] {
-							t.Errorf("%s: cannot work out the route pattern of this call; teach sourceRoutes", pos)
-						}
-						return true
-					}
-					method, path, hasMethod := strings.Cut(pattern, " ")
-					if !hasMethod {
-						method, path = "", pattern
-					}
-					lp := strings.ToLower(path)
-					if !isAPI(lp) && lp != "/openapi.json" {
-						return true // a page
-					}
-					if method == "" {
-						t.Errorf("%s: the JSON route %q has no method", pos, pattern)
-					}
-					if r == "handle" {
-						r = ""
-						if len(n.Args) > 1 {
-							if sel, ok := n.Args[1].(*ast.SelectorExpr); ok {
-								r = strings.ToLower(strings.TrimPrefix(sel.Sel.Name, "Role"))
-							}
-						}
-						if r == "" {
-							t.Errorf("%s: cannot read the role of %q", pos, pattern)
-						}
-					} else {
-						r = ""
-					}
-					routes = append(routes, srcRoute{method: method, path: path, role: r, pos: pos})
-				}
-				return true
-			})
+		role := ""
+		if rt.api != nil {
+			role = rt.least.String()
 		}
+		routes = append(routes, tableRoute{method: method, path: path, role: role, pos: pos})
 	}
 	return routes
-}
-
-// oaRouteCall reports whether call registers a route: s.handle(...) gives
-// "handle", s.mux.Handle(...) and s.mux.HandleFunc(...) give "mux".
-func oaRouteCall(call *ast.CallExpr) (string, bool) {
-	sel, ok := call.Fun.(*ast.SelectorExpr)
-	if !ok {
-		return "", false
-	}
-	switch sel.Sel.Name {
-	case "handle":
-		if id, ok := sel.X.(*ast.Ident); ok && id.Name == "s" {
-			return "handle", true
-		}
-	case "Handle", "HandleFunc":
-		if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "mux" {
-			if id, ok := inner.X.(*ast.Ident); ok && id.Name == "s" {
-				return "mux", true
-			}
-		}
-	}
-	return "", false
-}
-
-// oaEval works out a constant string expression.
-func oaEval(e ast.Expr, locals, consts map[string]string) (string, bool) {
-	switch e := e.(type) {
-	case *ast.BasicLit:
-		if e.Kind != token.STRING {
-			return "", false
-		}
-		s, err := strconv.Unquote(e.Value)
-		return s, err == nil
-	case *ast.ParenExpr:
-		return oaEval(e.X, locals, consts)
-	case *ast.BinaryExpr:
-		if e.Op != token.ADD {
-			return "", false
-		}
-		a, ok1 := oaEval(e.X, locals, consts)
-		b, ok2 := oaEval(e.Y, locals, consts)
-		return a + b, ok1 && ok2
-	case *ast.Ident:
-		if v, ok := locals[e.Name]; ok {
-			return v, true
-		}
-		v, ok := consts[e.Name]
-		return v, ok
-	case *ast.CallExpr:
-		sel, ok := e.Fun.(*ast.SelectorExpr)
-		if !ok || len(e.Args) != 1 {
-			return "", false
-		}
-		if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "strings" {
-			return "", false
-		}
-		v, ok := oaEval(e.Args[0], locals, consts)
-		switch sel.Sel.Name {
-		case "ToLower":
-			return strings.ToLower(v), ok
-		case "ToUpper":
-			return strings.ToUpper(v), ok
-		}
-	}
-	return "", false
 }
 
 // ---------------------------------------------------------------------
 // The tests.
 
-// TestOpenAPIRoutes: every JSON route the source registers is in the
+// TestOpenAPIRoutes: every JSON route of the route table is in the
 // document with the same method, and the document has no other; the
 // least role, the credential and the codes that follow from them agree.
 func TestOpenAPIRoutes(t *testing.T) {
 	d := loadOpenAPI(t)
-	routes := sourceRoutes(t)
+	routes := tableRoutes(t)
 	if len(routes) < 10 {
-		t.Fatalf("found only %d routes in the source; the parser is broken: %+v", len(routes), routes)
+		t.Fatalf("found only %d JSON routes in the route table: %+v", len(routes), routes)
 	}
-	inSource := map[string]srcRoute{}
+	inTable := map[string]tableRoute{}
 	for _, r := range routes {
 		key := strings.ToLower(r.method) + " " + oaNorm(r.path)
-		if prev, dup := inSource[key]; dup {
+		if prev, dup := inTable[key]; dup {
 			t.Errorf("%s and %s both register %s", prev.pos, r.pos, key)
 		}
-		inSource[key] = r
+		inTable[key] = r
 	}
 	inDoc := map[string]oaOp{}
 	for _, op := range d.operations() {
 		inDoc[op.method+" "+oaNorm(op.path)] = op
 	}
-	for _, key := range slices.Sorted(maps.Keys(inSource)) {
-		if r := inSource[key]; inDoc[key].op == nil {
+	for _, key := range slices.Sorted(maps.Keys(inTable)) {
+		if r := inTable[key]; inDoc[key].op == nil {
 			t.Errorf("%s: %s %s is not in openapi.json", r.pos, r.method, r.path)
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(inDoc)) {
-		if _, ok := inSource[key]; !ok {
+		if _, ok := inTable[key]; !ok {
 			op := inDoc[key]
-			t.Errorf("openapi.json has %s %s, which the source does not register", strings.ToUpper(op.method), op.path)
+			t.Errorf("openapi.json has %s %s, which the route table does not have", strings.ToUpper(op.method), op.path)
 		}
 	}
 	globalSecurity, _ := d.root["security"].([]any)
 	for _, key := range slices.Sorted(maps.Keys(inDoc)) {
 		op := inDoc[key]
-		r, ok := inSource[key]
+		r, ok := inTable[key]
 		if !ok {
 			continue
 		}
 		name := strings.ToUpper(op.method) + " " + op.path
 		role, _ := op.op["x-cardstop-role"].(string)
 		if role != r.role {
-			t.Errorf("%s: x-cardstop-role %q, the source says %q (%s)", name, role, r.role, r.pos)
+			t.Errorf("%s: x-cardstop-role %q, the route table says %q (%s)", name, role, r.role, r.pos)
 		}
 		security, hasSecurity := op.op["security"].([]any)
 		if !hasSecurity {
@@ -753,7 +594,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 		want := []int{}
 		if r.role != "" {
-			want = append(want, 400, 401, 429, 500) // every s.handle route reads the query and authenticates
+			want = append(want, 400, 401, 429, 500) // every API route of the table reads the query and authenticates
 			if r.role != "viewer" {
 				want = append(want, 403)
 			}
@@ -1075,7 +916,7 @@ func must(resp map[string]any, ok bool) map[string]any {
 func TestOpenAPIServed(t *testing.T) {
 	e := newEnv(t)
 	for _, path := range []string{"/openapi.json", "/OpenAPI.json"} {
-		rec := e.do(storage.RoleNone, "GET", path, "")
+		rec := e.do(domain.RoleNone, "GET", path, "")
 		if rec.Code != http.StatusOK {
 			t.Fatalf("GET %s = %d %s", path, rec.Code, rec.Body)
 		}
@@ -1107,7 +948,7 @@ type oaLive struct {
 
 // send makes one request; role RoleNone sends no credential. header holds
 // name, value pairs; the pseudo-header "RemoteAddr" sets the client address.
-func (l *oaLive) send(srv *Server, role storage.Role, method, target, body string, want int, header ...string) *httptest.ResponseRecorder {
+func (l *oaLive) send(srv *Server, role domain.Role, method, target, body string, want int, header ...string) *httptest.ResponseRecorder {
 	l.t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -1118,7 +959,7 @@ func (l *oaLive) send(srv *Server, role storage.Role, method, target, body strin
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if role != storage.RoleNone {
+	if role != domain.RoleNone {
 		req.Header.Set("Authorization", "Bearer "+l.e.tokens[role])
 	}
 	for i := 0; i+1 < len(header); i += 2 {
@@ -1214,7 +1055,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	l := &oaLive{t: t, e: e, d: loadOpenAPI(t), seen: map[string]bool{}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := e.srv
-	V, O, A, N := storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin, storage.RoleNone
+	V, O, A, N := domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin, domain.RoleNone
 	const user = "8f1590dc-d932-4b66-8e68-2e91c5880780"
 	const nosuch = "0c2d5e4f-1111-4222-8333-444455556666"
 

@@ -18,6 +18,10 @@ type changeLimiter struct {
 	buckets map[string]*bucket
 }
 
+// maxTrackedIdentities bounds the identities a changeLimiter remembers:
+// once it holds this many, the ones whose bucket has refilled are forgotten.
+const maxTrackedIdentities = 10000
+
 type bucket struct {
 	tokens float64
 	last   time.Time
@@ -38,7 +42,7 @@ func (l *changeLimiter) take(identity string) time.Duration {
 	rate := float64(l.perMinute) / float64(time.Minute) // tokens per nanosecond
 	b := l.buckets[identity]
 	if b == nil {
-		if len(l.buckets) >= maxTrackedHosts {
+		if len(l.buckets) >= maxTrackedIdentities {
 			for k, old := range l.buckets { // full buckets hold nothing worth keeping
 				if old.tokens+float64(now.Sub(old.last))*rate >= float64(l.perMinute) {
 					delete(l.buckets, k)
@@ -58,7 +62,7 @@ func (l *changeLimiter) take(identity string) time.Duration {
 }
 
 // allowChange refuses a status change beyond the identity's allowance.
-func (s *Server) allowChange(identity string) error {
+func (s *Server) allowChange(identity string) *httpError {
 	if wait := s.changes.take(identity); wait > 0 {
 		secs := retryAfter(wait)
 		return &httpError{code: http.StatusTooManyRequests, header: map[string]string{"Retry-After": secs},

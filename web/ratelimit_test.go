@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 func TestChangeLimiter(t *testing.T) {
@@ -41,13 +41,13 @@ func TestStatusChangeLimitOverHTTP(t *testing.T) {
 	now := fixedNow
 	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), StatusChangesPerMinute: 1,
 		Now: func() time.Time { return now }})
-	req := e.createRequest(storage.RoleOperator, `{"type":"SuspendOrReinstate","smartcard":"`+cardActive+`"}`)
+	req := e.createRequest(domain.RoleOperator, `{"type":"SuspendOrReinstate","smartcard":"`+cardActive+`"}`)
 	path := api + "/requests/" + req + "/smartcards/" + cardActive
-	if rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"Suspended"}`); rec.Code != 200 {
+	if rec := e.do(domain.RoleOperator, "PUT", path, `{"status":"Suspended"}`); rec.Code != 200 {
 		t.Fatalf("first change: %d %s", rec.Code, rec.Body)
 	}
 	before := e.snapshot()
-	rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"Active"}`)
+	rec := e.do(domain.RoleOperator, "PUT", path, `{"status":"Active"}`)
 	if rec.Code != 429 || rec.Header().Get("Retry-After") != "60" || !strings.Contains(rec.Body.String(), "too many status changes by token:operator") {
 		t.Fatalf("second change: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
@@ -56,16 +56,16 @@ func TestStatusChangeLimitOverHTTP(t *testing.T) {
 	}
 	// A person on the page has an allowance of their own.
 	cookies := e.people()
-	form := e.form(cookies[storage.RoleOperator], "POST", "/cards/"+cardActive+"/reinstate", url.Values{"reason": {"found"}})
+	form := e.form(cookies[domain.RoleOperator], "POST", "/cards/"+cardActive+"/reinstate", url.Values{"reason": {"found"}})
 	if form.Code != 303 {
 		t.Fatalf("page change: %d", form.Code)
 	}
-	form = e.form(cookies[storage.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"lost"}})
+	form = e.form(cookies[domain.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"lost"}})
 	if form.Code != 429 || !strings.Contains(form.Body.String(), "too many status changes") {
 		t.Fatalf("second page change: %d", form.Code)
 	}
 	now = now.Add(time.Minute)
-	if rec := e.do(storage.RoleOperator, "PUT", path, `{"status":"Active"}`); rec.Code != 200 {
+	if rec := e.do(domain.RoleOperator, "PUT", path, `{"status":"Active"}`); rec.Code != 200 {
 		t.Fatalf("after a minute: %d %s", rec.Code, rec.Body)
 	}
 }

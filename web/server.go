@@ -7,49 +7,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/auth"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
-// Store is what the web layer needs of the records.
+// Store is everything the server needs of the records: one value (the
+// service's *storage.Store) that each group of handlers sees only through
+// the small interface declared beside it.
 type Store interface {
-	Card(id guid.GUID) (storage.Smartcard, error)
-	CardBySerial(serial string) (storage.Smartcard, error)
-	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
-	Request(id guid.GUID) (storage.Request, error)
-	Requests(f storage.RequestFilter) ([]storage.Request, error)
-	CreateRequest(o storage.Origin, n storage.NewRequest) (storage.Request, error)
-	ExecuteCardStatus(o storage.Origin, reqID, cardID guid.GUID, to storage.CardStatus) (storage.Smartcard, error)
-	SetRequestStatus(o storage.Origin, reqID guid.GUID, to storage.RequestStatus, word string) (storage.Request, error)
-	Authenticate(secret string) (storage.Token, error)
-	Ping() error
-	Damaged() string
-	Checking() bool
-	ChangeCounts() map[storage.ChangeKey]uint64
-	Size() int64
-	Backup(w io.Writer) (int64, error)
-
-	// For the pages.
-	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
-	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
-	ChangeCard(o storage.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
-	SignIn(o storage.Origin, name, password string) (string, storage.User, error)
-	SessionUser(secret string) (storage.User, error)
-	SignOut(o storage.Origin, secret string) error
-	Tokens() ([]storage.Token, error)
-	CreateToken(o storage.Origin, name string, role storage.Role) (string, storage.Token, error)
-	RevokeToken(o storage.Origin, name string) error
-	Users() ([]storage.User, error)
-	AddUser(o storage.Origin, name string, role storage.Role, password string) error
-	RemoveUser(o storage.Origin, name string) error
+	apiStore   // the MIM CM API (mimcm.go)
+	pageStore  // the card, request and audit pages (ui_cards.go)
+	authStore  // tokens and sessions (auth.go, ui.go)
+	adminStore // the admin pages (ui_admin.go)
+	opsStore   // readiness, backup and metrics (station.go, metrics.go)
 }
 
 // Options tune the server. The zero value is what the service uses.
@@ -64,6 +42,9 @@ type Options struct {
 	// Panel says what the LEDs and button are: "gpio", "simulated",
 	// "failed" (they could not be opened) or "none".
 	Panel string
+	// Changes counts the committed status changes for the metrics; nil:
+	// none are counted.
+	Changes *ChangeCounter
 	// PanelFault says what is wrong with the panel now ("" when nothing
 	// is), for /readyz and the station page; nil: nothing can be.
 	PanelFault func() string
@@ -81,13 +62,19 @@ type Options struct {
 // Server is the HTTP handler of the whole service.
 type Server struct {
 	opt     Options
-	store   Store
 	log     *slog.Logger
 	mux     *http.ServeMux
-	limiter *authLimiter // failed API tokens
-	signins *authLimiter // failed sign-ins on the page
+	limiter *auth.Limiter // failed API tokens, by address
+	signins *auth.Limiter // failed sign-ins on the page, by address
 	changes *changeLimiter
 	metrics *metrics
+
+	// The store, as each group of handlers sees it.
+	store apiStore   // the MIM CM API
+	pages pageStore  // the card, request and audit pages
+	creds authStore  // tokens and sessions
+	admin adminStore // the admin pages
+	ops   opsStore   // readiness, backup and metrics
 }
 
 // MaxBody is the largest request body the API reads.
@@ -101,36 +88,31 @@ func New(store Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{opt: opt, store: store, log: opt.Logger, mux: http.NewServeMux(),
-		limiter: newAuthLimiter(maxAuthFailures, opt.Now), signins: newAuthLimiter(maxSignInFailures, opt.Now),
+	s := &Server{opt: opt, store: store, pages: store, creds: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
+		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), signins: auth.NewLimiter(auth.MaxSignInFailures, opt.Now),
 		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
 	s.metrics = newMetrics(s)
-	s.routeMIMCM()
-	s.routeStation()
-	s.routeMetrics()
-	s.routeOpenAPI()
-	s.routePages()
+	s.register()
 	return s
 }
 
 // handlerFunc is an endpoint: it gets the caller's origin and returns an
 // error for writeError, or nil once it has answered.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, o storage.Origin) error
+type handlerFunc func(w http.ResponseWriter, r *http.Request, o domain.Origin) error
 
-// handle registers an endpoint that needs at least role least. Patterns are
-// lowercase: ServeHTTP lowercases every path, since MIM CM's IIS matches
-// paths in any case and its own documentation writes both.
-func (s *Server) handle(pattern string, least storage.Role, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		sw := w.(*statusWriter)
+// apiHandler is an endpoint that needs an API token with at least role
+// least.
+func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.authenticate(r)
 		if err == nil && t.Role < least {
 			err = &httpError{code: http.StatusForbidden,
 				msg: "this needs the " + least.String() + " role; the token " + strconv.Quote(t.Name) + " has " + t.Role.String()}
 		}
 		if err == nil {
-			sw.actor = "token:" + t.Name
-			o := storage.Origin{Actor: sw.actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
+			actor := "token:" + t.Name
+			setActor(w, actor)
+			o := domain.Origin{Actor: actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
 				CorrelationID: correlationID(r.Context())}
 			err = h(w, r, o)
 		}
@@ -138,6 +120,13 @@ func (s *Server) handle(pattern string, least storage.Role, h handlerFunc) {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// setActor names the actor in the request's log line.
+func setActor(w http.ResponseWriter, actor string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.actor = actor
+	}
 }
 
 type ctxKey struct{}
@@ -196,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
-		route = pattern
+		route = pattern             // the route table's pattern: the metrics' label
 		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
 		return
 	}

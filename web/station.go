@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/web/wire"
 )
 
 // StationView is the walk-up station as the API shows it.
@@ -13,33 +16,57 @@ type StationView interface {
 	Status() station.Status
 }
 
-func (s *Server) routeStation() {
-	s.handle("GET /api/station", storage.RoleViewer, s.getStation)
-	if s.opt.PressButton != nil {
-		s.handle("POST /api/station/button", storage.RoleOperator, s.pressButton)
-	}
-	s.handle("GET /api/admin/backup", storage.RoleAdmin, s.backup)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /readyz", s.ready)
+// opsStore is what the operations endpoints read of the database:
+// readiness, the backup and the metrics.
+type opsStore interface {
+	Ping() error
+	Damaged() string // why the database failed its check; "" when it did not
+	Checking() bool  // the start-up check runs
+	Size() int64
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+}
+
+// healthz answers /healthz without authentication: the process runs.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // getStation answers GET /api/station: state, LEDs, reader and card.
-func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) getStation(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
 	if s.opt.Station == nil {
 		return &httpError{code: http.StatusNotFound, msg: "this server runs no walk-up station"}
 	}
-	writeJSON(w, http.StatusOK, s.opt.Station.Status())
+	writeJSON(w, http.StatusOK, stationJSON(s.opt.Station.Status()))
 	return nil
+}
+
+// stationJSON is the API's shape of the station's status.
+func stationJSON(st station.Status) wire.Station {
+	out := wire.Station{State: string(st.State), Reader: st.Reader, Card: stationCard(st.Card),
+		ConfirmDeadline: st.Deadline, Message: st.Message,
+		LEDs: wire.LEDs{Green: string(st.LEDs.Green), Amber: string(st.LEDs.Amber), Red: string(st.LEDs.Red)}}
+	if st.Readers != nil { // null and [] are both answers: none known yet, and no reader
+		out.Readers = make([]wire.StationReader, len(st.Readers))
+		for i, r := range st.Readers {
+			out.Readers[i] = wire.StationReader{Name: r.Name, Card: stationCard(r.Card)}
+		}
+	}
+	return out
+}
+
+func stationCard(c *station.Card) *wire.StationCard {
+	if c == nil {
+		return nil
+	}
+	return &wire.StationCard{Kind: string(c.Kind), Serial: c.Serial, ATR: c.ATR, Uuid: c.Uuid, Status: c.Status}
 }
 
 // pressButton answers POST /api/station/button: a press of the simulated
 // panel's button. The route exists only while the panel is simulated.
-func (s *Server) pressButton(w http.ResponseWriter, r *http.Request, _ storage.Origin) error {
+func (s *Server) pressButton(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
@@ -72,12 +99,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		rd.Panel = "failed: " + fault // the API works without the panel: still 200
 	}
 	code := http.StatusOK
-	if err := s.store.Ping(); err != nil {
+	if err := s.ops.Ping(); err != nil {
 		s.log.Error("readiness: database", "err", err)
 		rd.Database, code = "unavailable", http.StatusServiceUnavailable
-	} else if why := s.store.Damaged(); why != "" {
+	} else if why := s.ops.Damaged(); why != "" {
 		rd.Database, code = "damaged: "+why, http.StatusServiceUnavailable
-	} else if s.store.Checking() {
+	} else if s.ops.Checking() {
 		rd.Database, code = "checking", http.StatusServiceUnavailable // changes wait for the verdict
 	}
 	if s.opt.Station != nil {
@@ -100,14 +127,14 @@ func (s *Server) panelFault() string {
 
 // backup answers GET /api/admin/backup with a consistent copy of the
 // database, taken while the service goes on.
-func (s *Server) backup(w http.ResponseWriter, r *http.Request, o storage.Origin) error {
+func (s *Server) backup(w http.ResponseWriter, r *http.Request, o domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
 		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="cardstop-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
-	n, err := s.store.Backup(w)
+	n, err := s.ops.Backup(r.Context(), w)
 	if err != nil {
 		// The status line is gone; the client sees a short file, and the log says why.
 		s.log.ErrorContext(r.Context(), "backup failed", "bytes", n, "err", err)

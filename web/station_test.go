@@ -8,10 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cardstop/cardstop/device/panel"
+	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 type fakeStation struct{ st station.Status }
@@ -34,30 +38,30 @@ func TestStationRoutes(t *testing.T) {
 	tests := []struct {
 		name   string
 		srv    *Server
-		role   storage.Role
+		role   domain.Role
 		method string
 		path   string
 		code   int
 		body   string // a part of the body
 	}{
-		{"status", simulated, storage.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00","readers":[{"name":"Virtual PCD 00 00","card":null}]`},
-		{"status needs a credential", simulated, storage.RoleNone, "GET", "/api/station", 401, "authentication required"},
-		{"no station", none, storage.RoleViewer, "GET", "/api/station", 404, "runs no walk-up station"},
-		{"press", simulated, storage.RoleOperator, "POST", "/api/station/button", 202, "pressed"},
-		{"press needs operator", simulated, storage.RoleViewer, "POST", "/api/station/button", 403, "operator"},
-		{"no simulated button on real GPIO", gpioPanel, storage.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
-		{"press with GET", simulated, storage.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
-		{"healthz", none, storage.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
-		{"readyz with station", simulated, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
-		{"readyz without station", none, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
-		{"readyz before the clock is set", unsynced, storage.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
-		{"readyz with a failed panel", failed, storage.RoleNone, "GET", "/readyz", 200, `"panel":"failed: GPIO line busy: GPIO23 (button)"`},
-		{"readyz without a reader", noReader, storage.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
+		{"status", simulated, domain.RoleViewer, "GET", "/api/station", 200, `"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"Virtual PCD 00 00","readers":[{"name":"Virtual PCD 00 00","card":null}]`},
+		{"status needs a credential", simulated, domain.RoleNone, "GET", "/api/station", 401, "authentication required"},
+		{"no station", none, domain.RoleViewer, "GET", "/api/station", 404, "runs no walk-up station"},
+		{"press", simulated, domain.RoleOperator, "POST", "/api/station/button", 202, "pressed"},
+		{"press needs operator", simulated, domain.RoleViewer, "POST", "/api/station/button", 403, "operator"},
+		{"no simulated button on real GPIO", gpioPanel, domain.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
+		{"press with GET", simulated, domain.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
+		{"healthz", none, domain.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
+		{"readyz with station", simulated, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
+		{"readyz without station", none, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
+		{"readyz before the clock is set", unsynced, domain.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
+		{"readyz with a failed panel", failed, domain.RoleNone, "GET", "/readyz", 200, `"panel":"failed: GPIO line busy: GPIO23 (button)"`},
+		{"readyz without a reader", noReader, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.path, nil)
-			if tt.role != storage.RoleNone {
+			if tt.role != domain.RoleNone {
 				req.Header.Set("Authorization", "Bearer "+e.tokens[tt.role])
 			}
 			rec := httptest.NewRecorder()
@@ -110,5 +114,43 @@ func TestReadyzWhileChecking(t *testing.T) {
 	e.store.ReleaseChanges()
 	if code, body := ready(); code != http.StatusOK || !strings.Contains(body, `"database":"ok"`) {
 		t.Fatalf("readyz after the check: %d %s", code, body)
+	}
+}
+
+// TestStationJSON pins the exact bytes of GET /api/station: the keys, their
+// order, null for an absent card or reader list, and the deadline only
+// while one runs.
+func TestStationJSON(t *testing.T) {
+	e := newEnv(t)
+	id := guid.GUID{0x43, 0x8d, 15: 7}
+	status := 4
+	deadline := time.Date(2026, 11, 29, 10, 0, 5, 250_000_000, time.UTC)
+	card := &station.Card{Kind: reader.KindPIV, Serial: "{x}", ATR: "3b", Uuid: &id, Status: &status}
+	tests := []struct {
+		name string
+		st   station.Status
+		want string
+	}{
+		{"zero", station.Status{},
+			`{"state":"","leds":{"green":"","amber":"","red":""},"reader":"","readers":null,"card":null,"message":""}`},
+		{"no reader", station.Status{State: station.NoReader, Readers: []station.ReaderStatus{}, LEDs: station.Signal(station.NoReader), Message: "no card reader"},
+			`{"state":"no-reader","leds":{"green":"off","amber":"off","red":"slow"},"reader":"","readers":[],"card":null,"message":"no card reader"}`},
+		{"confirm", station.Status{State: station.Confirm, LEDs: station.Signal(station.Confirm), Reader: "B",
+			Readers: []station.ReaderStatus{{Name: "A"}, {Name: "B", Card: card}}, Card: card, Deadline: &deadline, Message: "press <now> & go"},
+			`{"state":"confirm","leds":{"green":"off","amber":"fast","red":"off"},"reader":"B","readers":[{"name":"A","card":null},` +
+				`{"name":"B","card":{"kind":"piv","serial":"{x}","atr":"3b","uuid":"438d0000-0000-0000-0000-000000000007","status":4}}],` +
+				`"card":{"kind":"piv","serial":"{x}","atr":"3b","uuid":"438d0000-0000-0000-0000-000000000007","status":4},` +
+				`"confirm_deadline":"2026-11-29T10:00:05.25Z","message":"press <now> & go"}`},
+		{"unknown card", station.Status{State: station.UnknownCard, Card: &station.Card{Kind: reader.KindUnknown}},
+			`{"state":"unknown-card","leds":{"green":"","amber":"","red":""},"reader":"","readers":null,"card":{"kind":"unknown"},"message":""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Station: fakeStation{tt.st}})
+			rec := e.do(domain.RoleViewer, "GET", "/api/station", "")
+			if rec.Code != http.StatusOK || rec.Body.String() != tt.want {
+				t.Fatalf("GET /api/station = %d\n%s\nwant\n%s", rec.Code, rec.Body, tt.want)
+			}
+		})
 	}
 }

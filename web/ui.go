@@ -2,9 +2,9 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"net"
 	"net/http"
 	"slices"
@@ -14,6 +14,9 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/auth"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
@@ -27,49 +30,24 @@ const sessionCookie = "cardstop_session"
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// maxSignInFailures from one address within authWindow; then 429.
-const maxSignInFailures = 5
+// pageStore is what the card, request and audit pages read and change.
+type pageStore interface {
+	Card(id guid.GUID) (storage.Smartcard, error)
+	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
+	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
+	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+}
 
 // pageFunc is a page handler: it gets who is signed in, and returns an
 // error for the error page, or nil once it has answered.
-type pageFunc func(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error
+type pageFunc func(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error
 
 func pageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-}
-
-func (s *Server) routePages() {
-	static, _ := fs.Sub(staticFS, "static")
-	files := http.FileServerFS(static)
-	s.mux.Handle("GET /static/", s.hostCheck(http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
-	}))))
-	s.mux.Handle("GET /{$}", s.hostCheck(http.RedirectHandler("/cards", http.StatusSeeOther)))
-	s.mux.Handle("GET /signin", s.hostCheck(http.HandlerFunc(s.signInPage)))
-	s.mux.Handle("POST /signin", s.guard(http.HandlerFunc(s.signIn)))
-	s.page("POST /signout", storage.RoleViewer, s.signOut)
-	s.page("GET /cards", storage.RoleViewer, s.cardsPage)
-	s.page("GET /cards/{id}", storage.RoleViewer, s.cardPage)
-	s.page("GET /cards/{id}/{action}", storage.RoleOperator, s.actionPage)
-	s.page("POST /cards/{id}/{action}", storage.RoleOperator, s.doAction)
-	s.page("GET /requests", storage.RoleViewer, s.requestsPage)
-	s.page("GET /audit", storage.RoleViewer, s.auditPage)
-	s.page("GET /audit.jsonl", storage.RoleViewer, s.auditExport)
-	s.page("GET /station", storage.RoleViewer, s.stationPage)
-	s.page("GET /station/panel", storage.RoleViewer, s.stationPanel)
-	if s.opt.PressButton != nil {
-		s.page("POST /station/button", storage.RoleOperator, s.stationPress)
-	}
-	s.page("GET /admin/tokens", storage.RoleAdmin, s.tokensPage)
-	s.page("POST /admin/tokens", storage.RoleAdmin, s.createToken)
-	s.page("POST /admin/tokens/revoke", storage.RoleAdmin, s.revokeToken)
-	s.page("GET /admin/users", storage.RoleAdmin, s.usersPage)
-	s.page("POST /admin/users", storage.RoleAdmin, s.addUser)
-	s.page("POST /admin/users/remove", storage.RoleAdmin, s.removeUser)
 }
 
 // hostCheck refuses requests whose Host is not one of the server's own
@@ -97,11 +75,12 @@ func (s *Server) guard(h http.Handler) http.Handler {
 	return s.hostCheck(cop.Handler(h))
 }
 
-// page registers a page that needs a session with at least role least.
-func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
-	s.mux.Handle(pattern, s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// pageHandler is a page that needs a session with at least role least,
+// behind the host and cross-origin checks.
+func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
+	return s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(r)
-		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, domain.ErrNotFound) {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
@@ -112,15 +91,13 @@ func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
 			return
 		}
 		sess := &page.Session{Name: u.Name, Role: u.Role}
-		if sw, ok := w.(*statusWriter); ok {
-			sw.actor = "user:" + u.Name
-		}
+		setActor(w, "user:"+u.Name)
 		if u.Role < least {
 			s.render(w, r, http.StatusForbidden, page.Message(sess, "Not allowed",
 				"This needs the "+least.String()+" role; you have "+u.Role.String()+"."))
 			return
 		}
-		o := storage.Origin{Actor: "user:" + u.Name, ActorUuid: u.Uuid, Role: u.Role, Source: remoteHost(r),
+		o := domain.Origin{Actor: "user:" + u.Name, ActorUuid: u.Uuid, Role: u.Role, Source: remoteHost(r),
 			CorrelationID: correlationID(r.Context())}
 		if err := h(w, r, sess, o); err != nil {
 			code, msg := statusOf(err)
@@ -130,7 +107,7 @@ func (s *Server) page(pattern string, least storage.Role, h pageFunc) {
 			}
 			s.render(w, r, code, page.Message(sess, "Not done", msg))
 		}
-	})))
+	}))
 }
 
 func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
@@ -138,7 +115,7 @@ func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, err
 	}
-	return s.store.SessionUser(c.Value)
+	return s.creds.SessionUser(r.Context(), c.Value)
 }
 
 // render writes a component as a whole page or fragment, with code.
@@ -177,7 +154,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	host := remoteHost(r)
-	if wait := s.signins.blocked(host); wait > 0 {
+	if wait := s.signins.Blocked(host); wait > 0 {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.render(w, r, http.StatusTooManyRequests, page.SignIn("", "Too many failed sign-ins from this address. Try again in "+retryAfter(wait)+" seconds."))
 		return
@@ -187,11 +164,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PostFormValue("name")
-	o := storage.Origin{Source: host, CorrelationID: correlationID(r.Context())}
-	secret, _, err := s.store.SignIn(o, name, r.PostFormValue("password"))
+	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
+	secret, _, err := s.creds.SignIn(r.Context(), o, name, r.PostFormValue("password"))
 	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			s.signins.fail(host)
+		if code, _ := statusOf(err); code == http.StatusUnauthorized {
+			s.signins.Fail(host)
 			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
 			return
 		}
@@ -200,13 +177,13 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(storage.SessionAbsolute / time.Second)})
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(auth.SessionAbsolute / time.Second)})
 	http.Redirect(w, r, "/cards", http.StatusSeeOther)
 }
 
-func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o storage.Origin) error {
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := s.store.SignOut(o, c.Value); err != nil {
+		if err := s.creds.SignOut(r.Context(), o, c.Value); err != nil {
 			return err
 		}
 	}

@@ -1,19 +1,31 @@
 package web
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/page"
 )
 
+// adminStore is what the admin pages read and change: API tokens and users.
+type adminStore interface {
+	Tokens() ([]storage.Token, error)
+	CreateToken(ctx context.Context, o domain.Origin, name string, role domain.Role) (string, storage.Token, error)
+	RevokeToken(ctx context.Context, o domain.Origin, name string) error
+	Users() ([]storage.User, error)
+	AddUser(ctx context.Context, o domain.Origin, name string, role domain.Role, password string) error
+	RemoveUser(ctx context.Context, o domain.Origin, name string) error
+}
+
 func (s *Server) tokensView(v page.TokensView) (page.TokensView, error) {
-	var err error
-	v.Tokens, err = s.store.Tokens()
+	tokens, err := s.admin.Tokens()
+	v.Tokens = views(tokens, tokenView)
 	return v, err
 }
 
-func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	v, err := s.tokensView(page.TokensView{})
 	if err != nil {
 		return err
@@ -35,15 +47,15 @@ func (s *Server) showAdminResult(w http.ResponseWriter, r *http.Request, err err
 	return show(code, msg)
 }
 
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
 	name := r.PostFormValue("name")
 	var secret string
-	role, err := storage.ParseRole(r.PostFormValue("role"))
+	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
-		secret, _, err = s.store.CreateToken(o, name, role)
+		secret, _, err = s.admin.CreateToken(r.Context(), o, name, role)
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		v, err := s.tokensView(page.TokensView{Error: msg})
@@ -58,11 +70,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	})
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	err := s.store.RevokeToken(o, r.PostFormValue("name"))
+	err := s.admin.RevokeToken(r.Context(), o, r.PostFormValue("name"))
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		if code == http.StatusOK {
 			http.Redirect(w, r, "/admin/tokens", http.StatusSeeOther)
@@ -77,27 +89,28 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, u *page.Ses
 	})
 }
 
-func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	return s.renderUsers(w, r, u, http.StatusOK, page.UsersView{})
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, u *page.Session, code int, v page.UsersView) error {
-	var err error
-	if v.Users, err = s.store.Users(); err != nil {
+	users, err := s.admin.Users()
+	if err != nil {
 		return err
 	}
+	v.Users = views(users, userView)
 	s.render(w, r, code, page.Users(u, v))
 	return nil
 }
 
-func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
 	name := r.PostFormValue("name")
-	role, err := storage.ParseRole(r.PostFormValue("role"))
+	role, err := domain.ParseRole(r.PostFormValue("role"))
 	if err == nil {
-		err = s.store.AddUser(o, name, role, r.PostFormValue("password"))
+		err = s.admin.AddUser(r.Context(), o, name, role, r.PostFormValue("password"))
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		v := page.UsersView{Error: msg}
@@ -108,16 +121,16 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, u *page.Session
 	})
 }
 
-func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	if err := formValues(w, r); err != nil {
 		return err
 	}
 	name := r.PostFormValue("name")
 	var err error
 	if name == u.Name {
-		err = &storage.Error{Kind: storage.ErrConflict, Msg: "you cannot remove your own account"}
+		err = &domain.Error{Kind: domain.ErrConflict, Msg: "you cannot remove your own account"}
 	} else {
-		err = s.store.RemoveUser(o, name)
+		err = s.admin.RemoveUser(r.Context(), o, name)
 	}
 	return s.showAdminResult(w, r, err, func(code int, msg string) error {
 		if code == http.StatusOK {

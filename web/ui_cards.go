@@ -3,58 +3,33 @@ package web
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
 )
 
 // pageSize is the number of cards a search page shows.
 const pageSize = 50
 
-// cardAction is what a person may do to a card from its page, and how it
-// maps onto the request types of the API.
-type cardAction struct {
-	page.Action
-	typ  storage.RequestType
-	from []storage.CardStatus // empty: any state the rules allow
-	to   storage.CardStatus
+// pageAction is an action of the table as the page shows it.
+func pageAction(a domain.Action) page.Action {
+	return page.Action{Name: string(a.Name), Label: a.Label, Reasons: a.Reasons,
+		Danger: a.Name == domain.Disable || a.Name == domain.Retire, TypeSerial: a.Name == domain.Retire}
 }
 
-var cardActions = []cardAction{
-	{Action: page.Action{Name: "disable", Label: "Disable", Danger: true,
-		Reasons: []string{"lost", "stolen", "damaged", "left the organisation", "other"}},
-		typ: storage.TypeDisable, to: storage.CardDisabled},
-	{Action: page.Action{Name: "suspend", Label: "Suspend",
-		Reasons: []string{"temporarily lost", "leave of absence", "under investigation", "other"}},
-		typ: storage.TypeSuspendOrReinstate, to: storage.CardSuspended},
-	{Action: page.Action{Name: "reinstate", Label: "Reinstate", Reasons: []string{"found", "returned", "investigation closed", "other"}},
-		typ: storage.TypeSuspendOrReinstate, from: []storage.CardStatus{storage.CardSuspended}, to: storage.CardActive},
-	{Action: page.Action{Name: "enable", Label: "Re-enable", Reasons: []string{"found", "disabled by mistake", "other"}},
-		typ: storage.TypeSuspendOrReinstate, from: []storage.CardStatus{storage.CardDisabled}, to: storage.CardActive},
-	{Action: page.Action{Name: "retire", Label: "Retire", Danger: true, TypeSerial: true,
-		Reasons: []string{"expired", "destroyed", "replaced", "left the organisation", "other"}},
-		typ: storage.TypeRetire, to: storage.CardRetired},
-}
-
-// allowed reports whether role may take action a on a card in status.
-func (a cardAction) allowed(status storage.CardStatus, role storage.Role) bool {
-	if len(a.from) > 0 && !slices.Contains(a.from, status) {
-		return false
-	}
-	return status != a.to && storage.CheckTransition(status, a.to, role) == nil
-}
-
-func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	q := r.URL.Query()
 	v := page.CardsView{Query: strings.TrimSpace(q.Get("q")), PageSize: pageSize}
 	search := storage.CardSearch{Text: v.Query, Limit: pageSize}
 	if st := q.Get("status"); st != "" {
-		status, err := storage.ParseCardStatus(st)
+		status, err := domain.ParseCardStatus(st)
 		if err != nil {
 			return err
 		}
@@ -63,10 +38,11 @@ func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 	if off, err := strconv.Atoi(q.Get("offset")); err == nil && off > 0 {
 		v.Offset, search.Offset = off, off
 	}
-	var err error
-	if v.Cards, v.Total, err = s.store.SearchCards(search); err != nil {
+	cards, total, err := s.pages.SearchCards(search)
+	if err != nil {
 		return err
 	}
+	v.Cards, v.Total = views(cards, smartcardView), total
 	s.render(w, r, http.StatusOK, page.Cards(u, v))
 	return nil
 }
@@ -76,49 +52,52 @@ func (s *Server) loadCard(r *http.Request) (storage.Smartcard, error) {
 	if err != nil {
 		return storage.Smartcard{}, &httpError{code: http.StatusNotFound, msg: "There is no card with the id " + clipQ(r.PathValue("id")) + "."}
 	}
-	return s.store.Card(id)
+	return s.pages.Card(id)
 }
 
-func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	card, err := s.loadCard(r)
 	if err != nil {
 		return err
 	}
-	v := page.CardView{Card: card}
-	for _, a := range cardActions {
-		if a.allowed(card.Status, u.Role) {
-			v.Actions = append(v.Actions, a.Action)
-		}
+	v := page.CardView{Card: smartcardView(card)}
+	for _, a := range domain.Available(card.Status, u.Role, domain.ViaPage) {
+		v.Actions = append(v.Actions, pageAction(a))
 	}
-	if v.Events, err = s.store.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100}); err != nil {
+	events, err := s.pages.AuditPage(storage.AuditFilter{Card: card.Uuid, Limit: 100})
+	if err != nil {
 		return err
 	}
-	if v.Requests, err = s.store.Requests(storage.RequestFilter{Card: card.Uuid}); err != nil {
+	reqs, err := s.pages.Requests(storage.RequestFilter{Card: card.Uuid})
+	if err != nil {
 		return err
 	}
-	slices.Reverse(v.Requests)
+	slices.Reverse(reqs)
+	v.Events, v.Requests = views(events, eventView), views(reqs, requestView)
 	if done := r.URL.Query().Get("done"); done != "" {
-		for _, a := range cardActions {
-			if a.Name == done {
-				v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
-			}
+		if a, ok := domain.LookupAction(domain.ActionName(done)); ok {
+			v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
 		}
 	}
 	s.render(w, r, http.StatusOK, page.Card(u, v))
 	return nil
 }
 
-func findAction(name string) (cardAction, error) {
-	for _, a := range cardActions {
-		if a.Name == name {
-			return a, nil
-		}
+func findAction(name string) (domain.Action, error) {
+	if a, ok := domain.LookupAction(domain.ActionName(name)); ok {
+		return a, nil
 	}
-	return cardAction{}, &httpError{code: http.StatusNotFound, msg: "There is no action " + clipQ(name) + "."}
+	return domain.Action{}, &httpError{code: http.StatusNotFound, msg: "There is no action " + clipQ(name) + "."}
+}
+
+// allowed reports whether role may take action a on a card in status
+// from the page.
+func allowed(a domain.Action, status domain.CardStatus, role domain.Role) bool {
+	return slices.ContainsFunc(domain.Available(status, role, domain.ViaPage), func(b domain.Action) bool { return b.Name == a.Name })
 }
 
 // actionTarget reads the action and the card a page path names.
-func (s *Server) actionTarget(r *http.Request) (cardAction, storage.Smartcard, error) {
+func (s *Server) actionTarget(r *http.Request) (domain.Action, storage.Smartcard, error) {
 	a, err := findAction(r.PathValue("action"))
 	if err != nil {
 		return a, storage.Smartcard{}, err
@@ -128,19 +107,19 @@ func (s *Server) actionTarget(r *http.Request) (cardAction, storage.Smartcard, e
 }
 
 // notAllowed says why a person may not take action a on card.
-func notAllowed(a cardAction, card storage.Smartcard, u *page.Session) string {
+func notAllowed(a domain.Action, card storage.Smartcard, u *page.Session) string {
 	return "You cannot " + strings.ToLower(a.Label) + " this card: it is " + card.Status.String() + " and your role is " + u.Role.String() + "."
 }
 
 // actionPage is the one confirmation step before a change.
-func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	a, card, err := s.actionTarget(r)
 	if err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: a.Action, Reason: a.Reasons[0]}
+	v := page.ActionView{Card: smartcardView(card), Action: pageAction(a), Reason: a.Reasons[0]}
 	code := http.StatusOK
-	if !a.allowed(card.Status, u.Role) {
+	if !allowed(a, card.Status, u.Role) {
 		v.Error, code = notAllowed(a, card, u), http.StatusConflict
 	}
 	s.render(w, r, code, page.ActionPage(u, v))
@@ -149,7 +128,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 
 // doAction carries an action out through the same rules as the REST API,
 // and on refusal shows the confirmation page again with the reason.
-func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Session, o storage.Origin) error {
+func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Session, o domain.Origin) error {
 	a, card, err := s.actionTarget(r)
 	if err != nil {
 		return err
@@ -157,7 +136,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	if err := formValues(w, r); err != nil {
 		return err
 	}
-	v := page.ActionView{Card: card, Action: a.Action, Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
+	v := page.ActionView{Card: smartcardView(card), Action: pageAction(a), Reason: r.PostFormValue("reason"), Comment: r.PostFormValue("comment")}
 	refuse := func(code int, msg string) error {
 		v.Error = msg
 		s.render(w, r, code, page.ActionPage(u, v))
@@ -168,29 +147,35 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		return refuse(http.StatusBadRequest, "Choose a reason from the list.")
 	case len(v.Comment) > 1024:
 		return refuse(http.StatusBadRequest, "The comment is longer than 1024 characters.")
-	case a.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
+	case v.Action.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
 		return refuse(http.StatusBadRequest, "The serial number you typed is not this card's. Nothing was changed.")
-	case !a.allowed(card.Status, u.Role) && card.Status != a.to:
-		return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
 	}
-	if err := s.allowChange(o.Actor); err != nil {
-		he := err.(*httpError)
+	if he := s.allowChange(o.Actor); he != nil {
 		w.Header().Set("Retry-After", he.header["Retry-After"])
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
-	if _, err := s.store.ChangeCard(o, card.Uuid, storage.Change{Type: a.typ, To: a.to, Reason: v.Reason, Comment: v.Comment}); err != nil {
+	cmd := domain.Command{Card: card.Uuid, Action: a.Name, Reason: v.Reason, Comment: v.Comment, Via: domain.ViaPage}
+	if _, err := s.pages.Apply(r.Context(), o, cmd); err != nil {
+		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrForbidden) {
+			// The rules refused, inside the transaction: say so with the
+			// card as it is now.
+			if now, err := s.pages.Card(card.Uuid); err == nil {
+				card, v.Card = now, smartcardView(now)
+			}
+			return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
+		}
 		code, msg := statusOf(err)
 		if code >= 500 {
 			return err
 		}
 		return refuse(code, msg+". Nothing was changed.")
 	}
-	http.Redirect(w, r, "/cards/"+card.Uuid.String()+"?done="+a.Name, http.StatusSeeOther)
+	http.Redirect(w, r, "/cards/"+card.Uuid.String()+"?done="+string(a.Name), http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
-	reqs, err := s.store.Requests(storage.RequestFilter{})
+func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
+	reqs, err := s.pages.Requests(storage.RequestFilter{})
 	if err != nil {
 		return err
 	}
@@ -198,7 +183,7 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Se
 	if len(reqs) > 200 {
 		reqs = reqs[:200]
 	}
-	s.render(w, r, http.StatusOK, page.Requests(u, reqs))
+	s.render(w, r, http.StatusOK, page.Requests(u, views(reqs, requestView)))
 	return nil
 }
 
@@ -209,7 +194,8 @@ var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCard
 // auditFilter reads the audit page's filters from the query.
 func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {
 	q := r.URL.Query()
-	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")), Actions: auditActions}
+	v := page.AuditView{Action: q.Get("action"), Actor: strings.TrimSpace(q.Get("actor")), Card: strings.TrimSpace(q.Get("card")),
+		Actions: views(auditActions, func(a storage.Action) string { return string(a) })}
 	f := storage.AuditFilter{Action: storage.Action(v.Action), Actor: v.Actor}
 	if v.Action != "" && !slices.Contains(auditActions, f.Action) {
 		return v, f, &httpError{code: http.StatusBadRequest, msg: "There is no action " + clipQ(v.Action) + " in the audit log."}
@@ -231,17 +217,19 @@ func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {
 	return v, f, nil
 }
 
-func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	v, f, err := auditFilter(r)
 	if err != nil {
 		return err
 	}
 	f.Limit = pageSize
-	if v.Events, err = s.store.AuditPage(f); err != nil {
+	events, err := s.pages.AuditPage(f)
+	if err != nil {
 		return err
 	}
-	if n := len(v.Events); n == pageSize && v.Events[n-1].Seq > 1 {
-		v.Older = v.Events[n-1].Seq
+	v.Events = views(events, eventView)
+	if n := len(events); n == pageSize && events[n-1].Seq > 1 {
+		v.Older = events[n-1].Seq
 	}
 	s.render(w, r, http.StatusOK, page.Audit(u, v))
 	return nil
@@ -249,14 +237,14 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 
 // auditExport streams the matching events, oldest first, as JSON Lines:
 // the same lines `cardstop audit verify` reads.
-func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
 	_, f, err := auditFilter(r)
 	if err != nil {
 		return err
 	}
 	var all []storage.Event
 	for f.Limit = 1000; ; {
-		batch, err := s.store.AuditPage(f)
+		batch, err := s.pages.AuditPage(f)
 		if err != nil {
 			return err
 		}
@@ -280,25 +268,17 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	return nil
 }
 
-func (s *Server) stationView() page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault()}
-	if v.Running {
-		v.Status = s.opt.Station.Status()
-	}
-	return v
-}
-
-func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ storage.Origin) error {
-	s.render(w, r, http.StatusOK, page.Station(u, s.stationView()))
+func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
+	s.render(w, r, http.StatusOK, page.Station(u, s.stationPanelView()))
 	return nil
 }
 
-func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
-	s.render(w, r, http.StatusOK, page.StationPanel(s.stationView()))
+func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
+	s.render(w, r, http.StatusOK, page.StationPanel(s.stationPanelView()))
 	return nil
 }
 
-func (s *Server) stationPress(w http.ResponseWriter, r *http.Request, _ *page.Session, _ storage.Origin) error {
+func (s *Server) stationPress(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
 	s.opt.PressButton()
 	http.Redirect(w, r, "/station", http.StatusSeeOther)
 	return nil

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,16 +15,17 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 const pagePass = "a long enough password"
 
 // people adds one user per role to e and returns a signed-in cookie for each.
-func (e *env) people() map[storage.Role]*http.Cookie {
+func (e *env) people() map[domain.Role]*http.Cookie {
 	e.t.Helper()
-	cookies := map[storage.Role]*http.Cookie{}
-	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
-		if err := e.store.AddUser(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, "p-"+r.String(), r, pagePass); err != nil {
+	cookies := map[domain.Role]*http.Cookie{}
+	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
+		if err := e.store.AddUser(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, "p-"+r.String(), r, pagePass); err != nil {
 			e.t.Fatal(err)
 		}
 		rec := e.form(nil, "POST", "/signin", url.Values{"name": {"p-" + r.String()}, "password": {pagePass}})
@@ -61,7 +63,7 @@ func (e *env) form(c *http.Cookie, method, path string, values url.Values, heade
 func TestSignInCookieAndSignOut(t *testing.T) {
 	e := newEnv(t)
 	cookies := e.people()
-	c := cookies[storage.RoleOperator]
+	c := cookies[domain.RoleOperator]
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure {
 		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/ (Secure only under TLS)", c)
 	}
@@ -90,8 +92,8 @@ func TestSessionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	admin := storage.Origin{Actor: "test", Role: storage.RoleAdmin}
-	if err := st.AddUser(admin, "ann", storage.RoleViewer, pagePass); err != nil {
+	admin := domain.Origin{Actor: "test", Role: domain.RoleAdmin}
+	if err := st.AddUser(context.Background(), admin, "ann", domain.RoleViewer, pagePass); err != nil {
 		t.Fatal(err)
 	}
 	srv := New(st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -103,7 +105,7 @@ func TestSessionLimits(t *testing.T) {
 		return rec.Code
 	}
 	signIn := func() *http.Cookie {
-		secret, _, err := st.SignIn(storage.Origin{}, "ann", pagePass)
+		secret, _, err := st.SignIn(context.Background(), domain.Origin{}, "ann", pagePass)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +129,7 @@ func TestSessionLimits(t *testing.T) {
 		t.Fatal("a session in use for more than 12 hours is still alive")
 	}
 	c = signIn()
-	if err := st.RemoveUser(admin, "ann"); err != nil {
+	if err := st.RemoveUser(context.Background(), admin, "ann"); err != nil {
 		t.Fatal(err)
 	}
 	if get(c) != http.StatusSeeOther {
@@ -139,14 +141,14 @@ func TestSessionLimits(t *testing.T) {
 func TestPageRefusals(t *testing.T) {
 	e := newEnv(t)
 	cookies := e.people()
-	retireReq := e.createRequest(storage.RoleAdmin, `{"type":"Retire","smartcard":"`+cardAssigned+`"}`)
-	if rec := e.do(storage.RoleAdmin, "PUT", api+"/requests/"+retireReq+"/smartcards/"+cardAssigned, `{"status":"Retired"}`); rec.Code != 200 {
+	retireReq := e.createRequest(domain.RoleAdmin, `{"type":"Retire","smartcard":"`+cardAssigned+`"}`)
+	if rec := e.do(domain.RoleAdmin, "PUT", api+"/requests/"+retireReq+"/smartcards/"+cardAssigned, `{"status":"Retired"}`); rec.Code != 200 {
 		t.Fatal(rec.Body)
 	}
 	active, retired := "/cards/"+cardActive, "/cards/"+cardAssigned
 	tests := []struct {
 		name   string
-		role   storage.Role // RoleNone: no session
+		role   domain.Role // RoleNone: no session
 		method string
 		path   string
 		form   url.Values
@@ -154,26 +156,26 @@ func TestPageRefusals(t *testing.T) {
 		code   int
 		text   string
 	}{
-		{"no session, GET", storage.RoleNone, "GET", active, nil, nil, 303, ""},
-		{"no session, POST", storage.RoleNone, "POST", active + "/disable", url.Values{"reason": {"lost"}}, nil, 303, ""},
-		{"viewer opens an action", storage.RoleViewer, "GET", active + "/disable", nil, nil, 403, "needs the operator role"},
-		{"viewer posts an action", storage.RoleViewer, "POST", active + "/disable", url.Values{"reason": {"lost"}}, nil, 403, "needs the operator role"},
-		{"operator retires", storage.RoleOperator, "POST", active + "/retire", url.Values{"reason": {"expired"}, "serial": {serialActive}}, nil, 409, "You cannot retire this card"},
-		{"operator re-enables", storage.RoleOperator, "GET", active + "/enable", nil, nil, 409, "You cannot re-enable this card"},
-		{"reason not in the list", storage.RoleOperator, "POST", active + "/disable", url.Values{"reason": {"bored"}}, nil, 400, "Choose a reason"},
-		{"comment too long", storage.RoleOperator, "POST", active + "/disable", url.Values{"reason": {"lost"}, "comment": {strings.Repeat("x", 1025)}}, nil, 400, "longer than 1024"},
-		{"retire with the wrong serial", storage.RoleAdmin, "POST", active + "/retire", url.Values{"reason": {"expired"}, "serial": {"{00000000-0000-0000-0000-000000000000}"}}, nil, 400, "not this card"},
-		{"disable a retired card", storage.RoleAdmin, "POST", retired + "/disable", url.Values{"reason": {"lost"}}, nil, 409, "Retired"},
-		{"unknown action", storage.RoleAdmin, "POST", active + "/explode", url.Values{}, nil, 404, "no action"},
-		{"unknown card", storage.RoleAdmin, "GET", "/cards/00000000-0000-4000-8000-000000000000", nil, nil, 404, "not found"},
-		{"not a card id", storage.RoleAdmin, "GET", "/cards/nope", nil, nil, 404, "no card with the id"},
-		{"cross-origin post", storage.RoleAdmin, "POST", active + "/disable", url.Values{"reason": {"lost"}}, []string{"Sec-Fetch-Site", "cross-site", "Origin", "http://evil.example"}, 403, "sent from another site"},
-		{"operator on the admin page", storage.RoleOperator, "GET", "/admin/tokens", nil, nil, 403, "needs the admin role"},
-		{"admin adds a user with a short password", storage.RoleAdmin, "POST", "/admin/users", url.Values{"name": {"bob"}, "role": {"viewer"}, "password": {"short"}}, nil, 400, "at least 10 characters"},
-		{"admin adds a token with a bad role", storage.RoleAdmin, "POST", "/admin/tokens", url.Values{"name": {"t"}, "role": {"root"}}, nil, 400, "unknown role"},
-		{"admin removes themself", storage.RoleAdmin, "POST", "/admin/users/remove", url.Values{"name": {"p-admin"}}, nil, 409, "your own account"},
-		{"audit filter with a bad action", storage.RoleViewer, "GET", "/audit?action=nope", nil, nil, 400, "no action"},
-		{"unknown page", storage.RoleViewer, "GET", "/nothing", nil, nil, 404, "no page at"},
+		{"no session, GET", domain.RoleNone, "GET", active, nil, nil, 303, ""},
+		{"no session, POST", domain.RoleNone, "POST", active + "/disable", url.Values{"reason": {"lost"}}, nil, 303, ""},
+		{"viewer opens an action", domain.RoleViewer, "GET", active + "/disable", nil, nil, 403, "needs the operator role"},
+		{"viewer posts an action", domain.RoleViewer, "POST", active + "/disable", url.Values{"reason": {"lost"}}, nil, 403, "needs the operator role"},
+		{"operator retires", domain.RoleOperator, "POST", active + "/retire", url.Values{"reason": {"expired"}, "serial": {serialActive}}, nil, 409, "You cannot retire this card"},
+		{"operator re-enables", domain.RoleOperator, "GET", active + "/enable", nil, nil, 409, "You cannot re-enable this card"},
+		{"reason not in the list", domain.RoleOperator, "POST", active + "/disable", url.Values{"reason": {"bored"}}, nil, 400, "Choose a reason"},
+		{"comment too long", domain.RoleOperator, "POST", active + "/disable", url.Values{"reason": {"lost"}, "comment": {strings.Repeat("x", 1025)}}, nil, 400, "longer than 1024"},
+		{"retire with the wrong serial", domain.RoleAdmin, "POST", active + "/retire", url.Values{"reason": {"expired"}, "serial": {"{00000000-0000-0000-0000-000000000000}"}}, nil, 400, "not this card"},
+		{"disable a retired card", domain.RoleAdmin, "POST", retired + "/disable", url.Values{"reason": {"lost"}}, nil, 409, "Retired"},
+		{"unknown action", domain.RoleAdmin, "POST", active + "/explode", url.Values{}, nil, 404, "no action"},
+		{"unknown card", domain.RoleAdmin, "GET", "/cards/00000000-0000-4000-8000-000000000000", nil, nil, 404, "not found"},
+		{"not a card id", domain.RoleAdmin, "GET", "/cards/nope", nil, nil, 404, "no card with the id"},
+		{"cross-origin post", domain.RoleAdmin, "POST", active + "/disable", url.Values{"reason": {"lost"}}, []string{"Sec-Fetch-Site", "cross-site", "Origin", "http://evil.example"}, 403, "sent from another site"},
+		{"operator on the admin page", domain.RoleOperator, "GET", "/admin/tokens", nil, nil, 403, "needs the admin role"},
+		{"admin adds a user with a short password", domain.RoleAdmin, "POST", "/admin/users", url.Values{"name": {"bob"}, "role": {"viewer"}, "password": {"short"}}, nil, 400, "at least 10 characters"},
+		{"admin adds a token with a bad role", domain.RoleAdmin, "POST", "/admin/tokens", url.Values{"name": {"t"}, "role": {"root"}}, nil, 400, "unknown role"},
+		{"admin removes themself", domain.RoleAdmin, "POST", "/admin/users/remove", url.Values{"name": {"p-admin"}}, nil, 409, "your own account"},
+		{"audit filter with a bad action", domain.RoleViewer, "GET", "/audit?action=nope", nil, nil, 400, "no action"},
+		{"unknown page", domain.RoleViewer, "GET", "/nothing", nil, nil, 404, "no page at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,17 +220,17 @@ func TestPageHeadersAndHost(t *testing.T) {
 func TestActionAndAuditExport(t *testing.T) {
 	e := newEnv(t)
 	cookies := e.people()
-	rec := e.form(cookies[storage.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"stolen"}, "comment": {"at the gym"}})
+	rec := e.form(cookies[domain.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"stolen"}, "comment": {"at the gym"}})
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("disable: %d %s", rec.Code, rec.Body)
 	}
-	page := e.form(cookies[storage.RoleOperator], "GET", rec.Header().Get("Location"), nil).Body.String()
+	page := e.form(cookies[domain.RoleOperator], "GET", rec.Header().Get("Location"), nil).Body.String()
 	for _, want := range []string{"Done: Disable. The card is now Disabled.", "Active → Disabled", "user:p-operator", "stolen at the gym"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the card page lacks %q", want)
 		}
 	}
-	rec = e.form(cookies[storage.RoleViewer], "GET", "/audit.jsonl", nil)
+	rec = e.form(cookies[domain.RoleViewer], "GET", "/audit.jsonl", nil)
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/x-ndjson; charset=utf-8" {
 		t.Fatalf("export: %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -253,7 +255,7 @@ func TestActionAndAuditExport(t *testing.T) {
 func TestPageChangesSucceed(t *testing.T) {
 	e := newEnv(t)
 	cookies := e.people()
-	op, admin := cookies[storage.RoleOperator], cookies[storage.RoleAdmin]
+	op, admin := cookies[domain.RoleOperator], cookies[domain.RoleAdmin]
 	card := "/cards/" + cardActive
 	for _, step := range []struct {
 		who    *http.Cookie

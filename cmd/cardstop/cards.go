@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,7 @@ import (
 	"github.com/cardstop/cardstop/web/wire"
 )
 
-func importCards(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func importCards(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("import", "FILE", stderr, "cardstop import --data-dir ./var docs/examples/cards.json")
 	if err := c.parse(args, 1); err != nil {
 		return err
@@ -37,7 +38,7 @@ func importCards(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		return err
 	}
 	defer st.Close()
-	if err := st.ImportCards(cliOrigin(), records); err != nil {
+	if err := st.ImportCards(ctx, cliOrigin(), records); err != nil {
 		return fmt.Errorf("%s: %w; nothing was imported", c.fs.Arg(0), err)
 	}
 	fmt.Fprintf(stdout, "imported %d cards\n", len(records))

@@ -22,7 +22,7 @@ func TestConfigPrecedence(t *testing.T) {
 	file := writeFile(t, "data-dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\nconfirm-window = \"5s\"\npanel = \"simulated\"\ninsecure-http = false\n")
 	env := map[string]string{"CARDSTOP_LISTEN": "127.0.0.1:9100", "CARDSTOP_PANEL": "gpio"}
 	c, o := serveCommand(io.Discard)
-	if err := parseFlags(c.fs, []string{"--config", file, "--panel", "auto"}, 0); err != nil {
+	if err := c.parseArgs([]string{"--config", file, "--panel", "auto"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	sources, err := applyConfig(c.fs, *c.config, func(k string) (string, bool) { v, ok := env[k]; return v, ok })

@@ -289,7 +289,7 @@ func TestGracefulStop(t *testing.T) {
 	defer conn.Close()
 	fmt.Fprintf(conn, "PUT /CertificateManagement/%s/smartcards/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"status\":", uri, cardID(1), strings.TrimPrefix(srv.base, "http://"), token)
-	time.Sleep(100 * time.Millisecond)
+	waitRead(t, conn)
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -312,5 +312,40 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if _, out, _ := cardstop(t, "", "export", "--data-dir", dir); !regexp.MustCompile(`"Uuid": "` + cardID(1) + `",\s+"Status": 4`).MatchString(out) {
 		t.Fatalf("the change made while stopping is not in the file:\n%s", out)
+	}
+}
+
+// waitRead waits until the server has read all that was sent on conn, a
+// TCP connection to it over IPv4: its end of the connection, in the
+// kernel's table, has nothing left to read. The request is then in the
+// server's hands, not in the kernel's queue of connections to accept.
+func waitRead(t *testing.T, conn net.Conn) {
+	t.Helper()
+	hexAddr := func(a net.Addr) string {
+		ta, ok := a.(*net.TCPAddr)
+		if !ok || ta.IP.To4() == nil {
+			t.Fatalf("waitRead needs an IPv4 connection, not %v", a)
+		}
+		ip := ta.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ta.Port) // as /proc/net/tcp writes it
+	}
+	server, client := hexAddr(conn.RemoteAddr()), hexAddr(conn.LocalAddr())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		table, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(table), "\n")[1:] {
+			// sl local_address rem_address st tx_queue:rx_queue ...
+			f := strings.Fields(line)
+			if len(f) > 4 && f[1] == server && f[2] == client {
+				if _, rx, _ := strings.Cut(f[4], ":"); strings.Trim(rx, "0") == "" {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not read the request sent to it")
+		}
 	}
 }

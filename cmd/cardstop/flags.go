@@ -8,21 +8,28 @@ import (
 	"os"
 	"os/user"
 	"text/tabwriter"
+	"time"
 
 	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
-// command is a subcommand's flag set with the flags every database command
-// shares: --data-dir and --config.
+// command is a subcommand's flag set, and the one way every subcommand
+// declares and reads its command line: newCommand for the commands that
+// open the database (they share --data-dir and --config), newToolCommand
+// for the others; then parse, or parseArgs and configure.
 type command struct {
 	fs      *flag.FlagSet
-	dataDir *string
-	config  *string
-	sources map[string]string // where each option's value came from, after parse
+	dataDir *string           // nil for a tool command
+	config  *string           // nil for a tool command
+	sources map[string]string // where each option's value came from, after configure
 }
 
+// newCommand returns a database command: --data-dir and --config, and a
+// usage that says how the configuration file and the environment set
+// every flag.
 func newCommand(name, args string, stderr io.Writer, example string) command {
 	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,22 +48,49 @@ func newCommand(name, args string, stderr io.Writer, example string) command {
 	return c
 }
 
+// newToolCommand returns a command that opens no database (reader list,
+// version, ...): only its own flags, read from the command line alone.
+// about, when not empty, is a paragraph under the usage line.
+func newToolCommand(name, args, about string, stderr io.Writer, example string) command {
+	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	line := "usage: cardstop " + name
+	if args != "" {
+		line += " " + args
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\n", line)
+		if about != "" {
+			fmt.Fprintf(stderr, "%s\n\n", about)
+		}
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(stderr, "flags:\n")
+			fs.PrintDefaults()
+			fmt.Fprintln(stderr)
+		}
+		fmt.Fprintf(stderr, "example:\n  %s\n", example)
+	}
+	return command{fs: fs}
+}
+
 // parse reads the flags, checks that exactly nargs arguments follow, and
 // fills what the command line left unset from the environment and the
 // configuration file.
 func (c *command) parse(args []string, nargs int) error {
-	if err := parseFlags(c.fs, args, nargs); err != nil {
+	if err := c.parseArgs(args, nargs); err != nil {
 		return err
 	}
-	var err error
-	c.sources, err = applyConfig(c.fs, *c.config, os.LookupEnv)
-	return err
+	return c.configure()
 }
 
-// parseFlags reads flags before and after the arguments ("user add NAME
-// --role admin") and checks that exactly nargs arguments were given; they
-// are then fs.Args(). A negative nargs takes any number.
-func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
+// parseArgs reads the command line alone: flags before and after the
+// arguments ("user add NAME --role admin"), and checks that exactly nargs
+// arguments were given; they are then c.fs.Args(). A negative nargs takes
+// any number. A mistake is errUsage; --help is flag.ErrHelp.
+func (c *command) parseArgs(args []string, nargs int) error {
+	fs := c.fs
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -81,11 +115,27 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 	return nil
 }
 
+// configure fills the flags the command line left unset from the
+// environment and the configuration file; a tool command has neither.
+func (c *command) configure() error {
+	if c.config == nil {
+		return nil
+	}
+	var err error
+	c.sources, err = applyConfig(c.fs, *c.config, os.LookupEnv)
+	return err
+}
+
 // withStore parses the flags, opens the database and runs fn with it.
 func (c *command) withStore(args []string, nargs int, fn func(st *storage.Store) error) error {
 	if err := c.parse(args, nargs); err != nil {
 		return err
 	}
+	return c.use(fn)
+}
+
+// use opens the database, runs fn with it and closes it.
+func (c *command) use(fn func(st *storage.Store) error) error {
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -94,31 +144,36 @@ func (c *command) withStore(args []string, nargs int, fn func(st *storage.Store)
 	return fn(st)
 }
 
-// printNamed lists names with their role and creation time: tokens, users.
-func printNamed(w io.Writer, rows [][3]string) error {
+// printNamed lists credentials, tokens or users, with their role and
+// creation time: the columns of named's answer.
+func printNamed[T any](w io.Writer, items []T, err error, named func(T) (name string, role domain.Role, created time.Time)) error {
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r[0], r[1], r[2])
+	for _, it := range items {
+		name, role, created := named(it)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, role, created.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
 
 // open opens the database, failing fast when a server holds it.
-func (c command) open() (*storage.Store, error) {
-	st, err := storage.Open(*c.dataDir, storage.Options{ClockSynced: clock.Synced})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+func (c command) open() (*storage.Store, error) { return c.openWith(storage.Options{}) }
+
+// openWith is open with options beyond the clock's.
+func (c command) openWith(opt storage.Options) (*storage.Store, error) {
+	opt.ClockSynced = clock.Synced
+	return storage.Open(*c.dataDir, opt)
 }
 
 // cliOrigin is who a command acts as in the audit log: the local account
 // that ran it, with every right, since it can read the file anyway.
-func cliOrigin() storage.Origin {
+func cliOrigin() domain.Origin {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return storage.Origin{Actor: "cli", Role: storage.RoleAdmin, Source: "local:" + name, CorrelationID: guid.New()}
+	return domain.Origin{Actor: "cli", Role: domain.RoleAdmin, Source: "local:" + name, CorrelationID: guid.New()}
 }

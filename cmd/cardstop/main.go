@@ -99,15 +99,15 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		switch rest[0] {
 		case "create":
-			return tokenCreate(rest[1:], stdout, stderr)
+			return tokenCreate(ctx, rest[1:], stdout, stderr)
 		case "list":
 			return tokenList(rest[1:], stdout, stderr)
 		case "revoke":
-			return tokenRevoke(rest[1:], stdout, stderr)
+			return tokenRevoke(ctx, rest[1:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown token command %q; use create, list or revoke", errUsage, rest[0])
 	case "user":
-		return userCommand(rest, stdin, stdout, stderr)
+		return userCommand(ctx, rest, stdin, stdout, stderr)
 	case "reader":
 		return readerCommand(ctx, rest, stdout, stderr)
 	case "tls":
@@ -116,7 +116,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tlsFingerprint(rest[1:], stdout, stderr)
 	case "import":
-		return importCards(rest, stdin, stdout, stderr)
+		return importCards(ctx, rest, stdin, stdout, stderr)
 	case "export":
 		return exportCards(rest, stdout, stderr)
 	case "config":
@@ -127,9 +127,9 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "check":
 		return check(ctx, rest, stdin, stdout, stderr)
 	case "internal-check": // check's own child; not for people
-		return internalCheck(rest, stdout)
+		return internalCheck(rest, stdout, stderr)
 	case "backup":
-		return backup(rest, stdout, stderr)
+		return backup(ctx, rest, stdout, stderr)
 	case "restore":
 		return restore(ctx, rest, stdout, stderr)
 	case "audit":
@@ -146,10 +146,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 // printVersion is `cardstop version`: it takes no flags of its own.
 func printVersion(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cardstop version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, "usage: cardstop version\n\nexample:\n  cardstop version\n") }
-	if err := parseFlags(fs, args, 0); err != nil {
+	c := newToolCommand("version", "", "", stderr, "cardstop version")
+	if err := c.parseArgs(args, 0); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "cardstop", version)

@@ -26,7 +26,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // TestPerformance is `make bench`: it measures the service against this
@@ -156,7 +157,7 @@ func TestPerformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	active := storage.CardSuspended
+	active := domain.CardSuspended
 	for _, q := range []struct {
 		name string
 		run  func() error
@@ -224,18 +225,18 @@ func perfSeed(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	o := storage.Origin{Actor: "bench", Role: storage.RoleAdmin}
-	token, _, err := st.CreateToken(o, "bench", storage.RoleAdmin)
+	o := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
+	token, _, err := st.CreateToken(context.Background(), o, "bench", domain.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for b := 0; b < perfCards; b += 10_000 {
 		var cards []storage.Smartcard
 		for i := b; i < b+10_000; i++ {
-			cards = append(cards, storage.Smartcard{Uuid: perfCard(i), SerialNumber: perfSerial(i), Status: storage.CardActive, Flags: 1,
+			cards = append(cards, storage.Smartcard{Uuid: perfCard(i), SerialNumber: perfSerial(i), Status: domain.CardActive, Flags: 1,
 				AssignedUserUuid: perfUser(i), Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8", ProfileTemplateVersion: 46})
 		}
-		if err := st.ImportCards(o, cards); err != nil {
+		if err := st.ImportCards(context.Background(), o, cards); err != nil {
 			t.Fatal(err)
 		}
 	}

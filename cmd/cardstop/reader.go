@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/reader/pcsc"
@@ -27,12 +28,8 @@ func readerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func readerList(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cardstop reader list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cardstop reader list\n\nLists the readers pcscd knows, one a line.\n\nexample:\n  cardstop reader list")
-	}
-	if err := parseFlags(fs, args, 0); err != nil {
+	c := newToolCommand("reader list", "", "Lists the readers pcscd knows, one a line.", stderr, "cardstop reader list")
+	if err := c.parseArgs(args, 0); err != nil {
 		return err
 	}
 	names, err := pcsc.List()
@@ -49,16 +46,11 @@ func readerList(args []string, stdout, stderr io.Writer) error {
 }
 
 func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cardstop reader watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	names := fs.String("reader", "", "watch the readers whose names contain one of these comma-separated texts (default: every reader)")
-	asJSON := fs.Bool("json", false, "print one JSON object per event")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cardstop reader watch [--reader SUBSTR[,SUBSTR...]] [--json]\n\nPrints what happens at the readers until Ctrl-C.\n\nflags:")
-		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "\nexample:\n  cardstop reader watch --reader 'Virtual PCD 00 01' --json")
-	}
-	if err := parseFlags(fs, args, 0); err != nil {
+	c := newToolCommand("reader watch", "[--reader SUBSTR[,SUBSTR...]] [--json]", "Prints what happens at the readers until Ctrl-C.",
+		stderr, "cardstop reader watch --reader 'Virtual PCD 00 01' --json")
+	names := c.fs.String("reader", "", "watch the readers whose names contain one of these comma-separated texts (default: every reader)")
+	asJSON := c.fs.Bool("json", false, "print one JSON object per event")
+	if err := c.parseArgs(args, 0); err != nil {
 		return err
 	}
 	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: splitList(*names), Logger: slog.New(slog.NewTextHandler(stderr, nil))})
@@ -68,7 +60,7 @@ func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	enc := json.NewEncoder(stdout)
 	for e := range events {
 		if *asJSON {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(lineOf(e)); err != nil {
 				return err
 			}
 			continue
@@ -76,6 +68,30 @@ func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, describe(e))
 	}
 	return nil
+}
+
+// watchLine is an event as `cardstop reader watch --json` prints it, one
+// JSON object a line; scripts read it, so its keys stay as they are.
+type watchLine struct {
+	Event    reader.EventKind `json:"event"`
+	Reader   string           `json:"reader,omitempty"`
+	ATR      string           `json:"atr,omitempty"` // hex
+	Identity *reader.Identity `json:"identity,omitempty"`
+	ReadMs   *float64         `json:"read_ms,omitempty"` // from the insert event to the identity
+	Time     string           `json:"time"`              // RFC 3339 in UTC, to the nanosecond
+	Error    string           `json:"error,omitempty"`
+}
+
+// lineOf is the JSON line of an event; identity and read time only for
+// an inserted card.
+func lineOf(e reader.Event) watchLine {
+	l := watchLine{Event: e.Kind, Reader: e.Reader, ATR: hex.EncodeToString(e.ATR), Time: e.Time.UTC().Format(time.RFC3339Nano), Error: e.Err}
+	if e.Kind == reader.Inserted {
+		id := e.Identity
+		ms := float64(e.ReadTime.Microseconds()) / 1000
+		l.Identity, l.ReadMs = &id, &ms
+	}
+	return l
 }
 
 // describe is the human form of an event.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/cardstop/cardstop/device/reader/pcsc/pcscdtest"
 	"github.com/cardstop/cardstop/device/vcard"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 func TestReaderList(t *testing.T) {

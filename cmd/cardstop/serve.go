@@ -76,7 +76,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		scheme = "https"
 		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
 	}
-	st, err := c.open()
+	changes := &web.ChangeCounter{}
+	st, err := c.openWith(storage.Options{Changed: changes.Add})
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopStation() // before the database closes: LEDs off, no write in flight
 	opt.Logger = log
 	opt.StatusChangesPerMinute = *so.changes
+	opt.Changes = changes
 	opt.ClockSynced = clock.Synced
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
 	srv := &http.Server{
@@ -147,7 +149,7 @@ func isLoopback(a net.Addr) bool {
 func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 	defer st.ReleaseChanges() // unless refused below, which releases them too
 	start := time.Now()
-	image, err := writeTemp("cardstop-check-*.db", func(w io.Writer) error { _, err := st.Backup(w); return err })
+	image, err := writeTemp("cardstop-check-*.db", func(w io.Writer) error { _, err := st.Backup(ctx, w); return err })
 	if err != nil {
 		log.Warn("the database check cannot run; serving without it", "err", err)
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,21 +13,22 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
-func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: user needs add, passwd, list or remove", errUsage)
 	}
 	switch args[0] {
 	case "add":
-		return userAdd(args[1:], stdin, stdout, stderr)
+		return userAdd(ctx, args[1:], stdin, stdout, stderr)
 	case "passwd":
-		return userPasswd(args[1:], stdin, stdout, stderr)
+		return userPasswd(ctx, args[1:], stdin, stdout, stderr)
 	case "list":
 		return userList(args[1:], stdout, stderr)
 	case "remove":
-		return userRemove(args[1:], stdout, stderr)
+		return userRemove(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("%w: unknown user command %q; use add, passwd, list or remove", errUsage, args[0])
 }
@@ -59,13 +61,13 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("user add", "NAME --role ROLE", stderr, "cardstop user add --data-dir ./var alice --role operator")
 	role := c.fs.String("role", "", "viewer, operator or admin (required)")
 	if err := c.parse(args, 1); err != nil {
 		return err
 	}
-	r, err := storage.ParseRole(*role)
+	r, err := domain.ParseRole(*role)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -73,19 +75,16 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.AddUser(cliOrigin(), c.fs.Arg(0), r, pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "added %s %q\n", r, c.fs.Arg(0))
-	return nil
+	return c.use(func(st *storage.Store) error {
+		if err := st.AddUser(ctx, cliOrigin(), c.fs.Arg(0), r, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added %s %q\n", r, c.fs.Arg(0))
+		return nil
+	})
 }
 
-func userPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func userPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("user passwd", "NAME", stderr, "cardstop user passwd --data-dir ./var alice")
 	if err := c.parse(args, 1); err != nil {
 		return err
@@ -94,37 +93,27 @@ func userPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	st, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.SetPassword(cliOrigin(), c.fs.Arg(0), pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "changed the password of %q; its sessions have ended\n", c.fs.Arg(0))
-	return nil
+	return c.use(func(st *storage.Store) error {
+		if err := st.SetPassword(ctx, cliOrigin(), c.fs.Arg(0), pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "changed the password of %q; its sessions have ended\n", c.fs.Arg(0))
+		return nil
+	})
 }
 
 func userList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user list", "", stderr, "cardstop user list --data-dir ./var")
 	return c.withStore(args, 0, func(st *storage.Store) error {
 		users, err := st.Users()
-		if err != nil {
-			return err
-		}
-		rows := make([][3]string, len(users))
-		for i, u := range users {
-			rows[i] = [3]string{u.Name, u.Role.String(), u.Created.Format(time.RFC3339)}
-		}
-		return printNamed(stdout, rows)
+		return printNamed(stdout, users, err, func(u storage.User) (string, domain.Role, time.Time) { return u.Name, u.Role, u.Created })
 	})
 }
 
-func userRemove(args []string, stdout, stderr io.Writer) error {
+func userRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user remove", "NAME", stderr, "cardstop user remove --data-dir ./var alice")
 	return c.withStore(args, 1, func(st *storage.Store) error {
-		if err := st.RemoveUser(cliOrigin(), c.fs.Arg(0)); err != nil {
+		if err := st.RemoveUser(ctx, cliOrigin(), c.fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed user %q; its sessions have ended\n", c.fs.Arg(0))

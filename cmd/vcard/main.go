@@ -19,7 +19,7 @@ import (
 
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/vcard"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 const usage = `usage: vcard [--addr 127.0.0.1:35963] CARD [--t0] [--hold DURATION]

@@ -13,7 +13,7 @@ import (
 
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/vcard"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // fakeVPCD stands in for vpcd's reader slot: it asks the card that

@@ -9,13 +9,16 @@ import "sync/atomic"
 // synced is sticky: once the kernel has said so, events are dated well.
 var synced atomic.Bool
 
+// askKernel is kernelSynced; tests replace it.
+var askKernel = kernelSynced
+
 // Synced reports whether the kernel's clock has been synchronised by an
 // NTP client since boot.
 func Synced() bool {
 	if synced.Load() {
 		return true
 	}
-	if kernelSynced() {
+	if askKernel() {
 		synced.Store(true)
 		return true
 	}

@@ -2,16 +2,39 @@ package clock
 
 import "testing"
 
-func TestSyncedIsSticky(t *testing.T) {
+// fakeKernel makes Synced ask answers instead of the kernel, and counts
+// the questions.
+func fakeKernel(t *testing.T, answers ...bool) *int {
+	t.Helper()
+	asked := new(int)
+	old := askKernel
+	t.Cleanup(func() { askKernel = old; synced.Store(false) })
 	synced.Store(false)
-	first := Synced()
-	t.Logf("this machine's kernel says the clock is synchronised: %v", first)
-	synced.Store(true)
-	if !Synced() {
-		t.Fatal("once synchronised, the clock must stay so for the audit log")
+	askKernel = func() bool {
+		a := answers[min(*asked, len(answers)-1)]
+		*asked++
+		return a
 	}
-	synced.Store(false)
-	if Synced() != kernelSynced() {
-		t.Fatal("Synced disagrees with the kernel")
+	return asked
+}
+
+func TestSyncedFollowsTheKernelUntilSynced(t *testing.T) {
+	asked := fakeKernel(t, false, false, true, false)
+	for i, want := range []bool{false, false, true, true, true} {
+		if got := Synced(); got != want {
+			t.Fatalf("question %d: Synced() = %v; want %v", i+1, got, want)
+		}
+	}
+	if *asked != 3 {
+		t.Errorf("the kernel was asked %d times; want 3 (never again once it said synchronised)", *asked)
+	}
+}
+
+func TestNeverSynced(t *testing.T) {
+	fakeKernel(t, false)
+	for range 3 {
+		if Synced() {
+			t.Fatal("Synced() with a kernel that never synchronised")
+		}
 	}
 }

@@ -25,40 +25,52 @@ const (
 
 // Signal is what the three LEDs show together.
 type Signal struct {
-	Green Pattern `json:"green"`
-	Amber Pattern `json:"amber"`
-	Red   Pattern `json:"red"`
+	Green Pattern
+	Amber Pattern
+	Red   Pattern
 }
 
 // Dark is every LED off.
 var Dark = Signal{Off, Off, Off}
 
+// remembered is LEDs that only remember the signal they were asked to
+// show: the simulated panel's, and a failed panel's.
+type remembered struct {
+	mu     sync.Mutex
+	signal Signal
+}
+
+// Show implements the station's Lights.
+func (r *remembered) Show(s Signal) {
+	r.mu.Lock()
+	r.signal = s
+	r.mu.Unlock()
+}
+
+// Signal returns the signal the LEDs were last asked to show.
+func (r *remembered) Signal() Signal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.signal
+}
+
+// Halt turns the LEDs off.
+func (r *remembered) Halt() error {
+	r.Show(Dark)
+	return nil
+}
+
 // Simulated is a panel without hardware: it remembers the signal it was
 // asked to show, and a press is made with Press (the API's simulated
 // button). Its methods are safe for concurrent use.
 type Simulated struct {
-	mu      sync.Mutex
-	signal  Signal
+	remembered
 	presses chan time.Time
 }
 
 // NewSimulated returns a dark simulated panel.
 func NewSimulated() *Simulated {
-	return &Simulated{signal: Dark, presses: make(chan time.Time, 1)}
-}
-
-// Show implements the station's Lights.
-func (p *Simulated) Show(s Signal) {
-	p.mu.Lock()
-	p.signal = s
-	p.mu.Unlock()
-}
-
-// Signal returns what the LEDs show now.
-func (p *Simulated) Signal() Signal {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.signal
+	return &Simulated{remembered: remembered{signal: Dark}, presses: make(chan time.Time, 1)}
 }
 
 // Presses delivers button presses.
@@ -72,12 +84,6 @@ func (p *Simulated) Press() {
 	case p.presses <- time.Now():
 	default:
 	}
-}
-
-// Halt turns the LEDs off.
-func (p *Simulated) Halt() error {
-	p.Show(Dark)
-	return nil
 }
 
 // Fault returns "": a simulated panel cannot fail.

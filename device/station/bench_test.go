@@ -10,7 +10,8 @@ import (
 	"github.com/cardstop/cardstop/device/panel"
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // watchedPanel is the simulated panel, telling the benchmark when it is
@@ -31,9 +32,9 @@ type timedCards struct {
 	commits []time.Duration
 }
 
-func (c *timedCards) ChangeCard(o storage.Origin, id guid.GUID, ch storage.Change) (storage.Smartcard, error) {
+func (c *timedCards) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error) {
 	start := time.Now()
-	card, err := c.Store.ChangeCard(o, id, ch)
+	card, err := c.Store.Apply(context.Background(), o, cmd)
 	c.commits = append(c.commits, time.Since(start))
 	return card, err
 }
@@ -57,9 +58,9 @@ func BenchmarkStation(b *testing.B) {
 	const n = 2000
 	cards := make([]storage.Smartcard, n)
 	for i := range cards {
-		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%s}", guid.New()), Status: storage.CardActive}
+		cards[i] = storage.Smartcard{Uuid: guid.New(), SerialNumber: fmt.Sprintf("{%s}", guid.New()), Status: domain.CardActive}
 	}
-	if err := st.ImportCards(storage.Origin{Actor: "bench", Role: storage.RoleAdmin}, cards); err != nil {
+	if err := st.ImportCards(context.Background(), domain.Origin{Actor: "bench", Role: domain.RoleAdmin}, cards); err != nil {
 		b.Fatal(err)
 	}
 	lights := watchedPanel{panel.NewSimulated(), make(chan panel.Signal, 16)}

@@ -19,7 +19,8 @@ import (
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/device/vcard"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 func waitState(t *testing.T, s *station.Station, want station.State) station.Status {
@@ -34,6 +35,31 @@ func waitState(t *testing.T, s *station.Station, want station.State) station.Sta
 			t.Fatalf("station is %s (%s); want %s", st.State, st.Message, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitEmpty waits until pcscd has no card in the reader and the station
+// has seen every card it was told of go: as many removals as insertions
+// (a card pulled while being read is one "pulled"), at least one event
+// when pcscd was seen holding a card, and the reader empty.
+func waitEmpty(t *testing.T, s *station.Station, name string) {
+	t.Helper()
+	hadCard := false
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		present := pcscdtest.CardPresent(t, name)
+		hadCard = hadCard || present
+		n := s.EventCounts()
+		st := s.Status()
+		empty := false
+		for _, r := range st.Readers {
+			empty = empty || r.Name == name && r.Card == nil
+		}
+		if !present && empty && n["inserted"] == n["removed"] && (!hadCard || n["inserted"]+n["pulled"] > 0) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pcscd holds a card: %v; the station is %s with readers %+v after the events %v", present, st.State, st.Readers, n)
+		}
 	}
 }
 
@@ -61,10 +87,10 @@ func TestEndToEnd(t *testing.T) {
 	active, disabled := guid.New(), guid.New()
 	activeID := guid.New()
 	cards := []storage.Smartcard{
-		{Uuid: activeID, SerialNumber: "{" + active.String() + "}", Status: storage.CardActive},
-		{Uuid: guid.New(), SerialNumber: "{" + disabled.String() + "}", Status: storage.CardDisabled},
+		{Uuid: activeID, SerialNumber: "{" + active.String() + "}", Status: domain.CardActive},
+		{Uuid: guid.New(), SerialNumber: "{" + disabled.String() + "}", Status: domain.CardDisabled},
 	}
-	if err := store.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+	if err := store.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 
@@ -94,7 +120,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 	waitState(t, stn, station.Ready)
-	time.Sleep(600 * time.Millisecond) // let pcscd report a card an earlier test left, then its removal
+	waitEmpty(t, stn, pcscdtest.Reader0) // let pcscd report a card an earlier test left, then its removal
 	waitState(t, stn, station.Ready)
 	if green.Read() != gpio.High || amber.Read() == gpio.High || red.Read() == gpio.High {
 		t.Fatalf("ready: LEDs %v %v %v, want green only", green.Read(), amber.Read(), red.Read())
@@ -114,7 +140,7 @@ func TestEndToEnd(t *testing.T) {
 	waitState(t, stn, station.Disabled)
 	button.EdgesChan <- gpio.High
 	card, err := store.Card(activeID)
-	if err != nil || card.Status != storage.CardDisabled {
+	if err != nil || card.Status != domain.CardDisabled {
 		t.Fatalf("card after the press: %v %v", card.Status, err)
 	}
 	evs, _ := store.Events(uint64(len(events0)), 0)
@@ -127,7 +153,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("audit event %+v with evidence %+v", evs[0], ev)
 	}
 	req, err := store.Request(evs[0].RequestUuid)
-	if err != nil || req.RequestType != storage.TypeDisable || req.Status != storage.RequestCompleted || req.NewSmartcardUuid != activeID {
+	if err != nil || req.RequestType != domain.TypeDisable || req.Status != domain.RequestCompleted || req.NewSmartcardUuid != activeID {
 		t.Fatalf("request %+v, %v", req, err)
 	}
 	in.Remove()
@@ -180,14 +206,14 @@ func TestSwapThroughPcscd(t *testing.T) {
 	var cards []storage.Smartcard
 	for range 2 * rounds {
 		g := guid.New()
-		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: "{" + g.String() + "}", Status: storage.CardActive})
+		cards = append(cards, storage.Smartcard{Uuid: guid.New(), SerialNumber: "{" + g.String() + "}", Status: domain.CardActive})
 		if len(as) < rounds {
 			as = append(as, g)
 		} else {
 			bs = append(bs, g)
 		}
 	}
-	if err := store.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+	if err := store.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 	pnl := panel.NewSimulated()
@@ -227,7 +253,7 @@ func TestSwapThroughPcscd(t *testing.T) {
 			}
 		}
 		for _, g := range []guid.GUID{as[i], bs[i]} {
-			if c, err := store.CardBySerial("{" + g.String() + "}"); err != nil || c.Status != storage.CardActive {
+			if c, err := store.CardBySerial("{" + g.String() + "}"); err != nil || c.Status != domain.CardActive {
 				t.Fatalf("round %d: card %s is %v (%v) after a press during a swap", i, g, c.Status, err)
 			}
 		}

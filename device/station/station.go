@@ -19,7 +19,8 @@ import (
 	"github.com/cardstop/cardstop/device/panel"
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // State is where the station is in its flow.
@@ -60,7 +61,7 @@ func Signal(s State) panel.Signal { return signals[s] }
 // Cards is what the station needs of the records.
 type Cards interface {
 	CardBySerial(serial string) (storage.Smartcard, error)
-	ChangeCard(o storage.Origin, cardID guid.GUID, c storage.Change) (storage.Smartcard, error)
+	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 }
 
 // Lights shows a signal on the LEDs.
@@ -87,28 +88,29 @@ type Config struct {
 
 // Card is the station's view of the card in the reader.
 type Card struct {
-	Kind   reader.IdentityKind `json:"kind"`
-	Serial string              `json:"serial,omitempty"`
-	ATR    string              `json:"atr,omitempty"`
-	Uuid   *guid.GUID          `json:"uuid,omitempty"`   // when a record was found
-	Status *int                `json:"status,omitempty"` // its MIM CM status number
+	Kind   reader.IdentityKind
+	Serial string
+	ATR    string     // hex
+	Uuid   *guid.GUID // when a record was found
+	Status *int       // its MIM CM status number
 }
 
 // ReaderStatus is one reader and the card in it.
 type ReaderStatus struct {
-	Name string `json:"name"`
-	Card *Card  `json:"card"` // null when empty
+	Name string
+	Card *Card // nil when empty
 }
 
-// Status is a snapshot of the station, for the API and the page.
+// Status is a snapshot of the station, for the API and the page (which
+// have shapes of their own: package web converts).
 type Status struct {
-	State    State          `json:"state"`
-	LEDs     panel.Signal   `json:"leds"`
-	Reader   string         `json:"reader"`  // the card's reader, else the first reader; "" without one
-	Readers  []ReaderStatus `json:"readers"` // every reader, by name
-	Card     *Card          `json:"card"`    // the card being handled; null without one
-	Deadline *time.Time     `json:"confirm_deadline,omitempty"`
-	Message  string         `json:"message"`
+	State    State
+	LEDs     panel.Signal
+	Reader   string         // the card's reader, else the first reader; "" without one
+	Readers  []ReaderStatus // every reader, by name
+	Card     *Card          // the card being handled; nil without one
+	Deadline *time.Time     // the end of the confirm window, while one runs
+	Message  string
 }
 
 // Station runs the flow. Create it with New, run it with Run.
@@ -116,7 +118,7 @@ type Station struct {
 	cfg    Config
 	cards  Cards
 	lights Lights
-	origin storage.Origin
+	origin domain.Origin
 
 	mu     sync.Mutex
 	status Status
@@ -140,9 +142,9 @@ func New(cfg Config, cards Cards, lights Lights) *Station {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	actor, id := storage.StationActor(cfg.Name)
+	actor, id := domain.StationActor(cfg.Name)
 	s := &Station{cfg: cfg, cards: cards, lights: lights, slots: map[string]*reader.Event{},
-		origin: storage.Origin{Actor: actor, ActorUuid: id, Role: storage.RoleOperator}}
+		origin: domain.Origin{Actor: actor, ActorUuid: id, Role: domain.RoleOperator}}
 	s.set(NoReader, "no card reader yet", nil)
 	s.publishReaders()
 	return s
@@ -372,7 +374,7 @@ func (s *Station) handle(e *reader.Event) {
 	s.set(Reading, "looking the card up", seen)
 	s.publishReaders()
 	card, err := s.cards.CardBySerial(e.Identity.Serial)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		s.set(UnknownCard, "no record of this card; nothing can be done here", seen)
 		return
 	}
@@ -383,7 +385,7 @@ func (s *Station) handle(e *reader.Event) {
 	}
 	id, status := card.Uuid, int(card.Status)
 	seen.Uuid, seen.Status = &id, &status
-	if err := storage.CheckTransition(card.Status, storage.CardDisabled, s.origin.Role); err != nil {
+	if !slices.ContainsFunc(domain.Available(card.Status, s.origin.Role, domain.ViaStation), func(a domain.Action) bool { return a.Name == domain.Disable }) {
 		s.set(NothingToDo, fmt.Sprintf("this card is %s; there is nothing to disable", card.Status), seen)
 		return
 	}
@@ -432,11 +434,11 @@ func (s *Station) onPress(ctx context.Context, at time.Time) {
 	s.card = nil
 	o := s.origin
 	o.Source, o.CorrelationID = in.Reader, guid.New()
-	ev := storage.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
+	ev := domain.Evidence{Reader: in.Reader, Atr: hex.EncodeToString(in.ATR),
 		IdentityKind: string(in.Identity.Kind), Identifier: in.Identity.Serial,
 		InsertedAt: in.Time.UTC(), PressedAt: at.UTC()}
-	updated, err := s.cards.ChangeCard(o, card.Uuid, storage.Change{Type: storage.TypeDisable, To: storage.CardDisabled,
-		Reason: "walk-up", Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev})
+	updated, err := s.cards.Apply(ctx, o, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "walk-up",
+		Comment: "disabled at the walk-up station, reader " + ev.Reader, Evidence: &ev, Via: domain.ViaStation})
 	if err != nil {
 		s.cfg.Logger.Error("station: disable failed", "card", card.Uuid.String(), "correlation_id", o.CorrelationID.String(), "err", err)
 		s.set(Error, "the card could not be disabled; nothing was changed; take it out and try again", seen)

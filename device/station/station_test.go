@@ -14,7 +14,8 @@ import (
 	"github.com/cardstop/cardstop/device/panel"
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -93,12 +94,12 @@ func newRig(t *testing.T) *rig {
 	var cards []storage.Smartcard
 	for i, c := range []struct {
 		serial string
-		status storage.CardStatus
-	}{{serialActive, storage.CardActive}, {serialDisabled, storage.CardDisabled}, {serialRetired, storage.CardRetired},
-		{serialSuspended, storage.CardSuspended}, {serialAssigned, storage.CardAssigned}} {
+		status domain.CardStatus
+	}{{serialActive, domain.CardActive}, {serialDisabled, domain.CardDisabled}, {serialRetired, domain.CardRetired},
+		{serialSuspended, domain.CardSuspended}, {serialAssigned, domain.CardAssigned}} {
 		cards = append(cards, storage.Smartcard{Uuid: guid.GUID{0: byte(i + 1), 6: 0x40, 8: 0x80}, SerialNumber: c.serial, Status: c.status})
 	}
-	if err := st.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, cards); err != nil {
+	if err := st.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, cards); err != nil {
 		t.Fatal(err)
 	}
 	r.st = New(Config{Name: "lobby", Logger: quiet, Reread: r.cards.reread}, r.store, r.panel)
@@ -181,7 +182,7 @@ func (r *rig) changes() int {
 	return len(events)
 }
 
-func (r *rig) status(serial string) storage.CardStatus {
+func (r *rig) status(serial string) domain.CardStatus {
 	c, err := r.store.CardBySerial(serial)
 	if err != nil {
 		r.t.Fatal(err)
@@ -200,7 +201,7 @@ func TestFlows(t *testing.T) {
 		{"assigned card", serialAssigned, Confirm},
 		{"disabled card", serialDisabled, NothingToDo},
 		{"retired card", serialRetired, NothingToDo},
-		{"suspended card", serialSuspended, NothingToDo},
+		{"suspended card", serialSuspended, Confirm},
 		{"unknown serial", "{66666666-6666-4666-8666-666666666666}", UnknownCard},
 		{"no identity", "", UnknownCard},
 	}
@@ -239,7 +240,7 @@ func TestDisable(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		r.press()
 		r.want(Disabled)
-		if r.status(serialActive) != storage.CardDisabled || r.changes() != before+1 {
+		if r.status(serialActive) != domain.CardDisabled || r.changes() != before+1 {
 			t.Fatalf("after the press: card %s, %d new events", r.status(serialActive), r.changes()-before)
 		}
 		events, _ := r.store.Events(uint64(before), 0)
@@ -249,7 +250,7 @@ func TestDisable(t *testing.T) {
 			t.Fatalf("audit event %+v, evidence %+v", e, e.Evidence)
 		}
 		req, err := r.store.Request(e.RequestUuid)
-		if err != nil || req.RequestType != storage.TypeDisable || req.Status != storage.RequestCompleted {
+		if err != nil || req.RequestType != domain.TypeDisable || req.Status != domain.RequestCompleted {
 			t.Fatalf("request %+v %v", req, err)
 		}
 		// A second press does nothing more.
@@ -278,7 +279,7 @@ func TestConfirmTimeout(t *testing.T) {
 		r.want(TimedOut)
 		r.press() // too late
 		r.want(TimedOut)
-		if r.changes() != before || r.status(serialActive) != storage.CardActive {
+		if r.changes() != before || r.status(serialActive) != domain.CardActive {
 			t.Fatal("a press after the window changed the card")
 		}
 		r.send(reader.Event{Kind: reader.Removed})
@@ -400,7 +401,7 @@ func TestCommitFailure(t *testing.T) {
 		r.insert(serialActive)
 		r.press()
 		r.want(Error)
-		if r.changes() != before || r.status(serialActive) != storage.CardActive {
+		if r.changes() != before || r.status(serialActive) != domain.CardActive {
 			t.Fatal("a failed commit left a change behind")
 		}
 		r.send(reader.Event{Kind: reader.Removed})
@@ -470,8 +471,8 @@ func TestPressAsTheLEDsLight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	card := storage.Smartcard{Uuid: guid.New(), SerialNumber: serialActive, Status: storage.CardActive}
-	if err := st.ImportCards(storage.Origin{Actor: "test", Role: storage.RoleAdmin}, []storage.Smartcard{card}); err != nil {
+	card := storage.Smartcard{Uuid: guid.New(), SerialNumber: serialActive, Status: domain.CardActive}
+	if err := st.ImportCards(context.Background(), domain.Origin{Actor: "test", Role: domain.RoleAdmin}, []storage.Smartcard{card}); err != nil {
 		t.Fatal(err)
 	}
 	p := pressingPanel{panel.NewSimulated()}
@@ -510,12 +511,12 @@ func TestSwapBeforeThePress(t *testing.T) {
 		if st := r.st.Status(); st.Card == nil || st.Card.Serial != serialAssigned {
 			t.Fatalf("after the swap the station shows %+v; want card B", st.Card)
 		}
-		if r.changes() != before || r.status(serialActive) != storage.CardActive || r.status(serialAssigned) != storage.CardAssigned {
+		if r.changes() != before || r.status(serialActive) != domain.CardActive || r.status(serialAssigned) != domain.CardAssigned {
 			t.Fatal("a press after a swap changed a card")
 		}
 		r.press()
 		r.want(Disabled)
-		if r.status(serialAssigned) != storage.CardDisabled || r.status(serialActive) != storage.CardActive {
+		if r.status(serialAssigned) != domain.CardDisabled || r.status(serialActive) != domain.CardActive {
 			t.Fatal("the press after the station showed B did not disable B alone")
 		}
 	})
@@ -534,7 +535,7 @@ func TestCardGoneAtThePress(t *testing.T) {
 		r.cards.put(rd, nil)
 		r.press()
 		r.want(Error)
-		if r.changes() != before || r.status(serialActive) != storage.CardActive {
+		if r.changes() != before || r.status(serialActive) != domain.CardActive {
 			t.Fatal("a press with the card gone changed it")
 		}
 		r.send(reader.Event{Kind: reader.Removed})
@@ -580,7 +581,7 @@ func TestSeveralReaders(t *testing.T) {
 		r.want(Confirm)
 		r.press()
 		r.want(Disabled)
-		if r.changes() != before+1 || r.status(serialAssigned) != storage.CardDisabled || r.status(serialActive) != storage.CardActive {
+		if r.changes() != before+1 || r.status(serialAssigned) != domain.CardDisabled || r.status(serialActive) != domain.CardActive {
 			t.Fatal("want card B alone disabled, once")
 		}
 		r.send(reader.Event{Kind: reader.ReaderLost, Reader: contactless})

@@ -10,7 +10,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/cardstop/cardstop/device/reader"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Card is the card side of the vpcd protocol.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/device/reader"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 func unhex(t *testing.T, s string) []byte {

@@ -12,10 +12,8 @@ import (
 
 	"github.com/a-h/templ"
 
-	"github.com/cardstop/cardstop/device/panel"
-	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -58,16 +56,16 @@ func testids(html string) map[string]int {
 
 var (
 	cardID = guid.GUID{0x43, 0x8d, 0x1b, 0x30, 0xf3, 0xb4, 0x4b, 0xed, 0x85, 0xfa, 0x28, 0x5e, 0x08, 0x60, 0x5b, 0xa7}
-	card   = storage.Smartcard{Uuid: cardID, Status: storage.CardDisabled, Flags: 1, SerialNumber: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}",
+	card   = SmartcardView{Uuid: cardID, Status: "Disabled", StatusNumber: 4, Flags: 1, SerialNumber: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}",
 		Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8", ProfileTemplateVersion: 46,
-		PreviousStatus: storage.CardActive, StatusChanged: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
+		PreviousStatus: "Active", StatusChanged: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
 		StatusChangedBy: "user:ada", StatusReason: "stolen"}
-	ada  = &Session{Name: "ada", Role: storage.RoleAdmin}
-	oscr = &Session{Name: "oscar", Role: storage.RoleOperator}
+	ada  = &Session{Name: "ada", Role: domain.RoleAdmin}
+	oscr = &Session{Name: "oscar", Role: domain.RoleOperator}
 )
 
 func TestCardsPage(t *testing.T) {
-	html := render(t, Cards(ada, CardsView{Query: "d1ef", Cards: []storage.Smartcard{card}, Total: 51, PageSize: 50}))
+	html := render(t, Cards(ada, CardsView{Query: "d1ef", Cards: []SmartcardView{card}, Total: 51, PageSize: 50}))
 	golden(t, "cards.html", html)
 	ids := testids(html)
 	if ids["card-row"] != 1 || ids["search"] != 1 || ids["next-page"] != 1 || ids["nav-admin"] != 1 {
@@ -79,9 +77,9 @@ func TestCardsPage(t *testing.T) {
 }
 
 func TestCardPage(t *testing.T) {
-	ev := storage.Event{Seq: 7, Time: card.StatusChanged, Actor: "user:ada", Source: "192.0.2.1", Action: storage.ActionCardStatus,
-		CardUuid: cardID, OldStatus: "Active", NewStatus: "Disabled", Reason: "stolen", Comment: "at the gym"}
-	html := render(t, Card(ada, CardView{Card: card, Events: []storage.Event{ev}, Notice: "Done: Disable.",
+	ev := EventView{Seq: 7, Time: card.StatusChanged, Actor: "user:ada", Source: "192.0.2.1", Action: "card.status",
+		Card: cardID, OldStatus: "Active", NewStatus: "Disabled", Reason: "stolen", Comment: "at the gym"}
+	html := render(t, Card(ada, CardView{Card: card, Events: []EventView{ev}, Notice: "Done: Disable.",
 		Actions: []Action{{Name: "enable", Label: "Re-enable"}, {Name: "retire", Label: "Retire", Danger: true}}}))
 	golden(t, "card.html", html)
 	if ids := testids(html); ids["history-row"] != 1 || ids["action-enable"] != 1 || ids["action-retire"] != 1 || ids["notice"] != 1 {
@@ -90,18 +88,21 @@ func TestCardPage(t *testing.T) {
 }
 
 func TestStationPanel(t *testing.T) {
-	st := station.Status{State: station.Confirm, LEDs: panel.Signal{Green: panel.Off, Amber: panel.Fast, Red: panel.Off}, Message: "press"}
-	html := render(t, StationPanel(StationView{Status: st, Running: true, Simulated: true}))
+	st := StationView{State: "confirm", LEDs: LEDs{Green: "off", Amber: "fast", Red: "off"}, Message: "press", Running: true}
+	sim := st
+	sim.Simulated = true
+	html := render(t, StationPanel(sim))
 	for _, want := range []string{`class="led amber fast"`, `class="led green off"`, `data-testid="press"`, `hx-get="/station/panel"`} {
 		if !bytes.Contains([]byte(html), []byte(want)) {
 			t.Errorf("the panel lacks %s", want)
 		}
 	}
-	if ids := testids(render(t, StationPanel(StationView{Status: st, Running: true}))); ids["press"] != 0 || ids["panel-fault"] != 0 {
+	if ids := testids(render(t, StationPanel(st))); ids["press"] != 0 || ids["panel-fault"] != 0 {
 		t.Error("a real panel offers the simulated button, or says it failed")
 	}
-	st.Readers = []station.ReaderStatus{{Name: "Contact"}, {Name: "Contactless", Card: &station.Card{Kind: "uid", Serial: "04A224B2C35E80"}}}
-	html = render(t, StationPanel(StationView{Status: st, Running: true, PanelFault: "GPIO line busy: GPIO23 (button)"}))
+	st.Readers = []ReaderView{{Name: "Contact"}, {Name: "Contactless", Card: &ReaderCard{Kind: "uid", Serial: "04A224B2C35E80"}}}
+	st.PanelFault = "GPIO line busy: GPIO23 (button)"
+	html = render(t, StationPanel(st))
 	if ids := testids(html); ids["reader"] != 2 || ids["panel-fault"] != 1 || !bytes.Contains([]byte(html), []byte("Contactless:")) || !bytes.Contains([]byte(html), []byte("GPIO23")) {
 		t.Errorf("two readers and a failed panel: %s", html)
 	}
@@ -111,10 +112,9 @@ func TestStationPanel(t *testing.T) {
 // checks the elements tests and people rely on, and the exact HTML.
 func TestPages(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	req := storage.Request{Uuid: guid.GUID{0x1b, 0xe1, 0xa6, 0x9c, 15: 1}, RequestType: storage.TypeDisable, Status: storage.RequestExecuting,
-		NewSmartcardUuid: cardID, Submitted: at, Comment: "lost"}
-	ev := storage.Event{Seq: 9, Time: at, Actor: "token:sec", Source: "192.0.2.7", Action: storage.ActionCardStatus, CardUuid: cardID,
-		RequestUuid: req.Uuid, OldStatus: "Active", NewStatus: "Disabled", Reason: "Disable", Comment: "lost"}
+	req := RequestView{Type: "Disable", Status: "Executing", Card: cardID, Submitted: at, Comment: "lost"}
+	ev := EventView{Seq: 9, Time: at, Actor: "token:sec", Source: "192.0.2.7", Action: "card.status", Card: cardID,
+		OldStatus: "Active", NewStatus: "Disabled", Reason: "Disable", Comment: "lost"}
 	retire := Action{Name: "retire", Label: "Retire", Danger: true, Reasons: []string{"expired", "destroyed"}, TypeSerial: true}
 	tests := []struct {
 		name   string
@@ -132,15 +132,15 @@ func TestPages(t *testing.T) {
 			[]string{"Retire this card", `<option value="expired" selected>`, "The serial you typed is not this card&#39;s."}},
 		{"disable.html", ActionPage(oscr, ActionView{Card: card, Action: Action{Name: "disable", Label: "Disable", Reasons: []string{"lost", "stolen"}}}),
 			map[string]int{"reason": 1, "comment": 1, "confirm": 1}, []string{"confirm-serial", "error"}, []string{"Disable this card"}},
-		{"requests.html", Requests(ada, []storage.Request{req}),
+		{"requests.html", Requests(ada, []RequestView{req}),
 			map[string]int{"requests": 1, "request-row": 1}, nil, []string{"/cards/" + cardID.String(), "Executing", "lost"}},
-		{"audit.html", Audit(ada, AuditView{Actor: "token:sec", Events: []storage.Event{ev}, Older: 9, Actions: []storage.Action{storage.ActionCardStatus}}),
+		{"audit.html", Audit(ada, AuditView{Actor: "token:sec", Events: []EventView{ev}, Older: 9, Actions: []string{"card.status"}}),
 			map[string]int{"audit": 1, "audit-row": 1, "export": 1}, nil, []string{"Active → Disabled", "192.0.2.7", `rel="next"`}},
-		{"tokens-created.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: storage.RoleOperator, Created: at}}, NewName: "sec", NewSecret: "cst_secret-shown-once"}),
+		{"tokens-created.html", Tokens(ada, TokensView{Tokens: []TokenView{{Name: "sec", Role: "operator", Created: at}}, NewName: "sec", NewSecret: "cst_secret-shown-once"}),
 			map[string]int{"tokens": 1, "new-secret": 1, "create-token": 1}, []string{"error"}, []string{"cst_secret-shown-once", "shown only this once"}},
-		{"tokens.html", Tokens(ada, TokensView{Tokens: []storage.Token{{Name: "sec", Role: storage.RoleOperator, Created: at}}}),
+		{"tokens.html", Tokens(ada, TokensView{Tokens: []TokenView{{Name: "sec", Role: "operator", Created: at}}}),
 			map[string]int{"tokens": 1, "create-token": 1}, []string{"new-secret"}, []string{"sec"}},
-		{"users.html", Users(ada, UsersView{Users: []storage.User{{Name: "oscar", Role: storage.RoleOperator, Created: at, Password: "$argon2id$hash"}}, Added: "oscar"}),
+		{"users.html", Users(ada, UsersView{Users: []UserView{{Name: "oscar", Role: "operator", Created: at}}, Added: "oscar"}),
 			map[string]int{"users": 1}, []string{"error"}, []string{"The user oscar was added.", "operator"}},
 	}
 	for _, tt := range tests {

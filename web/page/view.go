@@ -1,5 +1,7 @@
 // Package page holds the templ components of Cardstop's pages. The
-// components only render what the handlers in package web give them.
+// components only render the view models of this file, which the handlers
+// in package web build from the records and the station's status: no
+// template sees a storage record or a device type.
 package page
 
 import (
@@ -8,19 +10,18 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Session is who is signed in, for the layout.
 type Session struct {
 	Name string
-	Role storage.Role
+	Role domain.Role
 }
 
 // Admin reports whether the user may use the admin pages.
-func (s Session) Admin() bool { return s.Role >= storage.RoleAdmin }
+func (s Session) Admin() bool { return s.Role >= domain.RoleAdmin }
 
 // Nav names the section a page belongs to, for the menu.
 type Nav string
@@ -34,11 +35,69 @@ const (
 	NavAdmin    Nav = "admin"
 )
 
+// SmartcardView is a card as the pages show it.
+type SmartcardView struct {
+	Uuid                   guid.GUID
+	SerialNumber           string
+	Status                 string // the status's name
+	StatusNumber           int    // MIM CM's number of the status
+	AssignedUserUuid       guid.GUID
+	ProfileTemplateUuid    guid.GUID
+	ProfileTemplateVersion int
+	ParentSmartcardUuid    guid.GUID
+	PrimarySmartcardUuid   guid.GUID
+	PermanentSmartcardUuid guid.GUID
+	Flags                  int
+	Middleware             string
+	Atr                    string
+	Comment                string
+	// The last status change; StatusChanged is zero when there was none.
+	StatusChanged   time.Time
+	StatusChangedBy string
+	PreviousStatus  string
+	StatusReason    string
+}
+
+// RequestView is a request as the pages list it.
+type RequestView struct {
+	Submitted  time.Time
+	Type       string
+	Status     string
+	Card       guid.GUID // the card it is about; nil when none
+	Originator string
+	Comment    string
+}
+
+// EventView is an event of the audit log as the pages list it.
+type EventView struct {
+	Seq                  uint64
+	Time                 time.Time
+	Action               string
+	Actor, Source        string
+	Card                 guid.GUID // nil when the event is about no card
+	OldStatus, NewStatus string
+	Reason, Comment      string
+}
+
+// TokenView is an API token as the admin page lists it; never its secret.
+type TokenView struct {
+	Name    string
+	Role    string
+	Created time.Time
+}
+
+// UserView is a user as the admin page lists it; never the password.
+type UserView struct {
+	Name    string
+	Role    string
+	Created time.Time
+}
+
 // CardsView is the card search page.
 type CardsView struct {
 	Query    string
 	Status   string // a status name, or ""
-	Cards    []storage.Smartcard
+	Cards    []SmartcardView
 	Total    int
 	Offset   int
 	PageSize int
@@ -56,16 +115,16 @@ type Action struct {
 
 // CardView is a card's page.
 type CardView struct {
-	Card     storage.Smartcard
+	Card     SmartcardView
 	Actions  []Action
-	Events   []storage.Event
-	Requests []storage.Request
+	Events   []EventView
+	Requests []RequestView
 	Notice   string // what was just done
 }
 
 // ActionView is the confirmation page of an action.
 type ActionView struct {
-	Card    storage.Smartcard
+	Card    SmartcardView
 	Action  Action
 	Reason  string
 	Comment string
@@ -75,14 +134,14 @@ type ActionView struct {
 // AuditView is the audit log page.
 type AuditView struct {
 	Action, Actor, Card string
-	Events              []storage.Event
-	Older               uint64 // the Before of the next page, 0 when none
-	Actions             []storage.Action
+	Events              []EventView
+	Older               uint64   // the Before of the next page, 0 when none
+	Actions             []string // the actions to filter by
 }
 
 // TokensView is the API token admin page.
 type TokensView struct {
-	Tokens    []storage.Token
+	Tokens    []TokenView
 	NewName   string
 	NewSecret string // shown once, right after creation
 	Error     string
@@ -90,17 +149,38 @@ type TokensView struct {
 
 // UsersView is the user admin page.
 type UsersView struct {
-	Users []storage.User
+	Users []UserView
 	Error string
 	Added string
 }
 
-// StationView is the station panel.
+// StationView is the station panel: what the walk-up station shows now.
 type StationView struct {
-	Status     station.Status
-	Simulated  bool
-	Running    bool
+	Running    bool   // false: this server runs no station, and nothing below is set
+	Simulated  bool   // the panel is simulated: the page offers its button
 	PanelFault string // what is wrong with the LEDs and button; "" when nothing is
+	State      string
+	LEDs       LEDs
+	Message    string
+	Readers    []ReaderView // every reader, by name
+	Card       *ReaderCard  // the card being handled; nil without one
+}
+
+// LEDs are the panel's LEDs, each with its pattern ("off", "on", "slow", "fast").
+type LEDs struct {
+	Green, Amber, Red string
+}
+
+// ReaderView is one reader and the card in it.
+type ReaderView struct {
+	Name string
+	Card *ReaderCard // nil when empty
+}
+
+// ReaderCard is what the station page shows of a card in a reader.
+type ReaderCard struct {
+	Kind   string // how the card was identified: "piv", "fascn", "uid", "unknown"
+	Serial string
 }
 
 // when prints a time for people, in UTC as the audit records it.
@@ -121,7 +201,7 @@ func id(g guid.GUID) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // badge is the CSS class of a card status.
-func badge(s storage.CardStatus) string { return "badge status-" + lower(s.String()) }
+func badge(status string) string { return "badge status-" + lower(status) }
 
 func lower(s string) string {
 	b := []byte(s)
@@ -141,7 +221,7 @@ func pageURL(v CardsView, offset int) string {
 
 func statusNames() []string {
 	out := []string{}
-	for s := storage.CardNone; s <= storage.CardRetired; s++ {
+	for s := domain.CardNone; s <= domain.CardRetired; s++ {
 		out = append(out, s.String())
 	}
 	return out

@@ -10,7 +10,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // smartcardKeys are the Smartcard object's keys, lowercased, in order.
@@ -45,7 +45,7 @@ func smartcardFrom(o Object) (Smartcard, error) {
 		}
 	}
 	if strings.TrimSpace(status) != "" {
-		s, err := storage.ParseCardStatus(status)
+		s, err := domain.ParseCardStatus(status)
 		if err != nil {
 			return c, err
 		}

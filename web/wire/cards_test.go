@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // readCards calls ReadSmartcards and turns a panic into a failure, so one
@@ -49,14 +49,14 @@ const (
 // docCard1 is the documentation's first example card, as every format
 // below describes it.
 var docCard1 = Smartcard{
-	Uuid: mustGUID(uuid1), Status: storage.CardAssigned, Flags: 1,
+	Uuid: mustGUID(uuid1), Status: domain.CardAssigned, Flags: 1,
 	AssignedUserUuid: mustGUID(user), ProfileTemplateUuid: mustGUID(profile), ProfileTemplateVersion: 46,
 	SerialNumber: serial1, Middleware: "MSBaseCSP", Atr: atr,
 }
 
 func TestReadSmartcards(t *testing.T) {
 	minimal := func(id, serial string) Smartcard { return Smartcard{Uuid: mustGUID(id), SerialNumber: serial} }
-	withStatus := func(c Smartcard, s storage.CardStatus) Smartcard { c.Status = s; return c }
+	withStatus := func(c Smartcard, s domain.CardStatus) Smartcard { c.Status = s; return c }
 	withComment := func(c Smartcard, s string) Smartcard { c.Comment = s; return c }
 	fullJSON := `{"Uuid":"` + uuid1 + `","Status":2,"Flags":1,` +
 		`"ParentSmartcardUuid":"00000000-0000-0000-0000-000000000000",` +
@@ -74,11 +74,11 @@ func TestReadSmartcards(t *testing.T) {
 		{"json empty array", `[]`, []Smartcard{}},
 		{"json minimal", `[{"Uuid":"` + uuid1 + `","SerialNumber":"` + serial1 + `"}]`, []Smartcard{minimal(uuid1, serial1)}},
 		{"json two cards", `[{"Uuid":"` + uuid1 + `","SerialNumber":"a"},{"Uuid":"` + uuid2 + `","SerialNumber":"b","Status":3}]`,
-			[]Smartcard{minimal(uuid1, "a"), withStatus(minimal(uuid2, "b"), storage.CardActive)}},
+			[]Smartcard{minimal(uuid1, "a"), withStatus(minimal(uuid2, "b"), domain.CardActive)}},
 		{"json keys in any case", `[{"UUID":"` + uuid1 + `","serialnumber":"a","sTaTuS":"4"}]`,
-			[]Smartcard{withStatus(minimal(uuid1, "a"), storage.CardDisabled)}},
+			[]Smartcard{withStatus(minimal(uuid1, "a"), domain.CardDisabled)}},
 		{"json status by name in any case", `[{"Uuid":"` + uuid1 + `","SerialNumber":"a","Status":"suspended"}]`,
-			[]Smartcard{withStatus(minimal(uuid1, "a"), storage.CardSuspended)}},
+			[]Smartcard{withStatus(minimal(uuid1, "a"), domain.CardSuspended)}},
 		{"json null and empty status", `[{"Uuid":"` + uuid1 + `","SerialNumber":"a","Status":null},` +
 			`{"Uuid":"` + uuid2 + `","SerialNumber":"b","Status":""}]`,
 			[]Smartcard{minimal(uuid1, "a"), minimal(uuid2, "b")}},
@@ -95,7 +95,7 @@ func TestReadSmartcards(t *testing.T) {
 			uuid1 + ",2,1,,,," + user + "," + profile + ",46,," + serial1 + ",MSBaseCSP," + atr + "\n",
 			[]Smartcard{docCard1}},
 		{"csv header in any case and order", "SERIALNUMBER,uuid,sTaTuS\n" + serial1 + "," + uuid1 + ",Assigned\n",
-			[]Smartcard{withStatus(minimal(uuid1, serial1), storage.CardAssigned)}},
+			[]Smartcard{withStatus(minimal(uuid1, serial1), domain.CardAssigned)}},
 		{"csv header with spaces", " Uuid , SerialNumber \n" + uuid1 + ",a\n",
 			[]Smartcard{minimal(uuid1, "a")}},
 		{"csv BOM", bom + "Uuid,SerialNumber\n" + uuid1 + ",a\n", []Smartcard{minimal(uuid1, "a")}},
@@ -106,7 +106,7 @@ func TestReadSmartcards(t *testing.T) {
 		{"csv quoted cell with comma and newline", "Uuid,SerialNumber,Comment\n" + uuid1 + ",a,\"lost, then\nfound \"\"again\"\"\"\n",
 			[]Smartcard{withComment(minimal(uuid1, "a"), "lost, then\nfound \"again\"")}},
 		{"csv status number and padded", "Uuid,SerialNumber,Status\n" + uuid1 + ",a, 6 \n" + uuid2 + ",b,retired\n",
-			[]Smartcard{withStatus(minimal(uuid1, "a"), storage.CardRetired), withStatus(minimal(uuid2, "b"), storage.CardRetired)}},
+			[]Smartcard{withStatus(minimal(uuid1, "a"), domain.CardRetired), withStatus(minimal(uuid2, "b"), domain.CardRetired)}},
 		{"csv blank lines between records", "Uuid,SerialNumber\n\n" + uuid1 + ",a\n\n\n" + uuid2 + ",b\n",
 			[]Smartcard{minimal(uuid1, "a"), minimal(uuid2, "b")}},
 	} {
@@ -201,7 +201,7 @@ func TestReadSmartcardsRefuses(t *testing.T) {
 			if strings.HasPrefix(err.Error(), "panic: ") {
 				return // readCards has reported it
 			}
-			if !errors.Is(err, storage.ErrInvalid) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("error %v is not ErrInvalid", err)
 			}
 			for _, w := range tc.want {
@@ -261,7 +261,7 @@ func FuzzReadSmartcards(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cards, err := ReadSmartcards(bytes.NewReader(data))
 		if err != nil {
-			if !errors.Is(err, storage.ErrInvalid) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("ReadSmartcards(%q): %v is not ErrInvalid", data, err)
 			}
 			return

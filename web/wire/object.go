@@ -9,22 +9,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Object is a JSON object whose keys have been checked and lowercased.
 type Object struct {
 	fields map[string]json.RawMessage
-}
-
-func invalid(format string, a ...any) error {
-	return &storage.Error{Kind: storage.ErrInvalid, Msg: fmt.Sprintf(format, a...)}
 }
 
 // ParseObject reads one JSON object. It refuses anything else, trailing

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // requestKeys are the keys of POST /requests plus the PUTs' status: every
@@ -86,7 +86,7 @@ func TestParseObjectRefuses(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseObject(%q) succeeded", tc.body)
 			}
-			if !errors.Is(err, storage.ErrInvalid) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("error %v is not ErrInvalid", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
@@ -100,7 +100,7 @@ func TestParseObjectNoKeysAllowed(t *testing.T) {
 	if _, err := ParseObject([]byte(`{}`)); err != nil {
 		t.Errorf("empty object with no keys allowed: %v", err)
 	}
-	if _, err := ParseObject([]byte(`{"status":"x"}`)); !errors.Is(err, storage.ErrInvalid) {
+	if _, err := ParseObject([]byte(`{"status":"x"}`)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a key when none is allowed: err = %v, want ErrInvalid", err)
 	}
 }
@@ -111,7 +111,7 @@ func TestObjectRequire(t *testing.T) {
 		t.Errorf("Require(type) with a null value: %v", err)
 	}
 	err := o.Require("type", "status", "comment")
-	if !errors.Is(err, storage.ErrInvalid) || !strings.Contains(err.Error(), `"status" is required`) {
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"status" is required`) {
 		t.Errorf("Require(type, status, comment) = %v, want the first missing key, status", err)
 	}
 }
@@ -146,7 +146,7 @@ func runAccessor[T any](t *testing.T, key string, get func(Object, string) (T, e
 				if err == nil {
 					t.Fatalf("%s: got %#v, want an error containing %q", body, got, tc.err)
 				}
-				if !errors.Is(err, storage.ErrInvalid) {
+				if !errors.Is(err, ErrInvalid) {
 					t.Errorf("%s: error %v is not ErrInvalid", body, err)
 				}
 				if !strings.Contains(err.Error(), tc.err) {
@@ -291,13 +291,13 @@ func FuzzParseObject(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, err := ParseObject(data, requestKeys...)
 		if err != nil {
-			if !errors.Is(err, storage.ErrInvalid) {
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("ParseObject(%q): %v is not ErrInvalid", data, err)
 			}
 			return
 		}
 		check := func(what string, err error) {
-			if err != nil && !errors.Is(err, storage.ErrInvalid) {
+			if err != nil && !errors.Is(err, ErrInvalid) {
 				t.Fatalf("%s on %q: %v is not ErrInvalid", what, data, err)
 			}
 		}

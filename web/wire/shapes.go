@@ -4,14 +4,15 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/storage"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // Smartcard is MIM CM's Smartcard object, with its keys in the documented
 // order.
 type Smartcard struct {
 	Uuid                   guid.GUID
-	Status                 storage.CardStatus
+	Status                 domain.CardStatus
 	Flags                  int
 	ParentSmartcardUuid    guid.GUID
 	PrimarySmartcardUuid   guid.GUID
@@ -51,8 +52,8 @@ func (c Smartcard) Record() storage.Smartcard {
 // Request is MIM CM's Request object, with its keys in the documented order.
 type Request struct {
 	Uuid                     guid.GUID
-	RequestType              storage.RequestType
-	Status                   storage.RequestStatus
+	RequestType              domain.RequestType
+	Status                   domain.RequestStatus
 	Flags                    int
 	DataCollection           []DataItem
 	DataCollectionFlags      int

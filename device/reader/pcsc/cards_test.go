@@ -14,7 +14,7 @@ import (
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/reader/pcsc/pcscdtest"
 	"github.com/cardstop/cardstop/device/vcard"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // recorder is a card that notes, on the card side, what pcscd passed it

@@ -23,7 +23,7 @@ import (
 	"github.com/cardstop/cardstop/device/reader/pcsc"
 	"github.com/cardstop/cardstop/device/reader/pcsc/pcscdtest"
 	"github.com/cardstop/cardstop/device/vcard"
-	"github.com/cardstop/cardstop/storage/guid"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // eventWait bounds every wait for an event: pcscd polls readers every

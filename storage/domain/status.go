@@ -1,4 +1,4 @@
-package storage
+package domain
 
 import (
 	"strconv"
@@ -34,7 +34,7 @@ func (s CardStatus) Valid() bool { return s >= CardNone && s <= CardRetired }
 func ParseCardStatus(s string) (CardStatus, error) {
 	n, ok := parseEnum(cardStatusNames, nil, s)
 	if !ok {
-		return 0, refuse(ErrInvalid, "unknown smartcard status %q; use one of %s (or 0-6)", clip(s), strings.Join(cardStatusNames, ", "))
+		return 0, Refuse(ErrInvalid, "unknown smartcard status %q; use one of %s (or 0-6)", Clip(s), strings.Join(cardStatusNames, ", "))
 	}
 	return CardStatus(n), nil
 }
@@ -76,7 +76,7 @@ func (t RequestType) String() string { return enumName(requestTypeNames, int(t))
 func ParseRequestType(s string) (RequestType, error) {
 	n, ok := parseEnum(requestTypeNames, requestTypeAliases, s)
 	if !ok || n == int(TypeNone) {
-		return 0, refuse(ErrInvalid, "unknown request type %q; this appliance carries out %s", clip(s), supportedTypes())
+		return 0, Refuse(ErrInvalid, "unknown request type %q; this appliance carries out %s", Clip(s), SupportedTypes())
 	}
 	return RequestType(n), nil
 }
@@ -126,7 +126,7 @@ func ParseRequestStatus(s string) (RequestStatus, error) {
 			return st, nil
 		}
 	}
-	return 0, refuse(ErrInvalid, "unknown request status %q; use Approved, Denied, Completed, Canceled or Abandoned", clip(s))
+	return 0, Refuse(ErrInvalid, "unknown request status %q; use Approved, Denied, Completed, Canceled or Abandoned", Clip(s))
 }
 
 func enumName(names []string, n int) string {
@@ -151,8 +151,8 @@ func parseEnum(names []string, aliases map[string]int, s string) (int, bool) {
 	return n, ok
 }
 
-// clip keeps echoed input short in messages.
-func clip(s string) string {
+// Clip keeps echoed input short in messages.
+func Clip(s string) string {
 	const max = 64
 	if len(s) > max {
 		return s[:max] + "..."

@@ -1,4 +1,4 @@
-package storage_test
+package domain_test
 
 import (
 	"errors"
@@ -6,70 +6,88 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
-// The expected answer of CheckTransition for every pair of states, one
-// grid per role, written out from PRODUCT.md §1 and §3 (rows: from, columns:
-// to, both in the order None New Assigned Active Disabled Suspended Retired).
-// '.' allowed, 'C' ErrConflict, 'F' ErrForbidden.
-var transitionGrid = map[storage.Role][7]string{
-	storage.RoleViewer: {
+// The expected answer of Decide for a request carried out over the API,
+// for every pair of states, one grid per role, written out from
+// PRODUCT.md §1 and §3 (rows: from, columns: to, both in the order None
+// New Assigned Active Disabled Suspended Retired). The request is of the
+// type that sets the status asked for (Disable for the states no type
+// sets). '.' allowed, 'N' no change (the card has that status), 'C'
+// ErrConflict, 'F' ErrForbidden.
+var transitionGrid = map[domain.Role][7]string{
+	domain.RoleViewer: {
 		//       NnAaDSR
-		/* None      */ "CCCCCCF",
-		/* New       */ "CCCFFCF",
-		/* Assigned  */ "CCCFFCF",
-		/* Active    */ "CCCCFFF",
-		/* Disabled  */ "CCCFCCF",
-		/* Suspended */ "CCCFCCF",
-		/* Retired   */ "CCCCCCC",
+		/* None      */ "FFFFFFF",
+		/* New       */ "FFFFFFF",
+		/* Assigned  */ "FFFFFFF",
+		/* Active    */ "FFFFFFF",
+		/* Disabled  */ "FFFFFFF",
+		/* Suspended */ "FFFFFFF",
+		/* Retired   */ "FFFFFFF",
 	},
-	storage.RoleOperator: {
+	domain.RoleOperator: {
 		/* None      */ "CCCCCCF",
 		/* New       */ "CCCF.CF",
 		/* Assigned  */ "CCCF.CF",
-		/* Active    */ "CCCC..F",
-		/* Disabled  */ "CCCFCCF",
-		/* Suspended */ "CCC.CCF",
-		/* Retired   */ "CCCCCCC",
+		/* Active    */ "CCCN..F",
+		/* Disabled  */ "CCCFNFF",
+		/* Suspended */ "CCC..NF",
+		/* Retired   */ "CCCCCCN",
 	},
-	storage.RoleAdmin: {
+	domain.RoleAdmin: {
 		/* None      */ "CCCCCC.",
 		/* New       */ "CCC..C.",
 		/* Assigned  */ "CCC..C.",
-		/* Active    */ "CCCC...",
-		/* Disabled  */ "CCC.CC.",
-		/* Suspended */ "CCC.CC.",
-		/* Retired   */ "CCCCCCC",
+		/* Active    */ "CCCN...",
+		/* Disabled  */ "CCC.N..",
+		/* Suspended */ "CCC..N.",
+		/* Retired   */ "CCCCCCN",
 	},
 }
 
-var allStatuses = []storage.CardStatus{storage.CardNone, storage.CardNew, storage.CardAssigned, storage.CardActive,
-	storage.CardDisabled, storage.CardSuspended, storage.CardRetired}
+var allStatuses = []domain.CardStatus{domain.CardNone, domain.CardNew, domain.CardAssigned, domain.CardActive,
+	domain.CardDisabled, domain.CardSuspended, domain.CardRetired}
 
-func TestCheckTransition(t *testing.T) {
-	for _, role := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+// requestTypeFor is the request type that sets a card to status.
+func requestTypeFor(status domain.CardStatus) domain.RequestType {
+	switch status {
+	case domain.CardActive, domain.CardSuspended:
+		return domain.TypeSuspendOrReinstate
+	case domain.CardRetired:
+		return domain.TypeRetire
+	}
+	return domain.TypeDisable
+}
+
+func TestTransitionGrid(t *testing.T) {
+	for _, role := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		grid := transitionGrid[role]
 		for i, from := range allStatuses {
 			for j, to := range allStatuses {
 				want := grid[i][j]
 				t.Run(role.String()+"/"+from.String()+"->"+to.String(), func(t *testing.T) {
-					err := storage.CheckTransition(from, to, role)
+					req := &domain.RequestState{Type: requestTypeFor(to), Status: domain.RequestApproved}
+					d, err := domain.Decide(domain.CardState{Status: from}, req, domain.Command{To: to, Via: domain.ViaAPI}, role)
 					switch want {
-					case '.':
-						if err != nil {
-							t.Errorf("got %v, want allowed", err)
+					case '.', 'N':
+						if err != nil || d.NoOp != (want == 'N') || d.To != to {
+							t.Errorf("got %+v, %v; want %c", d, err, want)
 						}
 					case 'C':
-						if !errors.Is(err, storage.ErrConflict) {
+						if !errors.Is(err, domain.ErrConflict) {
 							t.Fatalf("got %v, want ErrConflict", err)
 						}
-						// A conflict names both states (PRODUCT.md §1).
-						if msg := err.Error(); !strings.Contains(msg, from.String()) || !strings.Contains(msg, to.String()) {
-							t.Errorf("message %q does not name %s and %s", msg, from, to)
+						// A conflict names both states (PRODUCT.md §1), where a
+						// request type can set the status at all.
+						if msg := err.Error(); requestTypeFor(to) != domain.TypeDisable || to == domain.CardDisabled {
+							if !strings.Contains(msg, from.String()) || !strings.Contains(msg, to.String()) {
+								t.Errorf("message %q does not name %s and %s", msg, from, to)
+							}
 						}
 					case 'F':
-						if !errors.Is(err, storage.ErrForbidden) {
+						if !errors.Is(err, domain.ErrForbidden) {
 							t.Fatalf("got %v, want ErrForbidden", err)
 						}
 						if msg := err.Error(); !strings.Contains(msg, role.String()) {
@@ -78,9 +96,9 @@ func TestCheckTransition(t *testing.T) {
 					default:
 						t.Fatalf("bad grid entry %q", want)
 					}
-					var se *storage.Error
+					var se *domain.Error
 					if err != nil && !errors.As(err, &se) {
-						t.Errorf("error %T is not a *storage.Error", err)
+						t.Errorf("error %T is not a *domain.Error", err)
 					}
 				})
 			}
@@ -88,35 +106,28 @@ func TestCheckTransition(t *testing.T) {
 	}
 }
 
-func TestCheckTransitionWithoutRole(t *testing.T) {
-	// No role at all may not even make the operator's changes.
-	if err := storage.CheckTransition(storage.CardActive, storage.CardDisabled, storage.RoleNone); !errors.Is(err, storage.ErrForbidden) {
-		t.Errorf("RoleNone Active->Disabled: %v, want ErrForbidden", err)
-	}
-}
-
 func TestOperations(t *testing.T) {
 	tests := []struct {
-		status storage.CardStatus
-		role   storage.Role
+		status domain.CardStatus
+		role   domain.Role
 		want   []string
 	}{
-		{storage.CardActive, storage.RoleViewer, []string{}},
-		{storage.CardActive, storage.RoleOperator, []string{"disable", "suspend"}},
-		{storage.CardActive, storage.RoleAdmin, []string{"disable", "suspend", "retire"}},
-		{storage.CardDisabled, storage.RoleOperator, []string{}},
-		{storage.CardDisabled, storage.RoleAdmin, []string{"reinstate", "retire"}},
-		{storage.CardSuspended, storage.RoleOperator, []string{"reinstate"}},
-		{storage.CardSuspended, storage.RoleAdmin, []string{"reinstate", "retire"}},
-		{storage.CardNew, storage.RoleOperator, []string{"disable"}},
-		{storage.CardAssigned, storage.RoleAdmin, []string{"disable", "reinstate", "retire"}},
-		{storage.CardNone, storage.RoleAdmin, []string{"retire"}},
-		{storage.CardRetired, storage.RoleAdmin, []string{}},
-		{storage.CardRetired, storage.RoleViewer, []string{}},
+		{domain.CardActive, domain.RoleViewer, []string{}},
+		{domain.CardActive, domain.RoleOperator, []string{"disable", "suspend"}},
+		{domain.CardActive, domain.RoleAdmin, []string{"disable", "suspend", "retire"}},
+		{domain.CardDisabled, domain.RoleOperator, []string{}},
+		{domain.CardDisabled, domain.RoleAdmin, []string{"enable", "retire"}},
+		{domain.CardSuspended, domain.RoleOperator, []string{"disable", "reinstate"}},
+		{domain.CardSuspended, domain.RoleAdmin, []string{"disable", "reinstate", "retire"}},
+		{domain.CardNew, domain.RoleOperator, []string{"disable"}},
+		{domain.CardAssigned, domain.RoleAdmin, []string{"disable", "activate", "retire"}},
+		{domain.CardNone, domain.RoleAdmin, []string{"retire"}},
+		{domain.CardRetired, domain.RoleAdmin, []string{}},
+		{domain.CardRetired, domain.RoleViewer, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.status.String()+"/"+tt.role.String(), func(t *testing.T) {
-			got := storage.Operations(tt.status, tt.role)
+			got := domain.Operations(tt.status, tt.role)
 			if got == nil {
 				t.Fatal("Operations returned nil; the JSON must be [] not null")
 			}
@@ -130,7 +141,7 @@ func TestOperations(t *testing.T) {
 func TestParseCardStatus(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    storage.CardStatus
+		want    domain.CardStatus
 		wantErr bool
 	}{
 		{in: "None", want: 0},
@@ -153,9 +164,9 @@ func TestParseCardStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := storage.ParseCardStatus(tt.in)
+			got, err := domain.ParseCardStatus(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, storage.ErrInvalid) {
+				if !errors.Is(err, domain.ErrInvalid) {
 					t.Fatalf("ParseCardStatus(%q) = %v, %v; want ErrInvalid", tt.in, got, err)
 				}
 				if len(err.Error()) > 300 {
@@ -172,15 +183,15 @@ func TestParseCardStatus(t *testing.T) {
 
 func TestCardStatusNumbers(t *testing.T) {
 	// The wire numbers of PRODUCT.md §1.
-	want := map[storage.CardStatus]int{storage.CardNone: 0, storage.CardNew: 1, storage.CardAssigned: 2,
-		storage.CardActive: 3, storage.CardDisabled: 4, storage.CardSuspended: 5, storage.CardRetired: 6}
+	want := map[domain.CardStatus]int{domain.CardNone: 0, domain.CardNew: 1, domain.CardAssigned: 2,
+		domain.CardActive: 3, domain.CardDisabled: 4, domain.CardSuspended: 5, domain.CardRetired: 6}
 	names := map[int]string{0: "None", 1: "New", 2: "Assigned", 3: "Active", 4: "Disabled", 5: "Suspended", 6: "Retired"}
 	for s, n := range want {
 		if int(s) != n || s.String() != names[n] || !s.Valid() {
 			t.Errorf("%v: number %d, String %q, Valid %v; want %d %q true", s, int(s), s.String(), s.Valid(), n, names[n])
 		}
 	}
-	if storage.CardStatus(7).Valid() || storage.CardStatus(-1).Valid() {
+	if domain.CardStatus(7).Valid() || domain.CardStatus(-1).Valid() {
 		t.Error("7 and -1 are Valid")
 	}
 }
@@ -188,7 +199,7 @@ func TestCardStatusNumbers(t *testing.T) {
 func TestParseRequestType(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    storage.RequestType
+		want    domain.RequestType
 		wantErr bool
 	}{
 		{in: "Enroll", want: 1},
@@ -220,9 +231,9 @@ func TestParseRequestType(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := storage.ParseRequestType(tt.in)
+			got, err := domain.ParseRequestType(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, storage.ErrInvalid) {
+				if !errors.Is(err, domain.ErrInvalid) {
 					t.Fatalf("ParseRequestType(%q) = %v, %v; want ErrInvalid", tt.in, got, err)
 				}
 				// The message lists what the appliance carries out.
@@ -243,7 +254,7 @@ func TestParseRequestType(t *testing.T) {
 func TestParseRequestStatus(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    storage.RequestStatus
+		want    domain.RequestStatus
 		wantErr bool
 	}{
 		{in: "None", want: 0},
@@ -270,9 +281,9 @@ func TestParseRequestStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := storage.ParseRequestStatus(tt.in)
+			got, err := domain.ParseRequestStatus(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, storage.ErrInvalid) {
+				if !errors.Is(err, domain.ErrInvalid) {
 					t.Fatalf("ParseRequestStatus(%q) = %v, %v; want ErrInvalid", tt.in, got, err)
 				}
 				return
@@ -285,9 +296,9 @@ func TestParseRequestStatus(t *testing.T) {
 }
 
 func TestRequestStatusFinished(t *testing.T) {
-	finished := map[storage.RequestStatus]bool{storage.RequestNone: false, storage.RequestApproved: false,
-		storage.RequestDenied: true, storage.RequestCompleted: true, storage.RequestFailed: true,
-		storage.RequestPending: false, storage.RequestCanceled: true, storage.RequestExecuting: false}
+	finished := map[domain.RequestStatus]bool{domain.RequestNone: false, domain.RequestApproved: false,
+		domain.RequestDenied: true, domain.RequestCompleted: true, domain.RequestFailed: true,
+		domain.RequestPending: false, domain.RequestCanceled: true, domain.RequestExecuting: false}
 	for s, want := range finished {
 		if s.Finished() != want {
 			t.Errorf("%v.Finished() = %v, want %v", s, s.Finished(), want)
@@ -298,13 +309,13 @@ func TestRequestStatusFinished(t *testing.T) {
 func TestParseRole(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    storage.Role
+		want    domain.Role
 		wantErr bool
 	}{
-		{in: "viewer", want: storage.RoleViewer},
-		{in: "Operator", want: storage.RoleOperator},
-		{in: "ADMIN", want: storage.RoleAdmin},
-		{in: " admin\n", want: storage.RoleAdmin},
+		{in: "viewer", want: domain.RoleViewer},
+		{in: "Operator", want: domain.RoleOperator},
+		{in: "ADMIN", want: domain.RoleAdmin},
+		{in: " admin\n", want: domain.RoleAdmin},
 		{in: "none", wantErr: true},
 		{in: "", wantErr: true},
 		{in: "root", wantErr: true},
@@ -312,9 +323,9 @@ func TestParseRole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := storage.ParseRole(tt.in)
+			got, err := domain.ParseRole(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, storage.ErrInvalid) || got != storage.RoleNone {
+				if !errors.Is(err, domain.ErrInvalid) || got != domain.RoleNone {
 					t.Fatalf("ParseRole(%q) = %v, %v; want RoleNone, ErrInvalid", tt.in, got, err)
 				}
 				return
@@ -325,15 +336,15 @@ func TestParseRole(t *testing.T) {
 		})
 	}
 	// Roles are ordered, and stored by name.
-	if !(storage.RoleNone < storage.RoleViewer && storage.RoleViewer < storage.RoleOperator && storage.RoleOperator < storage.RoleAdmin) {
+	if !(domain.RoleNone < domain.RoleViewer && domain.RoleViewer < domain.RoleOperator && domain.RoleOperator < domain.RoleAdmin) {
 		t.Error("roles are not ordered none < viewer < operator < admin")
 	}
-	for _, r := range []storage.Role{storage.RoleViewer, storage.RoleOperator, storage.RoleAdmin} {
+	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		text, err := r.MarshalText()
 		if err != nil || string(text) != r.String() {
 			t.Errorf("%v.MarshalText() = %q, %v", r, text, err)
 		}
-		var back storage.Role
+		var back domain.Role
 		if err := back.UnmarshalText(text); err != nil || back != r {
 			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", text, back, err, r)
 		}
