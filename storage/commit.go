@@ -3,10 +3,13 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // maxGroup bounds the changes one commit carries, and so its size and the
@@ -78,6 +81,10 @@ func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
 // change of its group, passes the lead, and marks the store broken, since
 // the file's state is then unknown.
 func (g *groupCommit) lead(group []*change, broken error) {
+	// A fault on the mapped file (a page past the end of a file cut short)
+	// is a panic here, which the recover below turns into a broken store,
+	// rather than the end of the process.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		g.mu.Lock()
 		if len(g.queue) > 0 {
@@ -153,6 +160,9 @@ func call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in a change: %v", p)
+			if libraryPanic(p) { // bbolt stopped on a damaged page
+				err = &domain.Error{Kind: ErrDamaged, Msg: fmt.Sprintf("the database is damaged: bbolt stopped on a page it cannot read (%v)", p)}
+			}
 		}
 	}()
 	return fn(tx)

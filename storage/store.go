@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,9 @@ type Options struct {
 	// status (not of a change that changed nothing), after the commit:
 	// the service counts them for its metrics. It must not block.
 	Changed func(o domain.Origin, to domain.CardStatus)
+	// ReadOnly opens an existing file for reading only, writing nothing
+	// to it: no file is created (ErrNoDatabase), and every change fails.
+	ReadOnly bool
 	// InjectFault, when set, is called after each write transaction's work
 	// and before its commit; an error it returns aborts the transaction as
 	// a failed commit would. FOR TESTS ONLY: NEVER SET IT IN THE SERVICE.
@@ -73,7 +77,7 @@ type Options struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db          *bolt.DB
+	db          database
 	commits     groupCommit
 	now         func() time.Time
 	fault       func() error
@@ -84,8 +88,10 @@ type Store struct {
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
-// another process holds the file, and refuses a file written by a newer
-// version of Cardstop.
+// another process holds the file, refuses a file written by a newer
+// version of Cardstop, and returns a *DamageError (an ErrDamaged) for a
+// file it cannot read as a database, having written nothing to it. With
+// opt.ReadOnly a missing file is ErrNoDatabase, and nothing is created.
 func Open(dir string, opt Options) (*Store, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = time.Second
@@ -93,28 +99,49 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
 	path := filepath.Join(dir, FileName)
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, os.ErrNotExist)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrInUse)
+	var db *bolt.DB
+	var err error
+	switch {
+	case created && opt.ReadOnly:
+		return nil, fmt.Errorf("%w at %s", ErrNoDatabase, dir)
+	case created:
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout})
+		if errors.Is(err, berrors.ErrTimeout) {
+			err = fmt.Errorf("open %s: %w", path, ErrInUse)
+		} else if err != nil {
+			err = fmt.Errorf("open %s: %w", path, err)
+		}
+	default:
+		db, err = openBolt(path, opt.ReadOnly, opt.LockTimeout)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	if opt.ClockSynced == nil {
 		opt.ClockSynced = func() bool { return true }
 	}
-	s := &Store{db: db, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed}
+	s := &Store{db: database{DB: db}, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed}
 	s.commits.onBroken = s.RefuseChanges
-	if err := s.init(); err != nil {
+	check := s.init
+	if opt.ReadOnly {
+		check = s.schema
+	}
+	if err := check(); err != nil {
 		db.Close()
+		var damaged *domain.Error
+		if errors.As(err, &damaged) && damaged.Kind == ErrDamaged {
+			return nil, &DamageError{path, strings.TrimPrefix(damaged.Msg, "the database is damaged: ")}
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// From now on a page found damaged while reading refuses every change.
+	s.db.onDamage = s.RefuseChanges
 	if created {
 		// A new file's directory entry must survive a power cut too.
 		if err := syncDir(dir); err != nil {
@@ -156,6 +183,22 @@ func (s *Store) init() error {
 		}
 		if n > SchemaVersion {
 			return fmt.Errorf("the database has schema version %d; this cardstop reads up to %d: upgrade cardstop", n, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// schema checks, reading only, that the file is a Cardstop database this
+// code reads.
+func (s *Store) schema() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("it has no Cardstop schema")
+		}
+		n, err := strconv.Atoi(string(meta.Get(keySchema)))
+		if err != nil || n < 1 || n > SchemaVersion {
+			return fmt.Errorf("its schema version %q is not one this cardstop reads (1-%d)", meta.Get(keySchema), SchemaVersion)
 		}
 		return nil
 	})
@@ -413,30 +456,21 @@ func Verify(path string) error {
 
 // withFile opens path read-only, checks its schema, and runs fn.
 func withFile(path string, fn func(s *Store) error) error {
-	if _, err := os.Stat(path); err != nil {
+	db, err := openBolt(path, true, time.Second)
+	var damaged *DamageError
+	switch {
+	case errors.As(err, &damaged):
+		return fmt.Errorf("%s is not a readable database: %s", path, damaged.Problem)
+	case errors.Is(err, ErrInUse):
+		return fmt.Errorf("%s: %w", path, ErrInUse)
+	case err != nil:
 		return err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return fmt.Errorf("%s: %w", path, ErrInUse)
-	}
-	if err != nil {
-		return fmt.Errorf("%s is not a readable database: %w", path, err)
-	}
 	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return errors.New("it has no Cardstop schema")
-		}
-		n, err := strconv.Atoi(string(meta.Get(keySchema)))
-		if err != nil || n < 1 || n > SchemaVersion {
-			return fmt.Errorf("its schema version %q is not one this cardstop reads (1-%d)", meta.Get(keySchema), SchemaVersion)
-		}
-		return nil
-	})
+	s := &Store{db: database{DB: db}, now: time.Now, clockSynced: func() bool { return true }}
+	err = s.schema()
 	if err == nil {
-		err = fn(&Store{db: db, now: time.Now, clockSynced: func() bool { return true }})
+		err = fn(s)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

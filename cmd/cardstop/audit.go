@@ -18,7 +18,7 @@ func auditCommand(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "export":
 		c := newCommand("audit export", "", stderr, "cardstop audit export --data-dir ./var > audit.jsonl")
-		return c.withStore(args[1:], 0, func(st *storage.Store) error {
+		return c.withReadStore(args[1:], 0, func(st *storage.Store) error {
 			events, err := st.Events(0, 0)
 			if err != nil {
 				return err
@@ -73,7 +73,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 		if err := c.configure(); err != nil { // the database's own log: where is it?
 			return err
 		}
-		st, err := c.open()
+		st, err := c.openWith(storage.Options{ReadOnly: true})
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ import (
 // takes a good one's name.
 func backup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("backup", "FILE", stderr, "cardstop backup --data-dir ./var /media/usb/cardstop-backup.db")
-	return c.withStore(args, 1, func(st *storage.Store) error {
+	return c.withReadStore(args, 1, func(st *storage.Store) error {
 		dest := c.fs.Arg(0)
 		if dest == "-" {
 			_, err := st.Backup(ctx, stdout)
@@ -102,12 +102,22 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Exit status 1: it is the backup that is damaged, not the database.
 		return fmt.Errorf("the backup %s cannot be used; nothing was changed: %s", src, strings.ReplaceAll(err.Error(), checked, src))
 	}
-	// Holding the database open proves no server uses it while it is replaced.
+	// Holding the database open proves no server uses it while it is
+	// replaced. A damaged file, the very one a restore is for, cannot be
+	// opened: its lock alone is held.
 	st, err := c.open()
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrDamaged):
+		release, err := storage.HoldFile(*c.dataDir, time.Second)
+		if err != nil {
+			return err
+		}
+		defer release()
+	case err != nil:
 		return err
+	default:
+		defer st.Close()
 	}
-	defer st.Close()
 	db := filepath.Join(*c.dataDir, storage.FileName)
 	staged := db + ".restore"
 	defer os.Remove(staged) // left only when a step below fails

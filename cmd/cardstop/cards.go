@@ -47,7 +47,7 @@ func importCards(ctx context.Context, args []string, stdin io.Reader, stdout, st
 
 func exportCards(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("export", "", stderr, "cardstop export --data-dir ./var > cards.json")
-	return c.withStore(args, 0, func(st *storage.Store) error {
+	return c.withReadStore(args, 0, func(st *storage.Store) error {
 		cards, err := st.Cards(storage.CardFilter{})
 		if err != nil {
 			return err

@@ -35,7 +35,9 @@ func check(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	case c.fs.NArg() > 0:
 		return fmt.Errorf("%w: check takes no file but - (an image on stdin)", errUsage)
 	}
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && c.fs.NArg() == 0 {
+		return noDatabase(*c.dataDir)
+	} else if err != nil {
 		return err
 	}
 	if err := checkIsolated(ctx, path, false); err != nil {

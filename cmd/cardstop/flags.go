@@ -134,9 +134,22 @@ func (c *command) withStore(args []string, nargs int, fn func(st *storage.Store)
 	return c.use(fn)
 }
 
+// withReadStore is withStore for a command that only reads: it opens an
+// existing database read-only, and creates nothing when there is none.
+func (c *command) withReadStore(args []string, nargs int, fn func(st *storage.Store) error) error {
+	if err := c.parse(args, nargs); err != nil {
+		return err
+	}
+	return c.useWith(storage.Options{ReadOnly: true}, fn)
+}
+
 // use opens the database, runs fn with it and closes it.
 func (c *command) use(fn func(st *storage.Store) error) error {
-	st, err := c.open()
+	return c.useWith(storage.Options{}, fn)
+}
+
+func (c *command) useWith(opt storage.Options, fn func(st *storage.Store) error) error {
+	st, err := c.openWith(opt)
 	if err != nil {
 		return err
 	}
@@ -162,10 +175,22 @@ func printNamed[T any](w io.Writer, items []T, err error, named func(T) (name st
 // open opens the database, failing fast when a server holds it.
 func (c command) open() (*storage.Store, error) { return c.openWith(storage.Options{}) }
 
-// openWith is open with options beyond the clock's.
+// openWith is open with options beyond the clock's. A file that cannot be
+// read as a database is a storage.DamageError (exit status 3); with
+// opt.ReadOnly, a missing one is an error that names the directory.
 func (c command) openWith(opt storage.Options) (*storage.Store, error) {
 	opt.ClockSynced = clock.Synced
-	return storage.Open(*c.dataDir, opt)
+	st, err := storage.Open(*c.dataDir, opt)
+	if errors.Is(err, storage.ErrNoDatabase) {
+		return nil, noDatabase(*c.dataDir)
+	}
+	return st, err
+}
+
+// noDatabase is the error of a command that only reads, run where there
+// is no database: most often a wrong --data-dir.
+func noDatabase(dir string) error {
+	return fmt.Errorf("no database at %s (is --data-dir right?)", dir)
 }
 
 // cliOrigin is who a command acts as in the audit log: the local account

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/cardstop/cardstop/storage"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -51,7 +53,8 @@ examples:
 var errUsage = errors.New("usage")
 
 // errDamaged marks a database that failed its check; it exits with status
-// 3, so that serve can tell it from a check that could not run.
+// 3, so that serve can tell it from a check that could not run. A file
+// that cannot be opened as a database (storage.ErrDamaged) exits with 3 too.
 var errDamaged = errors.New("the database is damaged")
 
 func main() {
@@ -69,7 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "cardstop:", err)
 		return 2
-	case errors.Is(err, errDamaged):
+	case errors.Is(err, errDamaged), errors.Is(err, storage.ErrDamaged):
 		fmt.Fprintln(stderr, "cardstop:", err)
 		return 3
 	default:

@@ -77,7 +77,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
 	}
 	changes := &web.ChangeCounter{}
+	dbPath := filepath.Join(*c.dataDir, storage.FileName)
 	st, err := c.openWith(storage.Options{Changed: changes.Add})
+	var damaged *storage.DamageError
+	if errors.As(err, &damaged) {
+		// Nothing can be read, not even the credentials: serve the probes,
+		// and answer the rest 503, rather than exit and be restarted over
+		// and over by systemd. The file's lock is held, as bbolt would, so
+		// that restore waits for the service to stop.
+		release, err := storage.HoldFile(*c.dataDir, time.Second)
+		if err != nil {
+			return err
+		}
+		defer release()
+		log.Error("THE DATABASE CANNOT BE OPENED: serving /healthz and /readyz only, every other route answers 503; "+
+			"stop the service, copy the file aside and restore a backup (cardstop restore)", "problem", damaged.Error())
+		handler := web.Degraded(damaged.Path+": "+damaged.Problem, web.Options{Logger: log, ClockSynced: clock.Synced})
+		return listenAndServe(ctx, newHTTPServer(handler, log), ln, log, scheme, dbPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -97,8 +114,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	opt.Changes = changes
 	opt.ClockSynced = clock.Synced
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
-	srv := &http.Server{
-		Handler:           web.New(st, opt),
+	return listenAndServe(ctx, newHTTPServer(web.New(st, opt), log), ln, log, scheme, dbPath)
+}
+
+// newHTTPServer bounds what one client may hold of the server.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -106,7 +128,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+web.APIPrefix, "database", filepath.Join(*c.dataDir, storage.FileName), "version", version)
+}
+
+// listenAndServe serves on ln until ctx ends, then finishes the requests
+// in flight.
+func listenAndServe(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger, scheme, dbPath string) error {
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+web.APIPrefix, "database", dbPath, "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

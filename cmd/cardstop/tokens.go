@@ -39,7 +39,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func tokenList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token list", "", stderr, "cardstop token list --data-dir ./var")
-	return c.withStore(args, 0, func(st *storage.Store) error {
+	return c.withReadStore(args, 0, func(st *storage.Store) error {
 		tokens, err := st.Tokens()
 		return printNamed(stdout, tokens, err, func(t storage.Token) (string, domain.Role, time.Time) { return t.Name, t.Role, t.Created })
 	})

@@ -104,7 +104,7 @@ func userPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 func userList(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user list", "", stderr, "cardstop user list --data-dir ./var")
-	return c.withStore(args, 0, func(st *storage.Store) error {
+	return c.withReadStore(args, 0, func(st *storage.Store) error {
 		users, err := st.Users()
 		return printNamed(stdout, users, err, func(u storage.User) (string, domain.Role, time.Time) { return u.Name, u.Role, u.Created })
 	})
