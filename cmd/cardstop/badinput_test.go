@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -43,6 +44,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	card := func(extra string) string {
 		return `[{"Uuid":"11111111-2222-4333-8444-555555555555","SerialNumber":"{aaaaaaaa-0000-4000-8000-000000000000}"` + extra + `}]`
 	}
+	// A wrong --data-dir: commands that only read say so and create nothing.
+	missing := filepath.Join(t.TempDir(), "docs")
 	cli := []struct {
 		name string
 		args []string
@@ -69,6 +72,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"config: bad panel", []string{"serve", "--data-dir", dir, "--panel", "leds"}, 2, "--panel must be"},
 		{"config: bad listen", []string{"serve", "--data-dir", dir, "--listen", "nowhere"}, 1, "missing port"},
 		{"config: bad role", []string{"token", "create", "--data-dir", dir, "--role", "root", "--name", "x"}, 2, `unknown role "root"`},
+		{"no database: export", []string{"export", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: token list", []string{"token", "list", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: user list", []string{"user", "list", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: audit export", []string{"audit", "export", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: audit verify", []string{"audit", "verify", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: backup", []string{"backup", "--data-dir", missing, filepath.Join(dir, "b.db")}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: backup to stdout", []string{"backup", "--data-dir", missing, "-"}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: check", []string{"check", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
 	}
 	before := offline()
 	for _, tt := range cli {
@@ -79,6 +90,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 			if after := offline(); after != before {
 				t.Fatal("the bad input changed the database")
+			}
+			if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a command made %s: %v", missing, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "b.db")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatal("backup of no database wrote a file")
 			}
 		})
 	}
