@@ -81,6 +81,9 @@ func guarded(fn func() error) (problem string, err error) {
 			panic(p)
 		}
 		problem = fmt.Sprintf("bbolt stopped on a page it cannot read (%v)", p)
+		if f, fault := p.(interface{ Addr() uintptr }); fault {
+			problem = fmt.Sprintf("a read of the file faulted at %#x (the file was cut short, or the disk failed)", f.Addr())
+		}
 	}()
 	return "", fn()
 }
