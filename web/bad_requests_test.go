@@ -328,6 +328,19 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 				brSetRequest(e, domain.RoleOperator, req, "Completed")
 				return brCardPath(req, cardActive)
 			}, body: `{"status":"Disabled"}`, code: 409, msg: "is already Completed"},
+		{name: "request carried out again after a re-enable", role: domain.RoleAdmin, method: "PUT",
+			setup: func(e *env) string {
+				req := approvedReq(e)
+				brSetCard(e, domain.RoleOperator, req, cardActive, "Disabled")
+				brSetCard(e, domain.RoleAdmin, brRequest(e, domain.RoleAdmin, "SuspendOrReinstate", cardActive), cardActive, "Active")
+				return brCardPath(req, cardActive)
+			}, body: `{"status":"Disabled"}`, code: 409, msg: "has already been carried out; the smartcard is now Active"},
+		{name: "request carried out again to another status", role: domain.RoleOperator, method: "PUT",
+			setup: func(e *env) string {
+				req := brRequest(e, domain.RoleOperator, "SuspendOrReinstate", cardActive)
+				brSetCard(e, domain.RoleOperator, req, cardActive, "Suspended")
+				return brCardPath(req, cardActive)
+			}, body: `{"status":"Active"}`, code: 409, msg: "has already been carried out"},
 		{name: "Canceled request then PUT card", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string {
 				req := approvedReq(e)
