@@ -199,7 +199,12 @@ func TestSuspendAndReinstate(t *testing.T) {
 	if c, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardSuspended, Via: domain.ViaAPI}); err != nil || c.Status != domain.CardSuspended {
 		t.Fatalf("suspend = %v, %v", c.Status, err)
 	}
-	c, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI})
+	// The request is carried out once: reinstating takes a new one.
+	if _, err := s.Apply(context.Background(), operator, domain.Command{Request: req.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI}); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("reinstate by the request that suspended: %v, want ErrConflict", err)
+	}
+	back := createRequest(t, s, operator, domain.TypeSuspendOrReinstate, card.Uuid)
+	c, err := s.Apply(context.Background(), operator, domain.Command{Request: back.Uuid, Card: card.Uuid, To: domain.CardActive, Via: domain.ViaAPI})
 	if err != nil || c.Status != domain.CardActive || c.PreviousStatus != domain.CardSuspended {
 		t.Fatalf("reinstate = %+v, %v", c, err)
 	}
@@ -554,25 +559,26 @@ func TestConcurrentWritersKeepChain(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			id := testID(byte(i + 1))
-			r, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: id})
-			if err != nil {
-				t.Error(err)
-				return
-			}
+			// A request is carried out once: one request a change.
 			for _, to := range []domain.CardStatus{domain.CardSuspended, domain.CardActive, domain.CardSuspended} {
+				r, err := s.CreateRequest(context.Background(), operator, storage.NewRequest{Type: domain.TypeSuspendOrReinstate, Smartcard: id})
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				if _, err := s.Apply(context.Background(), operator, domain.Command{Request: r.Uuid, Card: id, To: to, Via: domain.ViaAPI}); err != nil {
 					t.Error(err)
 				}
-			}
-			if _, err := s.SetRequestStatus(context.Background(), operator, r.Uuid, domain.RequestCompleted, "Completed"); err != nil {
-				t.Error(err)
+				if _, err := s.SetRequestStatus(context.Background(), operator, r.Uuid, domain.RequestCompleted, "Completed"); err != nil {
+					t.Error(err)
+				}
 			}
 		})
 	}
 	wg.Wait()
-	// n imports + n × (create, 3 status changes, complete).
-	if got := len(allEvents(t, s)); got != n+n*5 {
-		t.Errorf("%d events, want %d", got, n+n*5)
+	// n imports + n × 3 × (create, status change, complete).
+	if got := len(allEvents(t, s)); got != n+n*9 {
+		t.Errorf("%d events, want %d", got, n+n*9)
 	}
 	suspended := domain.CardSuspended
 	if got, err := s.Cards(storage.CardFilter{Status: &suspended}); err != nil || len(got) != n {

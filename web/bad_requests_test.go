@@ -1,11 +1,14 @@
 package web
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,9 +80,13 @@ type badRequest struct {
 	setup  func(e *env) string // makes the state the row needs; returns the path
 	body   string              // JSON, sent as application/json unless header says otherwise
 	header []string            // extra request headers, name then value
-	code   int
-	msg    string            // a substring of Message
-	want   map[string]string // response headers and a prefix their value must have
+	// bodyErr, when set, is what reading the body ends with after body:
+	// the body is shorter than the Content-Length it announces, as
+	// net/http's reader of a connection that ends or stalls reports it.
+	bodyErr error
+	code    int
+	msg     string            // a substring of Message
+	want    map[string]string // response headers and a prefix their value must have
 }
 
 func TestBadRequestsChangeNothing(t *testing.T) {
@@ -194,6 +201,39 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{name: "misspelt body key", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
 			body: `{"type":"Disable","smartcardid":"` + cardActive + `"}`, code: 400, msg: `unknown key "smartcardid"`},
 
+		{name: "body shorter than its Content-Length", role: domain.RoleAdmin, method: "PUT",
+			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disa`,
+			bodyErr: io.ErrUnexpectedEOF, code: 400, msg: "the body ended after 15 of the 115 bytes its Content-Length announced; nothing was changed"},
+		{name: "body shorter than its Content-Length on a create", role: domain.RoleOperator, method: "POST", setup: brAt(api + "/requests"),
+			body: disable, bodyErr: io.ErrUnexpectedEOF, code: 400, msg: "the body ended after"},
+		{name: "body stalls until the read timeout", role: domain.RoleAdmin, method: "PUT",
+			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":`,
+			bodyErr: os.ErrDeadlineExceeded, code: 408, msg: "the body did not arrive in time (10 bytes came); nothing was changed"},
+		{name: "UTF-16 body", role: domain.RoleAdmin, method: "PUT",
+			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: "\xff\xfe{\x00}\x00",
+			code: 400, msg: "UTF-16 byte order mark; send it as UTF-8"},
+		{name: "GET with a body on a request's card", role: domain.RoleAdmin, method: "GET",
+			setup: func(e *env) string { return brCardPath(disableReq(e), cardActive) }, body: `{"status":"Disabled"}`,
+			code: 400, msg: "a GET takes no body, and this one has one; nothing was changed: a change is a PUT or a POST"},
+		{name: "GET with a body on a card", role: domain.RoleAdmin, method: "GET", setup: brAt(api + "/smartcards/" + cardActive),
+			body: `{"status":"Disabled"}`, code: 400, msg: "a GET takes no body"},
+		{name: "GET with a body on the card list", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards"),
+			body: `{}`, code: 400, msg: "a GET takes no body"},
+		{name: "GET with a body on a request", role: domain.RoleAdmin, method: "GET",
+			setup: func(e *env) string { return api + "/requests/" + disableReq(e) }, body: `{"status":"Completed"}`,
+			code: 400, msg: "a GET takes no body"},
+		{name: "GET with a body on the operations", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards/" + cardActive + "/operations"),
+			body: `{}`, code: 400, msg: "a GET takes no body"},
+		{name: "GET with a body on the station", role: domain.RoleViewer, method: "GET", setup: brAt("/api/station"),
+			body: `{}`, code: 400, msg: "a GET takes no body"},
+		{name: "GET with a chunked body", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests"),
+			body: `{}`, header: []string{"Transfer-Encoding", "chunked"}, code: 400, msg: "a GET takes no body"},
+
+		// The path.
+		{name: "path not in its clean form", role: domain.RoleAdmin, method: "GET", setup: brAt(api + "/smartcards/../smartcards"),
+			code: 307, msg: "the path is not in its clean form; use " + api + "/smartcards",
+			want: map[string]string{"Location": api + "/smartcards"}},
+
 		// The query.
 		{name: "unknown query parameter", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/smartcards?cardids=x"),
 			code: 400, msg: `unknown query parameter "cardids"`},
@@ -218,6 +258,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			code: 400, msg: `unknown smartcard status "Frozen"`},
 		{name: "targetuser other than current", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests?targetuser=" + brNoSuch),
 			code: 400, msg: `targetuser supports only "current"`},
+		{name: "targetuser current for a token", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests?targetuser=Current"),
+			code: 400, msg: "targetuser=current means the caller's own user, and the token viewer is not a user"},
 		{name: "unknown request status filter", role: domain.RoleViewer, method: "GET", setup: brAt(api + "/requests?status=Finished"),
 			code: 400, msg: `unknown request status "Finished"`},
 
@@ -328,6 +370,19 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 				brSetRequest(e, domain.RoleOperator, req, "Completed")
 				return brCardPath(req, cardActive)
 			}, body: `{"status":"Disabled"}`, code: 409, msg: "is already Completed"},
+		{name: "request carried out again after a re-enable", role: domain.RoleAdmin, method: "PUT",
+			setup: func(e *env) string {
+				req := approvedReq(e)
+				brSetCard(e, domain.RoleOperator, req, cardActive, "Disabled")
+				brSetCard(e, domain.RoleAdmin, brRequest(e, domain.RoleAdmin, "SuspendOrReinstate", cardActive), cardActive, "Active")
+				return brCardPath(req, cardActive)
+			}, body: `{"status":"Disabled"}`, code: 409, msg: "has already been carried out; the smartcard is now Active"},
+		{name: "request carried out again to another status", role: domain.RoleOperator, method: "PUT",
+			setup: func(e *env) string {
+				req := brRequest(e, domain.RoleOperator, "SuspendOrReinstate", cardActive)
+				brSetCard(e, domain.RoleOperator, req, cardActive, "Suspended")
+				return brCardPath(req, cardActive)
+			}, body: `{"status":"Active"}`, code: 409, msg: "has already been carried out"},
 		{name: "Canceled request then PUT card", role: domain.RoleOperator, method: "PUT",
 			setup: func(e *env) string {
 				req := approvedReq(e)
@@ -377,7 +432,12 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			e := newEnv(t)
 			path := tc.setup(e)
 			before := e.snapshot()
-			rec := e.do(tc.role, tc.method, path, tc.body, tc.header...)
+			var rec *httptest.ResponseRecorder
+			if tc.bodyErr != nil {
+				rec = brBroken(e, tc.role, tc.method, path, tc.body, tc.bodyErr)
+			} else {
+				rec = e.do(tc.role, tc.method, path, tc.body, tc.header...)
+			}
 			brCheckError(t, rec, tc.code, tc.msg)
 			for k, prefix := range tc.want {
 				if v := rec.Header().Get(k); !strings.HasPrefix(v, prefix) {
@@ -390,6 +450,24 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+// brBroken sends a request whose body ends with err after body, though
+// its Content-Length announces 100 bytes more.
+func brBroken(e *env, role domain.Role, method, path, body string, err error) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, io.MultiReader(strings.NewReader(body), brErrReader{err}))
+	req.ContentLength = int64(len(body) + 100)
+	req.RemoteAddr = "192.0.2.1:50000"
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.tokens[role])
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+type brErrReader struct{ err error }
+
+func (r brErrReader) Read([]byte) (int, error) { return 0, r.err }
 
 // brCheckError checks that rec is the JSON error answer: the status code,
 // the content type, and a body of exactly Message (holding msg) and
@@ -480,5 +558,123 @@ func TestAuthFailuresAreLimited(t *testing.T) {
 	}
 	if rec := try(addr, good); rec.Code != http.StatusOK {
 		t.Errorf("a good token after the window: %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+// TestForgivenForms: forms of a request that are not wrong, only unusual,
+// are answered as their usual form is.
+func TestForgivenForms(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		method, path string // path: the unusual form
+		usual        string // the usual form of path, answered the same
+		body         string
+		code         int
+	}{
+		{name: "card list with a trailing slash", method: "GET", path: api + "/smartcards/", usual: api + "/smartcards", code: 200},
+		{name: "request list with a trailing slash", method: "GET", path: api + "/requests/", usual: api + "/requests", code: 200},
+		{name: "card with a trailing slash", method: "GET", path: api + "/smartcards/" + cardActive + "/", usual: api + "/smartcards/" + cardActive, code: 200},
+		{name: "card list with a trailing slash and a query", method: "GET", path: api + "/smartcards/?status=active", usual: api + "/smartcards?status=active", code: 200},
+		{name: "status set by a body with a UTF-8 byte order mark", method: "PUT", body: "\xef\xbb\xbf" + `{"status":"Disabled"}`, code: 200},
+		{name: "GET with an empty body", method: "GET", path: api + "/smartcards", usual: api + "/smartcards", code: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.method == "PUT" { // a change: made as by the body without the mark
+				rec := e.do(domain.RoleAdmin, "PUT", brCardPath(brRequest(e, domain.RoleAdmin, "Disable", cardActive), cardActive), tc.body)
+				if rec.Code != tc.code || !strings.Contains(rec.Body.String(), `"Status":4`) {
+					t.Fatalf("PUT %q: %d %s", tc.body, rec.Code, rec.Body)
+				}
+				if c, err := e.store.Card(mustGUID(t, cardActive)); err != nil || c.Status != domain.CardDisabled {
+					t.Fatalf("the card after the PUT: %v, %v", c.Status, err)
+				}
+				return
+			}
+			got := e.do(domain.RoleAdmin, tc.method, tc.path, "")
+			if tc.name == "GET with an empty body" {
+				got = e.do(domain.RoleAdmin, tc.method, tc.path, "", "Content-Length", "0")
+			}
+			want := e.do(domain.RoleAdmin, tc.method, tc.usual, "")
+			if got.Code != tc.code || want.Code != tc.code {
+				t.Fatalf("%s: %d %s; %s: %d", tc.path, got.Code, got.Body, tc.usual, want.Code)
+			}
+			if got.Body.String() != want.Body.String() {
+				t.Errorf("%s answers\n%s\nbut %s answers\n%s", tc.path, got.Body, tc.usual, want.Body)
+			}
+		})
+	}
+}
+
+// TestStaticListsNoDirectory: /static/ serves its files and lists nothing.
+func TestStaticListsNoDirectory(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/static/style.css", 200},
+		{"/static/", 404},
+		{"/static/nothing.css", 404},
+	} {
+		rec := e.do(domain.RoleNone, "GET", tc.path, "")
+		if rec.Code != tc.code {
+			t.Errorf("GET %s: %d, want %d", tc.path, rec.Code, tc.code)
+		}
+		if b := rec.Body.String(); tc.code == 404 && (strings.Contains(b, `href="htmx.min.js"`) || !strings.Contains(b, `data-testid="message">There is no page at `+tc.path)) {
+			t.Errorf("GET %s: want the page saying it is not found, not a listing: %s", tc.path, b)
+		}
+	}
+}
+
+// TestBrokenBodyOverTCP: a client whose connection ends, or stalls, before
+// its body does gets the error answer (when it still listens) and changes
+// nothing: net/http's reader reports what bodyError expects.
+func TestBrokenBodyOverTCP(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close bool // the client stops sending (half-close); else it stalls
+		code  string
+		msg   string
+	}{
+		{"connection ends", true, "400", "the body ended after 9 of the 21 bytes"},
+		{"connection stalls", false, "408", "the body did not arrive in time (9 bytes came)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			req := brRequest(e, domain.RoleAdmin, "Disable", cardActive)
+			srv := httptest.NewUnstartedServer(e.srv)
+			srv.Config.ReadTimeout = 200 * time.Millisecond // the stall ends with it
+			srv.Start()
+			defer srv.Close()
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, err = io.WriteString(conn, "PUT "+brCardPath(req, cardActive)+" HTTP/1.1\r\nHost: localhost\r\n"+
+				"Authorization: Bearer "+e.tokens[domain.RoleAdmin]+"\r\nContent-Type: application/json\r\n"+
+				"Content-Length: 21\r\n\r\n"+`{"status"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := e.snapshot()
+			if tc.close {
+				if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if got := strconv.Itoa(resp.StatusCode); got != tc.code || !strings.Contains(string(body), tc.msg) {
+				t.Errorf("answer %s %s, want %s with %q", got, body, tc.code, tc.msg)
+			}
+			if e.snapshot() != before {
+				t.Error("the broken body changed the store")
+			}
+		})
 	}
 }

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/cardstop/cardstop/web/wire"
@@ -20,9 +23,30 @@ func readBody(w http.ResponseWriter, r *http.Request, allowed ...string) (wire.O
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
-		return wire.Object{}, err
+		return wire.Object{}, bodyError(err, r.ContentLength, len(data))
 	}
 	return wire.ParseObject(data, allowed...)
+}
+
+// bodyError says what went wrong while reading a body. A client that
+// sends less than its Content-Length, or stops sending, is the client's
+// fault: 400 or 408, never a 500. Anything else is passed on as it is.
+func bodyError(err error, declared int64, got int) error {
+	var mb *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mb):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF) && declared >= 0:
+		return &httpError{code: http.StatusBadRequest,
+			msg: "the body ended after " + strconv.Itoa(got) + " of the " + strconv.FormatInt(declared, 10) + " bytes its Content-Length announced; nothing was changed"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &httpError{code: http.StatusBadRequest, msg: "the body ended before its last chunk; nothing was changed"}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &httpError{code: http.StatusRequestTimeout,
+			msg: "the body did not arrive in time (" + strconv.Itoa(got) + " bytes came); nothing was changed"}
+	}
+	return err
 }
 
 // readQuery returns the query parameters, keys lowercased. An unknown or

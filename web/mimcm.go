@@ -210,7 +210,11 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o domain.O
 		if !strings.EqualFold(v, "current") {
 			return &httpError{code: http.StatusBadRequest, msg: `targetuser supports only "current"`}
 		}
-		f.TargetUser = o.ActorUuid
+		// MIM CM's current user is the caller's user account. The API's
+		// callers are tokens, which are no user: no request targets one, and
+		// an empty list would look like an answer (docs/API.md).
+		return &httpError{code: http.StatusBadRequest, msg: `targetuser=current means the caller's own user, and the token ` +
+			strings.TrimPrefix(o.Actor, "token:") + ` is not a user, so no request can target it; leave targetuser out to list the requests`}
 	}
 	if f.Status, err = optional(q, "status", domain.ParseRequestStatus); err != nil {
 		return err
@@ -287,10 +291,15 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.
 	if err != nil {
 		return err
 	}
-	if err := s.allowChange(o.Actor); err != nil {
+	before, err := s.store.Card(cardID)
+	if err != nil {
 		return err
 	}
-	card, err := s.store.Apply(r.Context(), o, domain.Command{Request: reqID, Card: cardID, To: st, Via: domain.ViaAPI})
+	// The rules make setting the status the card has a no-op, and only a
+	// change spends the allowance.
+	card, err := s.limitChange(o, before, before.Status == st, func() (storage.Smartcard, error) {
+		return s.store.Apply(r.Context(), o, domain.Command{Request: reqID, Card: cardID, To: st, Via: domain.ViaAPI})
+	})
 	if err != nil {
 		return err
 	}

@@ -1090,7 +1090,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	l.send(srv, O, "POST", api+"/requests", `{"type":"Enroll"}`, 400)
 	l.send(srv, O, "POST", api+"/requests", `{"type":"Disable","smartcard":"`+nosuch+`"}`, 404)
 	l.send(srv, V, "GET", api+"/requests", "", 200)
-	l.send(srv, V, "GET", api+"/requests?targetuser=current&status=approved", "", 200)
+	l.send(srv, V, "GET", api+"/requests?targetuser=current&status=approved", "", 400)
 	l.send(srv, V, "GET", api+"/requests?targetuser=someone", "", 400)
 	l.send(srv, V, "GET", api+"/requests/"+req, "", 200)
 	l.send(srv, V, "GET", api+"/requests/"+nosuch, "", 404)
@@ -1125,8 +1125,14 @@ func TestOpenAPILiveResponses(t *testing.T) {
 		l.send(limited, N, "GET", api+"/smartcards", "", 401, "Authorization", "Bearer wrong-"+strconv.Itoa(i), "RemoteAddr", "192.0.2.99:1")
 	}
 	l.send(limited, V, "GET", api+"/smartcards", "", 429, "RemoteAddr", "192.0.2.99:1")
-	l.send(limited, O, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"Disabled"}`, 0) // spends the allowance
-	l.send(limited, O, "PUT", api+"/requests/"+req+"/smartcards/"+cardActive, `{"status":"Disabled"}`, 429)
+	// Only a change spends the allowance (a no-op does not).
+	var reenable [2]string
+	for i := range reenable {
+		rec = l.send(srv, A, "POST", api+"/requests", `{"type":"SuspendOrReinstate","smartcard":"`+cardActive+`"}`, 201)
+		reenable[i] = strings.TrimPrefix(strings.Trim(rec.Body.String(), `"`), "api/v1.0/requests/")
+	}
+	l.send(limited, A, "PUT", api+"/requests/"+reenable[0]+"/smartcards/"+cardActive, `{"status":"Active"}`, 0) // spends the allowance
+	l.send(limited, A, "PUT", api+"/requests/"+reenable[1]+"/smartcards/"+cardActive, `{"status":"Suspended"}`, 429)
 
 	// The station.
 	uuid, status := mustGUID(t, cardActive), 3

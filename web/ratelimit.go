@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // changeLimiter limits status changes per identity with a token bucket:
@@ -32,7 +35,14 @@ func newChangeLimiter(perMinute int, now func() time.Time) *changeLimiter {
 }
 
 // take spends one change of identity's allowance, or says how long to wait.
-func (l *changeLimiter) take(identity string) time.Duration {
+func (l *changeLimiter) take(identity string) time.Duration { return l.spend(identity, false) }
+
+// charge spends one change of identity's allowance even when none is left,
+// for a change made without take (it looked like a no-op and was not):
+// the identity's next changes wait the longer.
+func (l *changeLimiter) charge(identity string) { l.spend(identity, true) }
+
+func (l *changeLimiter) spend(identity string, force bool) time.Duration {
 	if l.perMinute <= 0 {
 		return 0
 	}
@@ -54,11 +64,40 @@ func (l *changeLimiter) take(identity string) time.Duration {
 	}
 	b.tokens = min(float64(l.perMinute), b.tokens+float64(now.Sub(b.last))*rate)
 	b.last = now
-	if b.tokens >= 1 {
+	if b.tokens >= 1 || force {
 		b.tokens--
 		return 0
 	}
 	return time.Duration((1 - b.tokens) / rate)
+}
+
+// limitChange makes a change of a card's status (apply) within the
+// caller's allowance, which only a change spends: a no-op (setting the
+// status the card has, as a client's retry does) is answered even when
+// none is left. before is the card as read before; looksNoOp says whether
+// the rules will find nothing to do with it. The rules decide inside
+// apply, so the card it returns says what happened: a card someone else
+// changed in between is charged as a change, erring on the side of the
+// limit.
+func (s *Server) limitChange(o domain.Origin, before storage.Smartcard, looksNoOp bool, apply func() (storage.Smartcard, error)) (storage.Smartcard, error) {
+	if !looksNoOp {
+		if he := s.allowChange(o.Actor); he != nil {
+			return storage.Smartcard{}, he
+		}
+	}
+	after, err := apply()
+	if err == nil && looksNoOp && !sameStatus(before, after) {
+		s.changes.charge(o.Actor)
+	}
+	return after, err
+}
+
+// sameStatus reports whether a card's status is as it was: every change
+// writes a new status and the request that made it (a request is carried
+// out once).
+func sameStatus(before, after storage.Smartcard) bool {
+	return before.Uuid == after.Uuid && before.Status == after.Status &&
+		before.StatusRequestUuid == after.StatusRequestUuid && before.StatusChanged.Equal(after.StatusChanged)
 }
 
 // allowChange refuses a status change beyond the identity's allowance.

@@ -65,7 +65,56 @@ func TestStatusChangeLimitOverHTTP(t *testing.T) {
 		t.Fatalf("second page change: %d", form.Code)
 	}
 	now = now.Add(time.Minute)
-	if rec := e.do(domain.RoleOperator, "PUT", path, `{"status":"Active"}`); rec.Code != 200 {
+	again := e.createRequest(domain.RoleOperator, `{"type":"Suspend","smartcard":"`+cardActive+`"}`)
+	if rec := e.do(domain.RoleOperator, "PUT", brCardPath(again, cardActive), `{"status":"Suspended"}`); rec.Code != 200 {
 		t.Fatalf("after a minute: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestNoOpSpendsNoAllowance: setting the status a card has (a retried PUT,
+// a form sent twice) spends none of the allowance, and is answered even
+// when none is left; each change spends one.
+func TestNoOpSpendsNoAllowance(t *testing.T) {
+	e := newEnv(t)
+	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), StatusChangesPerMinute: 2,
+		Now: func() time.Time { return fixedNow }})
+	put := func(req, status string, want int) {
+		t.Helper()
+		before := e.snapshot()
+		rec := e.do(domain.RoleOperator, "PUT", brCardPath(req, cardActive), `{"status":"`+status+`"}`)
+		if rec.Code != want {
+			t.Fatalf("PUT %s: %d %s, want %d", status, rec.Code, rec.Body, want)
+		}
+		if want != 200 && e.snapshot() != before {
+			t.Fatalf("PUT %s answered %d and changed the store", status, want)
+		}
+	}
+	suspend := e.createRequest(domain.RoleOperator, `{"type":"Suspend","smartcard":"`+cardActive+`"}`)
+	put(suspend, "Suspended", 200) // the first change
+	before := e.snapshot()
+	put(suspend, "Suspended", 200)
+	put(suspend, "Suspended", 200)
+	if e.snapshot() != before {
+		t.Fatal("a no-op changed the store")
+	}
+	reinstate := e.createRequest(domain.RoleOperator, `{"type":"Reinstate","smartcard":"`+cardActive+`"}`)
+	put(reinstate, "Active", 200) // the second change: the no-ops spent nothing
+	disable := e.createRequest(domain.RoleOperator, `{"type":"Disable","smartcard":"`+cardActive+`"}`)
+	put(disable, "Disabled", 429) // the third is over the limit
+	put(reinstate, "Active", 200) // a retry is answered with none left
+
+	// The page: a form sent twice spends once.
+	cookie := e.people()[domain.RoleOperator]
+	for i, step := range []struct{ action, reason string }{{"suspend", "other"}, {"suspend", "other"}, {"suspend", "other"}, {"reinstate", "found"}} {
+		if rec := e.form(cookie, "POST", "/cards/"+cardActive+"/"+step.action, url.Values{"reason": {step.reason}}); rec.Code != 303 {
+			t.Fatalf("page step %d (%s): %d %s", i+1, step.action, rec.Code, rec.Body)
+		}
+	}
+	before = e.snapshot()
+	if rec := e.form(cookie, "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"lost"}}); rec.Code != 429 {
+		t.Fatalf("the third change on the page: %d, want 429", rec.Code)
+	}
+	if e.snapshot() != before {
+		t.Fatal("a refused change on the page changed the store")
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/web/page"
 )
 
 // route is one entry of the route table: what the mux matches, who may
@@ -57,7 +59,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /openapi.json", plain: http.HandlerFunc(serveOpenAPI)},
 
 		// The pages (ui*.go).
-		{pattern: "GET /static/", plain: s.hostCheck(http.StripPrefix("/static/", staticFiles()))},
+		{pattern: "GET /static/", plain: s.hostCheck(http.StripPrefix("/static/", s.staticFiles()))},
 		{pattern: "GET /{$}", plain: s.hostCheck(http.RedirectHandler("/cards", http.StatusSeeOther))},
 		{pattern: "GET /signin", plain: s.hostCheck(http.HandlerFunc(s.signInPage))},
 		{pattern: "POST /signin", plain: s.guard(http.HandlerFunc(s.signIn))},
@@ -98,11 +100,17 @@ func (s *Server) register() {
 	}
 }
 
-// staticFiles serves web/static, cached for an hour.
-func staticFiles() http.Handler {
+// staticFiles serves web/static's files, cached for an hour, and no
+// directory listing: a directory, like a file that is not there, gets the
+// pages' "not found".
+func (s *Server) staticFiles() http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fi, err := fs.Stat(static, cmp.Or(r.URL.Path, ".")); err != nil || fi.IsDir() {
+			s.render(w, r, http.StatusNotFound, page.Message(nil, "Not found", "There is no page at /static/"+r.URL.Path+"."))
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})

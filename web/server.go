@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/page"
+	"github.com/cardstop/cardstop/web/wire"
 )
 
 // Store is everything the server needs of the records: one value (the
@@ -110,6 +112,9 @@ func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
 				msg: "this needs the " + least.String() + " role; the token " + strconv.Quote(t.Name) + " has " + t.Role.String()}
 		}
 		if err == nil {
+			err = noBodyOnRead(r)
+		}
+		if err == nil {
 			actor := "token:" + t.Name
 			setActor(w, actor)
 			o := domain.Origin{Actor: actor, ActorUuid: t.Uuid, Role: t.Role, Source: remoteHost(r),
@@ -120,6 +125,17 @@ func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// noBodyOnRead refuses a GET (or HEAD) that carries a body: a read takes
+// none, and a client that sends one most likely meant to change something
+// with PUT or POST and would otherwise get a 200 that changed nothing.
+func noBodyOnRead(r *http.Request) error {
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || r.ContentLength == 0 {
+		return nil
+	}
+	return &httpError{code: http.StatusBadRequest,
+		msg: "a " + r.Method + " takes no body, and this one has one; nothing was changed: a change is a PUT or a POST"}
 }
 
 // setActor names the actor in the request's log line.
@@ -180,6 +196,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if api {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
+		// ASP.NET Web API, which MIM CM runs on, routes /smartcards/ as
+		// /smartcards: so do we, for every API path.
+		routed.URL.Path = strings.TrimSuffix(routed.URL.Path, "/")
+		// A path with . or .. or // in it is sent to its clean form, as the
+		// mux would, but said in JSON with the correlation id.
+		if p := strings.TrimSuffix(r.URL.Path, "/"); path.Clean(p) != p {
+			loc := path.Clean(p)
+			if r.URL.RawQuery != "" {
+				loc += "?" + r.URL.RawQuery
+			}
+			h.Set("Location", loc)
+			writeJSON(sw, http.StatusTemporaryRedirect, wire.Error{Message: "the path is not in its clean form; use " + loc, CorrelationId: corr})
+			return
+		}
 	} else {
 		pageHeaders(h)
 	}

@@ -150,12 +150,19 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	case v.Action.TypeSerial && storage.NormalizeSerial(r.PostFormValue("serial")) != storage.NormalizeSerial(card.SerialNumber):
 		return refuse(http.StatusBadRequest, "The serial number you typed is not this card's. Nothing was changed.")
 	}
-	if he := s.allowChange(o.Actor); he != nil {
+	cmd := domain.Command{Card: card.Uuid, Action: a.Name, Reason: v.Reason, Comment: v.Comment, Via: domain.ViaPage}
+	// The rules, asked beforehand, say whether this would change nothing
+	// (a form sent twice): that spends no allowance.
+	preview, perr := domain.Decide(domain.CardState{Status: card.Status, PreviousStatus: card.PreviousStatus}, nil, cmd, o.Role)
+	_, err = s.limitChange(o, card, perr == nil && preview.NoOp, func() (storage.Smartcard, error) {
+		return s.pages.Apply(r.Context(), o, cmd)
+	})
+	var he *httpError
+	if errors.As(err, &he) && he.code == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", he.header["Retry-After"])
 		return refuse(he.code, he.msg+". Nothing was changed.")
 	}
-	cmd := domain.Command{Card: card.Uuid, Action: a.Name, Reason: v.Reason, Comment: v.Comment, Via: domain.ViaPage}
-	if _, err := s.pages.Apply(r.Context(), o, cmd); err != nil {
+	if err != nil {
 		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrForbidden) {
 			// The rules refused, inside the transaction: say so with the
 			// card as it is now.

@@ -112,6 +112,12 @@ type RequestState struct {
 	Card   guid.GUID // the card it is for; nil until carried out
 }
 
+// CarriedOut reports whether the request has changed its card already: a
+// request becomes Executing in the transaction that changes its card, and
+// in no other way (PUT /requests/{id} cannot set Executing). A request is
+// carried out once; changing the card again needs a new request.
+func (r RequestState) CarriedOut() bool { return r.Status == RequestExecuting }
+
 // Command is one change of a card's status, as any way in asks for it.
 type Command struct {
 	Card guid.GUID
@@ -198,6 +204,11 @@ func Decide(card CardState, req *RequestState, cmd Command, role Role) (Decision
 	}
 	if card.Status == to {
 		return Decision{Action: candidates[0], To: to, NoOp: true}, nil
+	}
+	if req != nil && req.CarriedOut() {
+		// Its card changed since (a re-enable, another request): setting
+		// it again would carry the request out twice.
+		return Decision{}, Refuse(ErrConflict, "request %s has already been carried out; the smartcard is now %s: changing it again needs a new request", req.Uuid, card.Status)
 	}
 	i := slices.IndexFunc(candidates, func(a Action) bool { return a.startsFrom(card.Status) })
 	switch {

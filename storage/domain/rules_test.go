@@ -350,3 +350,44 @@ func TestParseRole(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestCarriedOutOnce: a request that has changed its card
+// (Executing) leaves it alone afterwards, whatever happened to the card
+// since; asking for the status the card has is still a no-op.
+func TestRequestCarriedOutOnce(t *testing.T) {
+	card := domain.CardState{Status: domain.CardActive, PreviousStatus: domain.CardDisabled} // re-enabled since
+	for _, tc := range []struct {
+		name   string
+		status domain.RequestStatus
+		typ    domain.RequestType
+		to     domain.CardStatus
+		want   string // "" allowed, "noop", or a substring of the ErrConflict message
+	}{
+		{"Approved Disable", domain.RequestApproved, domain.TypeDisable, domain.CardDisabled, ""},
+		{"Executing Disable again", domain.RequestExecuting, domain.TypeDisable, domain.CardDisabled, "has already been carried out; the smartcard is now Active"},
+		{"Executing SuspendOrReinstate, other target", domain.RequestExecuting, domain.TypeSuspendOrReinstate, domain.CardSuspended, "has already been carried out"},
+		{"Executing, the status the card has", domain.RequestExecuting, domain.TypeSuspendOrReinstate, domain.CardActive, "noop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &domain.RequestState{Type: tc.typ, Status: tc.status}
+			if got := req.CarriedOut(); got != (tc.status == domain.RequestExecuting) {
+				t.Errorf("CarriedOut() = %v", got)
+			}
+			d, err := domain.Decide(card, req, domain.Command{To: tc.to, Via: domain.ViaAPI}, domain.RoleAdmin)
+			switch tc.want {
+			case "":
+				if err != nil || d.NoOp || d.To != tc.to {
+					t.Errorf("got %+v, %v; want the change", d, err)
+				}
+			case "noop":
+				if err != nil || !d.NoOp {
+					t.Errorf("got %+v, %v; want a no-op", d, err)
+				}
+			default:
+				if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("got %+v, %v; want ErrConflict with %q", d, err, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -25,7 +25,15 @@ type Object struct {
 // ParseObject reads one JSON object. It refuses anything else, trailing
 // data, a key given twice (in any case), and keys not in allowed (given
 // in lowercase).
+//
+// A leading UTF-8 byte order mark is skipped: PowerShell and Notepad
+// write one, and it says nothing. A UTF-16 one is refused by name, since
+// the body must be UTF-8.
 func ParseObject(data []byte, allowed ...string) (Object, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")) {
+		return Object{}, invalid("the body starts with a UTF-16 byte order mark; send it as UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	o, err := decodeObject(dec, allowed)

@@ -34,6 +34,7 @@ func TestParseObjectAccepts(t *testing.T) {
 		{"nested values are kept raw", `{"datacollection":[{"a":{"b":[1,2,{}]}}]}`, []string{"datacollection"}},
 		{"null value", `{"comment":null}`, []string{"comment"}},
 		{"escaped key", `{"typ\u0065":"Disable"}`, []string{"type"}},
+		{"UTF-8 byte order mark", "\xef\xbb\xbf{\"status\":\"Disabled\"}", []string{"status"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := ParseObject([]byte(tc.body), requestKeys...)
@@ -79,6 +80,10 @@ func TestParseObjectRefuses(t *testing.T) {
 		{"unknown key named", `{"type":"Disable","smartcardd":"x"}`, `unknown key "smartcardd"`},
 		{"unknown key keeps its case", `{"Colour":"red"}`, `unknown key "Colour"`},
 		{"unknown key lists the allowed", `{"x":1}`, "this takes only: type, smartcard"},
+		{"two byte order marks", "\xef\xbb\xbf\xef\xbb\xbf{}", "must be a JSON object"},
+		{"byte order mark after space", " \xef\xbb\xbf{}", "must be a JSON object"},
+		{"UTF-16 little-endian", "\xff\xfe{\x00}\x00", "UTF-16 byte order mark; send it as UTF-8"},
+		{"UTF-16 big-endian", "\xfe\xff\x00{\x00}", "UTF-16 byte order mark"},
 		{"long unknown key clipped", `{"` + strings.Repeat("k", 200) + `":1}`, strings.Repeat("k", 64) + `..."`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
