@@ -97,7 +97,7 @@ func (s *stream) flush() error {
 		s.started = true
 		h := s.w.Header()
 		h.Del("Content-Length")
-		s.out = deadlineWriter{s}
+		s.out = deadlineWriter{w: s.w, rc: s.rc, until: s.until}
 		if s.gzipOK {
 			h.Set("Content-Encoding", "gzip")
 			s.gz = gzipWriters.Get().(*gzip.Writer)
@@ -139,17 +139,27 @@ var gzipWriters = sync.Pool{New: func() any {
 }}
 
 // deadlineWriter writes to the connection, moving its write deadline
-// (streamStall) before each write.
-type deadlineWriter struct{ s *stream }
+// (streamStall, but not past until) before each write.
+type deadlineWriter struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	until time.Time
+}
+
+// newDeadlineWriter writes a long answer to w (a backup) under the
+// streamed answers' deadlines instead of the server's WriteTimeout.
+func newDeadlineWriter(w http.ResponseWriter) deadlineWriter {
+	return deadlineWriter{w: w, rc: http.NewResponseController(w), until: time.Now().Add(streamMax)}
+}
 
 func (d deadlineWriter) Write(p []byte) (int, error) {
 	// An httptest recorder has no deadline to move: ErrNotSupported is fine.
 	deadline := time.Now().Add(streamStall)
-	if deadline.After(d.s.until) {
-		deadline = d.s.until
+	if deadline.After(d.until) {
+		deadline = d.until
 	}
-	_ = d.s.rc.SetWriteDeadline(deadline)
-	return d.s.w.Write(p)
+	_ = d.rc.SetWriteDeadline(deadline)
+	return d.w.Write(p)
 }
 
 // acceptsGzip tells whether r's Accept-Encoding lists gzip (or x-gzip)
