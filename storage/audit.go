@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -229,6 +231,46 @@ func (s *Store) AuditPage(f AuditFilter) ([]Event, error) {
 		return walk(audit.Cursor(), seqKey(before), func(_, v []byte) (bool, error) { return keep(v) })
 	})
 	return out, err
+}
+
+// EachEvent calls fn on each event that matches f, oldest first, and
+// stops at fn's first error, which it returns, or when ctx ends. f.Before
+// (0: none) bounds the events from above, as in AuditPage; f.Limit is not
+// used. It reads in batches (eachBatch), so its memory does not grow with
+// the log, and fn runs outside any transaction.
+func (s *Store) EachEvent(ctx context.Context, f AuditFilter, fn func(Event) error) error {
+	var after uint64 // the last event read
+	return eachBatch(ctx, s, func(tx *bolt.Tx, buf []Event) ([]Event, bool, error) {
+		audit := tx.Bucket(bucketAudit)
+		var c *bolt.Cursor
+		var prefix []byte
+		if f.Card.IsNil() {
+			c = audit.Cursor()
+		} else {
+			c, prefix = tx.Bucket(bucketAuditByCard).Cursor(), f.Card[:]
+		}
+		for k, v := c.Seek(append(slices.Clip(prefix), seqKey(after+1)...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			if f.Before != 0 && seq >= f.Before {
+				return buf, false, nil
+			}
+			after = seq
+			if prefix != nil {
+				v = audit.Get(k[len(prefix):])
+			}
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return buf, false, fmt.Errorf("read audit event %x: %w", k, err)
+			}
+			if (f.Action != "" && e.Action != f.Action) || (f.Actor != "" && !strings.Contains(e.Actor, f.Actor)) {
+				continue
+			}
+			if buf = append(buf, e); len(buf) == batchSize {
+				return buf, after != math.MaxUint64, nil
+			}
+		}
+		return buf, false, nil
+	}, fn)
 }
 
 // Events returns up to limit audit events with sequence numbers above

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,10 +53,16 @@ func NormalizeSerial(s string) string {
 	return strings.ToLower(t)
 }
 
-// CardFilter selects cards for Cards. Zero fields select everything.
+// CardFilter selects cards for Cards and EachCard. Zero fields select
+// everything.
 type CardFilter struct {
 	AssignedUser guid.GUID
 	Status       *domain.CardStatus
+	// After starts the listing after this uuid (which need not exist), for
+	// paging: the next page starts after the last card of the one before.
+	After guid.GUID
+	// Limit is the most cards listed; 0: no limit.
+	Limit int
 }
 
 // Card returns the card with the given uuid.
@@ -85,49 +92,73 @@ func (s *Store) CardBySerial(serial string) (Smartcard, error) {
 	return c, err
 }
 
-// Cards returns the cards that match f, ordered by uuid.
+// Cards returns the cards that match f, ordered by uuid. It holds them
+// all: a listing of unknown length should use EachCard.
 func (s *Store) Cards(f CardFilter) ([]Smartcard, error) {
 	out := []Smartcard{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		cards := tx.Bucket(bucketCards)
-		keep := func(c Smartcard) bool { return f.Status == nil || c.Status == *f.Status }
-		if !f.AssignedUser.IsNil() {
-			// The user index is small per user; filter the rest in memory.
-			c := tx.Bucket(bucketCardsUser).Cursor()
-			prefix := f.AssignedUser[:]
-			for k, _ := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Next() {
-				card, err := getCard(tx, guid.GUID(k[16:]))
-				if err != nil {
-					return err
-				}
-				if keep(card) {
-					out = append(out, card)
-				}
-			}
-			return nil
-		}
-		if f.Status != nil {
-			c := tx.Bucket(bucketCardsStatus).Cursor()
-			prefix := []byte{byte(*f.Status)}
-			for k, _ := c.Seek(prefix); k != nil && k[0] == prefix[0]; k, _ = c.Next() {
-				card, err := getCard(tx, guid.GUID(k[1:]))
-				if err != nil {
-					return err
-				}
-				out = append(out, card)
-			}
-			return nil
-		}
-		return cards.ForEach(func(k, v []byte) error {
-			var card Smartcard
-			if err := json.Unmarshal(v, &card); err != nil {
-				return fmt.Errorf("decode card %x: %w", k, err)
-			}
-			out = append(out, card)
-			return nil
-		})
+	err := s.EachCard(context.Background(), f, func(c Smartcard) error {
+		out = append(out, c)
+		return nil
 	})
 	return out, err
+}
+
+// EachCard calls fn on each card that matches f, in uuid order, and stops
+// at fn's first error, which it returns, or when ctx ends. It reads in
+// batches (eachBatch), so its memory does not grow with the number of
+// cards, and fn runs outside any transaction: it may take its time.
+func (s *Store) EachCard(ctx context.Context, f CardFilter, fn func(Smartcard) error) error {
+	after, started := f.After, !f.After.IsNil()
+	taken := 0
+	return eachBatch(ctx, s, func(tx *bolt.Tx, buf []Smartcard) ([]Smartcard, bool, error) {
+		// The index that holds the wanted cards together, in uuid order
+		// under a common prefix.
+		var c *bolt.Cursor
+		var prefix []byte
+		switch {
+		case !f.AssignedUser.IsNil():
+			c, prefix = tx.Bucket(bucketCardsUser).Cursor(), f.AssignedUser[:]
+		case f.Status != nil:
+			c, prefix = tx.Bucket(bucketCardsStatus).Cursor(), []byte{byte(*f.Status)}
+		default:
+			c = tx.Bucket(bucketCards).Cursor()
+		}
+		seek := prefix
+		if started {
+			seek = append(slices.Clip(prefix), after[:]...)
+		}
+		k, v := c.Seek(seek)
+		if started && bytes.Equal(k, seek) {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			id := guid.GUID(k[len(prefix):])
+			var card Smartcard
+			var err error
+			if prefix == nil {
+				if err = json.Unmarshal(v, &card); err != nil {
+					err = fmt.Errorf("decode card %x: %w", k, err)
+				}
+			} else {
+				card, err = getCard(tx, id)
+			}
+			if err != nil {
+				return buf, false, err
+			}
+			after, started = id, true
+			if f.Status != nil && card.Status != *f.Status {
+				continue // the user index, filtered by status here
+			}
+			buf = append(buf, card)
+			if taken++; taken == f.Limit {
+				return buf, false, nil
+			}
+			if len(buf) == batchSize {
+				return buf, true, nil
+			}
+		}
+		return buf, false, nil
+	}, fn)
 }
 
 func getCard(tx *bolt.Tx, id guid.GUID) (Smartcard, error) {

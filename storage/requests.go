@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,14 +171,73 @@ type RequestFilter struct {
 	Status     *domain.RequestStatus
 }
 
-// Requests returns the matching requests, oldest first.
+// Requests returns the matching requests, oldest first. It holds them
+// all: a listing of unknown length should use EachRequest.
 func (s *Store) Requests(f RequestFilter) ([]Request, error) {
-	out, err := listJSON(s, bucketRequests, func(r *Request) bool {
-		return (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
-			(f.Card.IsNil() || r.NewSmartcardUuid == f.Card)
+	out := []Request{}
+	err := s.EachRequest(context.Background(), f, func(r Request) error {
+		out = append(out, r)
+		return nil
 	})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Submitted.Before(out[j].Submitted) })
 	return out, err
+}
+
+func (f RequestFilter) keep(r requestKey) bool {
+	return (f.TargetUser.IsNil() || r.TargetUserUuid == f.TargetUser) && (f.Status == nil || r.Status == *f.Status) &&
+		(f.Card.IsNil() || r.NewSmartcardUuid == f.Card)
+}
+
+// requestKey is what a listing of requests decides on: the fields of the
+// filter and the order.
+type requestKey struct {
+	TargetUserUuid   guid.GUID
+	Status           domain.RequestStatus
+	NewSmartcardUuid guid.GUID
+	Submitted        time.Time
+}
+
+// EachRequest calls fn on each request that matches f, oldest first (in
+// uuid order among those submitted at the same time), and stops at fn's
+// first error, which it returns, or when ctx ends. Requests are stored by
+// uuid, so it first sorts the matching uuids by submission time (24 bytes
+// a request, 2.4 MB for 100,000), then reads the requests in batches
+// (eachBatch) and calls fn outside any transaction. A request whose
+// status changed meanwhile so that it no longer matches is left out.
+func (s *Store) EachRequest(ctx context.Context, f RequestFilter, fn func(Request) error) error {
+	type entry struct {
+		submitted int64 // Unix nanoseconds
+		id        guid.GUID
+	}
+	var order []entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+			var r requestKey
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode request %x: %w", k, err)
+			}
+			if f.keep(r) {
+				order = append(order, entry{r.Submitted.UnixNano(), guid.GUID(k)})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(order, func(a, b entry) int { return cmp.Compare(a.submitted, b.submitted) })
+	next := 0
+	return eachBatch(ctx, s, func(tx *bolt.Tx, buf []Request) ([]Request, bool, error) {
+		for ; next < len(order) && len(buf) < batchSize; next++ {
+			r, err := getRequest(tx, order[next].id)
+			if err != nil {
+				return buf, false, err
+			}
+			if f.keep(requestKey{r.TargetUserUuid, r.Status, r.NewSmartcardUuid, r.Submitted}) {
+				buf = append(buf, r)
+			}
+		}
+		return buf, next < len(order), nil
+	}, fn)
 }
 
 func getRequest(tx *bolt.Tx, id guid.GUID) (Request, error) {

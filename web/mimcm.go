@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cardstop/cardstop/storage"
@@ -19,9 +20,9 @@ const APIPrefix = "/CertificateManagement/api/v1.0"
 type apiStore interface {
 	Card(id guid.GUID) (storage.Smartcard, error)
 	CardBySerial(serial string) (storage.Smartcard, error)
-	Cards(f storage.CardFilter) ([]storage.Smartcard, error)
+	EachCard(ctx context.Context, f storage.CardFilter, fn func(storage.Smartcard) error) error
 	Request(id guid.GUID) (storage.Request, error)
-	Requests(f storage.RequestFilter) ([]storage.Request, error)
+	EachRequest(ctx context.Context, f storage.RequestFilter, fn func(storage.Request) error) error
 	CreateRequest(ctx context.Context, o domain.Origin, n storage.NewRequest) (storage.Request, error)
 	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 	SetRequestStatus(ctx context.Context, o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (storage.Request, error)
@@ -37,9 +38,10 @@ func pathGUID(r *http.Request, name string) (guid.GUID, error) {
 }
 
 // listCards answers GET /smartcards. With cardid it returns the one card
-// (MIM CM's documented look-up); otherwise an array.
+// (MIM CM's documented look-up); otherwise an array, in uuid order,
+// streamed (stream.go), and paged when the client asks (limit, after).
 func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
-	q, err := readQuery(r, "cardid", "assigneduser", "status")
+	q, err := readQuery(r, "cardid", "assigneduser", "status", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -63,9 +65,22 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request, _ domain.Orig
 	if f.Status, err = optional(q, "status", domain.ParseCardStatus); err != nil {
 		return err
 	}
-	cards, err := s.store.Cards(f)
-	return writeList(w, cards, err, wire.SmartcardFrom)
+	if v, ok := q["limit"]; ok {
+		if f.Limit, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || f.Limit < 1 || f.Limit > maxLimit {
+			return &httpError{code: http.StatusBadRequest, msg: "limit must be a whole number from 1 to " + strconv.Itoa(maxLimit) + ", not " + clipQ(v)}
+		}
+	}
+	if v, ok := q["after"]; ok {
+		if f.After, err = guid.Parse(v); err != nil {
+			return &httpError{code: http.StatusBadRequest, msg: "after must be a smartcard's GUID (the last uuid of the page before), not " + clipQ(v)}
+		}
+	}
+	each := func(ctx context.Context, fn func(storage.Smartcard) error) error { return s.store.EachCard(ctx, f, fn) }
+	return streamArray(s, w, r, each, wire.SmartcardFrom)
 }
+
+// maxLimit is the largest page GET /smartcards takes.
+const maxLimit = 1_000_000
 
 // optional parses the query parameter name, when it is there.
 func optional[T any](q map[string]string, name string, parse func(string) (T, error)) (*T, error) {
@@ -78,20 +93,6 @@ func optional[T any](q map[string]string, name string, parse func(string) (T, er
 		return nil, err
 	}
 	return &t, nil
-}
-
-// writeList answers 200 with the records read, each in its wire shape, or
-// the error of reading them.
-func writeList[R, W any](w http.ResponseWriter, records []R, err error, shape func(R) W) error {
-	if err != nil {
-		return err
-	}
-	out := make([]W, len(records))
-	for i, r := range records {
-		out[i] = shape(r)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 // findCard looks a cardid up as the card's serial number, as MIM CM's
@@ -219,8 +220,10 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, o domain.O
 	if f.Status, err = optional(q, "status", domain.ParseRequestStatus); err != nil {
 		return err
 	}
-	reqs, err := s.store.Requests(f)
-	return writeList(w, reqs, err, wire.RequestFrom)
+	each := func(ctx context.Context, fn func(storage.Request) error) error {
+		return s.store.EachRequest(ctx, f, fn)
+	}
+	return streamArray(s, w, r, each, wire.RequestFrom)
 }
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {

@@ -1066,6 +1066,8 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	l.send(srv, V, "GET", api+"/smartcards?assigneduser="+user+"&status=Active", "", 200)
 	l.send(srv, V, "GET", api+"/smartcards?cardid="+serialActive+"&status=3", "", 400)
 	l.send(srv, V, "GET", api+"/smartcards?colour=red", "", 400)
+	l.send(srv, V, "GET", api+"/smartcards?limit=1&after="+nosuch, "", 200)
+	l.send(srv, V, "GET", api+"/smartcards?limit=0", "", 400)
 	l.send(srv, V, "GET", api+"/smartcards?cardid="+nosuch, "", 404)
 	l.send(srv, N, "GET", api+"/smartcards", "", 401)
 	l.send(srv, N, "GET", api+"/smartcards", "", 401, "Authorization", "Bearer not-a-token")

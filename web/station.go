@@ -134,7 +134,9 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, o domain.Origin)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="cardstop-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
-	n, err := s.ops.Backup(r.Context(), w)
+	// The copy is as large as the file; each write moves the deadline, so
+	// a slow link gets it whole while a stalled client is cut.
+	n, err := s.ops.Backup(r.Context(), newDeadlineWriter(w))
 	if err != nil {
 		// The status line is gone; the client sees a short file, and the log says why.
 		s.log.ErrorContext(r.Context(), "backup failed", "bytes", n, "err", err)

@@ -36,6 +36,7 @@ type pageStore interface {
 	SearchCards(q storage.CardSearch) ([]storage.Smartcard, int, error)
 	Requests(f storage.RequestFilter) ([]storage.Request, error)
 	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
+	EachEvent(ctx context.Context, f storage.AuditFilter, fn func(storage.Event) error) error
 	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
 }
 

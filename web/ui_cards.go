@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -249,30 +247,15 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	if err != nil {
 		return err
 	}
-	var all []storage.Event
-	for f.Limit = 1000; ; {
-		batch, err := s.pages.AuditPage(f)
-		if err != nil {
-			return err
-		}
-		all = append(all, batch...)
-		if len(batch) < f.Limit {
-			break
-		}
-		f.Before = batch[len(batch)-1].Seq
-	}
-	slices.Reverse(all)
 	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="cardstop-audit.jsonl"`)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	for _, e := range all {
-		if err := enc.Encode(e); err != nil {
-			return nil // the client went away
-		}
+	st := newStream(w, r, true) // the lines are what the events are hashed as: HTML escaped
+	err = s.pages.EachEvent(r.Context(), f, func(e storage.Event) error { return st.value(e, true) })
+	if err = s.endStream(w, r, st, err); err != nil { // nothing sent yet: a page says what failed
+		w.Header().Del("Content-Disposition")
+		w.Header().Del("Content-Type")
 	}
-	_ = bw.Flush()
-	return nil
+	return err
 }
 
 func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
