@@ -78,7 +78,6 @@ func blinks(p *gpiotest.Pin) bool {
 // virtual card, periph's test pins and a real bbolt file.
 func TestEndToEnd(t *testing.T) {
 	pcscdtest.Require(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := storage.Open(t.TempDir(), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -100,18 +99,9 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: []string{pcscdtest.Reader0}, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reread := func(ctx context.Context, name string) reader.Event { return pcsc.Identify(ctx, name, 3*time.Second) }
-	stn := station.New(station.Config{Name: "e2e", Logger: quiet, Reread: reread}, store, pnl)
-	done := make(chan error)
-	go func() { done <- stn.Run(ctx, events, pnl.Presses()) }()
+	stn, stop := runStation(t, "e2e", store, pnl)
 	defer func() {
-		cancel()
-		<-done
+		stop()
 		if err := pnl.Halt(); err != nil {
 			t.Error(err)
 		}
@@ -128,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 	events0, _ := store.Events(0, 0)
 
 	// A known, active card: confirm, press, disabled.
-	in, err := vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: active})
+	in, err := vcard.Insert(context.Background(), pcscdtest.Addr0, &vcard.PIV{GUID: active})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +150,7 @@ func TestEndToEnd(t *testing.T) {
 	waitState(t, stn, station.Ready)
 
 	// An unknown card: red, nothing written.
-	in, err = vcard.Insert(ctx, pcscdtest.Addr0, vcard.ATROnly{})
+	in, err = vcard.Insert(context.Background(), pcscdtest.Addr0, vcard.ATROnly{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +164,7 @@ func TestEndToEnd(t *testing.T) {
 	waitState(t, stn, station.Ready)
 
 	// An already disabled card: nothing to do.
-	in, err = vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: disabled})
+	in, err = vcard.Insert(context.Background(), pcscdtest.Addr0, &vcard.PIV{GUID: disabled})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +185,6 @@ func TestEndToEnd(t *testing.T) {
 // events and the press interleave, A is never disabled.
 func TestSwapThroughPcscd(t *testing.T) {
 	pcscdtest.Require(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := storage.Open(t.TempDir(), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -217,16 +206,9 @@ func TestSwapThroughPcscd(t *testing.T) {
 		t.Fatal(err)
 	}
 	pnl := panel.NewSimulated()
-	ctx, cancel := context.WithCancel(context.Background())
-	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: []string{pcscdtest.Reader0}, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reread := func(ctx context.Context, name string) reader.Event { return pcsc.Identify(ctx, name, 3*time.Second) }
-	stn := station.New(station.Config{Name: "swap", Logger: quiet, Reread: reread}, store, pnl)
-	done := make(chan error)
-	go func() { done <- stn.Run(ctx, events, pnl.Presses()) }()
-	defer func() { cancel(); <-done }()
+	stn, stop := runStation(t, "swap", store, pnl)
+	defer stop()
+	ctx := context.Background()
 	waitState(t, stn, station.Ready)
 	for i := range rounds {
 		a, err := vcard.Insert(ctx, pcscdtest.Addr0, &vcard.PIV{GUID: as[i]})
@@ -260,4 +242,25 @@ func TestSwapThroughPcscd(t *testing.T) {
 		b.Remove()
 		waitState(t, stn, station.Ready)
 	}
+}
+
+// runStation runs a station called name on store and pnl, watching vpcd's
+// first reader through pcscd and reading a card again at the press as
+// serve does; stop ends it.
+func runStation(t *testing.T, name string, store *storage.Store, pnl interface {
+	station.Lights
+	Presses() <-chan time.Time
+}) (*station.Station, func()) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: []string{pcscdtest.Reader0}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reread := func(ctx context.Context, name string) reader.Event { return pcsc.Identify(ctx, name, 3*time.Second) }
+	stn := station.New(station.Config{Name: name, Logger: quiet, Reread: reread}, store, pnl)
+	done := make(chan error)
+	go func() { done <- stn.Run(ctx, events, pnl.Presses()) }()
+	return stn, func() { cancel(); <-done }
 }
