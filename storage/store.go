@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 )
 
@@ -73,6 +74,10 @@ type Options struct {
 	// and before its commit; an error it returns aborts the transaction as
 	// a failed commit would. FOR TESTS ONLY: NEVER SET IT IN THE SERVICE.
 	InjectFault func() error
+	// ObservePasswordWork, when set, is called as each argon2id hash or
+	// check of a password begins, and the function it returns as it ends
+	// (auth.Hasher's Observe). FOR TESTS ONLY.
+	ObservePasswordWork func() (done func())
 }
 
 // Store is an open database. Its methods are safe for concurrent use.
@@ -85,6 +90,8 @@ type Store struct {
 	damaged     atomic.Pointer[string]        // why changes are refused, once the file failed its check
 	held        atomic.Pointer[chan struct{}] // closed when held changes may go on
 	changed     func(o domain.Origin, to domain.CardStatus)
+	signins     *auth.Limiter // sign-in attempts, by account name and by address
+	passwords   *auth.Hasher  // every argon2id hash and check, a few at once
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
@@ -128,6 +135,9 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	s := &Store{db: database{DB: db}, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed}
 	s.commits.onBroken = s.RefuseChanges
+	s.signins = auth.NewLimiter(auth.MaxSignInFailures, s.now)
+	s.passwords = auth.NewHasher(auth.MaxPasswordWork, auth.PasswordWait)
+	s.passwords.Observe = opt.ObservePasswordWork
 	check := s.init
 	if opt.ReadOnly {
 		check = s.schema

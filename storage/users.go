@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,6 +40,7 @@ const (
 	ActionUserPassword Action = "user.password"
 	ActionUserRemove   Action = "user.remove"
 	ActionSignIn       Action = "user.signin"
+	ActionSignInFail   Action = "user.signin.fail" // Name: the name tried; never the password
 	ActionSignOut      Action = "user.signout"
 )
 
@@ -53,7 +55,11 @@ func (s *Store) AddUser(ctx context.Context, o domain.Origin, name string, role 
 	if err := auth.CheckPasswordRules(password); err != nil {
 		return err
 	}
-	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: auth.HashPassword(password)}
+	hash, err := s.passwords.Hash(ctx, password)
+	if err != nil {
+		return passwordErr(err)
+	}
+	u := User{Uuid: guid.New(), Name: name, Role: role, Created: s.now(), Password: hash}
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
@@ -71,7 +77,10 @@ func (s *Store) SetPassword(ctx context.Context, o domain.Origin, name, password
 	if err := auth.CheckPasswordRules(password); err != nil {
 		return err
 	}
-	hash := auth.HashPassword(password)
+	hash, err := s.passwords.Hash(ctx, password)
+	if err != nil {
+		return passwordErr(err)
+	}
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
@@ -147,20 +156,55 @@ func purgeSessions(tx *bolt.Tx, now time.Time) error {
 
 // SignIn checks a name and password and starts a session; it returns the
 // session's secret for the cookie. A wrong name and a wrong password give
-// the same error, ErrBadCredentials, and take the same time.
+// the same error, ErrBadCredentials, and take the same time (but for a
+// name that breaks the naming rule, which no account can have); each is
+// recorded in the audit log (ActionSignInFail: the name tried, and
+// o.Source; never the password).
+//
+// Attempts are limited per name and per address (o.Source), each to
+// auth.MaxSignInFailures within auth.FailureWindow. An attempt counts
+// before its password is checked, so parallel guesses cannot all pass the
+// limit, and is given back when the password is right or was never
+// checked. Beyond the limit SignIn refuses at once (ErrLimited, with the
+// wait). The password is checked in its turn (auth.Hasher): ErrBusy when
+// no turn came within auth.PasswordWait, ctx's error when the caller left
+// first.
 func (s *Store) SignIn(ctx context.Context, o domain.Origin, name, password string) (string, User, error) {
+	// A name no account can have is limited by address alone, and its
+	// password is not checked: it costs no argon2id time or memory, and
+	// the limiter keeps no such name.
+	named := auth.CheckName("user", name) == nil
+	keys := []string{"address " + o.Source}
+	if named {
+		keys = append(keys, "user "+name)
+	}
+	attempt, wait := s.signins.Take(keys...)
+	if attempt == nil {
+		return "", User{}, &domain.Error{Kind: ErrLimited, Wait: wait, Msg: fmt.Sprintf(
+			"too many failed sign-ins for this name or from this address; try again in %d s", int((wait+time.Second-1)/time.Second))}
+	}
 	var u User
-	err := s.db.View(func(tx *bolt.Tx) error {
+	found := named && s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		u, err = getUser(tx, name)
 		return err
-	})
-	if err != nil {
-		auth.CheckNoPassword(password) // as long as a wrong password takes
+	}) == nil
+	var ok bool
+	var err error
+	switch {
+	case found:
+		ok, err = s.passwords.Check(ctx, u.Password, password)
+	case named:
+		err = s.passwords.CheckNone(ctx, password) // as long as a wrong password takes
 	}
-	if err != nil || !auth.CheckPassword(u.Password, password) {
-		return "", User{}, &domain.Error{Kind: ErrBadCredentials, Msg: "wrong user name or password"}
+	if err != nil { // not checked: no failure
+		attempt.GiveBack()
+		return "", User{}, passwordErr(err)
 	}
+	if !ok {
+		return "", User{}, s.signInFailed(ctx, o, name)
+	}
+	attempt.GiveBack()
 	secret := auth.NewSessionSecret()
 	now := s.now()
 	o.Actor, o.ActorUuid, o.Role = "user:"+name, u.Uuid, u.Role
@@ -178,6 +222,29 @@ func (s *Store) SignIn(ctx context.Context, o domain.Origin, name, password stri
 	}
 	u.Password = ""
 	return secret, u, nil
+}
+
+// signInFailed records a failed sign-in and returns ErrBadCredentials, or
+// the error that kept it from being recorded. Once a password was checked
+// its failure is recorded, even when the caller has left meanwhile.
+func (s *Store) signInFailed(ctx context.Context, o domain.Origin, name string) error {
+	err := s.update(context.WithoutCancel(ctx), func(tx *bolt.Tx) error {
+		return s.appendEvent(tx, o, Event{Action: ActionSignInFail, Name: domain.Clip(name)})
+	})
+	if err != nil {
+		return fmt.Errorf("record a failed sign-in: %w", err)
+	}
+	return &domain.Error{Kind: ErrBadCredentials, Msg: "wrong user name or password"}
+}
+
+// passwordErr is the store's refusal for a password not hashed or checked
+// (auth.Hasher): ErrBusy, or the context's error as it is.
+func passwordErr(err error) error {
+	if errors.Is(err, auth.ErrBusy) {
+		return &domain.Error{Kind: ErrBusy, Wait: time.Second,
+			Msg: "too many passwords are being checked at once; try again in 1 s"}
+	}
+	return err
 }
 
 // SessionUser returns the user of a live session. A session past its idle

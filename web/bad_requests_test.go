@@ -523,10 +523,14 @@ func brCheckError(t *testing.T, rec *httptest.ResponseRecorder, code int, msg st
 	}
 }
 
+// TestAuthFailuresAreLimited: bad tokens from an address get 401 up to
+// the limit and 429 beyond it, until a minute after the first; a valid
+// token from that address is served all along.
 func TestAuthFailuresAreLimited(t *testing.T) {
 	e := newEnv(t)
 	now := fixedNow
 	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }})
+	e.srv.failDelay = func(int) time.Duration { return 0 } // TestBadTokensSlowDown times it
 	try := func(addr, token string) *httptest.ResponseRecorder {
 		t.Helper()
 		req := httptest.NewRequest("GET", api+"/smartcards", nil)
@@ -553,8 +557,8 @@ func TestAuthFailuresAreLimited(t *testing.T) {
 	if got := rec.Header().Get("Retry-After"); got != "50" {
 		t.Errorf("Retry-After %q, want 50 (the window is one minute from the first failure)", got)
 	}
-	if rec := try(addr, good); rec.Code != http.StatusTooManyRequests {
-		t.Errorf("a good token from the refused address: %d, want 429", rec.Code)
+	if rec := try(addr, good); rec.Code != http.StatusOK {
+		t.Errorf("a good token from the refused address: %d %s, want 200", rec.Code, rec.Body)
 	}
 	if rec := try(other, "wrong"); rec.Code != http.StatusUnauthorized {
 		t.Errorf("a wrong token from another address: %d, want 401", rec.Code)

@@ -51,7 +51,9 @@ func statusOf(err error) (int, string) {
 			return http.StatusBadRequest, err.Error()
 		case storage.ErrBadCredentials:
 			return http.StatusUnauthorized, se.Msg
-		case storage.ErrDamaged, storage.ErrUnavailable:
+		case storage.ErrLimited:
+			return http.StatusTooManyRequests, se.Msg
+		case storage.ErrDamaged, storage.ErrUnavailable, storage.ErrBusy:
 			return http.StatusServiceUnavailable, se.Msg
 		}
 	}
@@ -62,6 +64,7 @@ func statusOf(err error) (int, string) {
 // does not see.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := statusOf(err)
+	retryHeader(w, err)
 	var he *httpError
 	if errors.As(err, &he) {
 		for k, v := range he.header {
@@ -73,6 +76,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", "correlation_id", corr.String(), "err", err)
 	}
 	writeJSON(w, code, wire.Error{Message: msg, CorrelationId: corr})
+}
+
+// retryHeader sets Retry-After for a refusal of the store's that says how
+// long to wait.
+func retryHeader(w http.ResponseWriter, err error) {
+	var se *domain.Error
+	if errors.As(err, &se) && se.Wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(se.Wait))
+	}
 }
 
 // logStatus records one line per request; never a secret or a body.

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
@@ -30,6 +32,8 @@ func TestStatusOf(t *testing.T) {
 		{"bad credentials", wrap(&domain.Error{Kind: storage.ErrBadCredentials, Msg: "wrong user name or password"}), http.StatusUnauthorized, "wrong user name or password"},
 		{"damaged", wrap(&domain.Error{Kind: storage.ErrDamaged, Msg: "the database failed its check"}), http.StatusServiceUnavailable, "the database failed its check"},
 		{"unavailable", &domain.Error{Kind: storage.ErrUnavailable, Msg: "try again"}, http.StatusServiceUnavailable, "try again"},
+		{"sign-ins limited", wrap(&domain.Error{Kind: storage.ErrLimited, Msg: "try again in 5 s", Wait: 5 * time.Second}), http.StatusTooManyRequests, "try again in 5 s"},
+		{"passwords busy", &domain.Error{Kind: storage.ErrBusy, Msg: "try again in 1 s", Wait: time.Second}, http.StatusServiceUnavailable, "try again in 1 s"},
 		{"a bare sentinel is internal", storage.ErrBadCredentials, http.StatusInternalServerError, internal},
 		{"internal", errors.New("open /var/lib/cardstop/cardstop.db: permission denied"), http.StatusInternalServerError, internal},
 	} {
@@ -38,5 +42,25 @@ func TestStatusOf(t *testing.T) {
 				t.Errorf("statusOf(%v) = %d %q; want %d %q", tt.err, code, msg, tt.code, tt.msg)
 			}
 		})
+	}
+}
+
+// TestRetryHeader: a refusal of the store's that says how long to wait
+// gives Retry-After in whole seconds, rounded up; others give none.
+func TestRetryHeader(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("sign in: %w", &domain.Error{Kind: storage.ErrLimited, Wait: 1500 * time.Millisecond}), "2"},
+		{&domain.Error{Kind: storage.ErrBusy, Wait: time.Second}, "1"},
+		{&domain.Error{Kind: storage.ErrUnavailable}, ""},
+		{errors.New("internal"), ""},
+	} {
+		rec := httptest.NewRecorder()
+		retryHeader(rec, tt.err)
+		if got := rec.Header().Get("Retry-After"); got != tt.want {
+			t.Errorf("%v: Retry-After %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

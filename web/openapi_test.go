@@ -1123,10 +1123,13 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	// The limits: failed authentications from one address, and status
 	// changes by one identity.
 	limited := New(e.store, Options{Logger: quiet, StatusChangesPerMinute: 1})
+	limited.failDelay = func(int) time.Duration { return 0 }
 	for i := range 10 {
 		l.send(limited, N, "GET", api+"/smartcards", "", 401, "Authorization", "Bearer wrong-"+strconv.Itoa(i), "RemoteAddr", "192.0.2.99:1")
 	}
-	l.send(limited, V, "GET", api+"/smartcards", "", 429, "RemoteAddr", "192.0.2.99:1")
+	l.send(limited, N, "GET", api+"/smartcards", "", 429, "Authorization", "Bearer wrong-10", "RemoteAddr", "192.0.2.99:1")
+	// A valid token from that address is served all the same.
+	l.send(limited, V, "GET", api+"/smartcards", "", 200, "RemoteAddr", "192.0.2.99:1")
 	// Only a change spends the allowance (a no-op does not).
 	var reenable [2]string
 	for i := range reenable {

@@ -66,10 +66,11 @@ type Server struct {
 	opt     Options
 	log     *slog.Logger
 	mux     *http.ServeMux
-	limiter *auth.Limiter // failed API tokens, by address
-	signins *auth.Limiter // failed sign-ins on the page, by address
+	limiter *auth.Limiter // failed API tokens, by address (sign-ins are the store's)
 	changes *changeLimiter
 	metrics *metrics
+	// failDelay is how long the 401 for an address's n-th bad token waits.
+	failDelay func(n int) time.Duration
 
 	// The store, as each group of handlers sees it.
 	store apiStore   // the MIM CM API
@@ -91,8 +92,8 @@ func New(store Store, opt Options) *Server {
 		opt.Now = time.Now
 	}
 	s := &Server{opt: opt, store: store, pages: store, creds: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
-		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), signins: auth.NewLimiter(auth.MaxSignInFailures, opt.Now),
-		changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now)}
+		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now),
+		failDelay: func(n int) time.Duration { return time.Duration(n) * tokenFailureStep }}
 	s.metrics = newMetrics(s)
 	s.register()
 	return s

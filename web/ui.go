@@ -101,6 +101,7 @@ func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
 		o := domain.Origin{Actor: "user:" + u.Name, ActorUuid: u.Uuid, Role: u.Role, Source: remoteHost(r),
 			CorrelationID: correlationID(r.Context())}
 		if err := h(w, r, sess, o); err != nil {
+			retryHeader(w, err)
 			code, msg := statusOf(err)
 			if code >= 500 {
 				s.log.ErrorContext(r.Context(), "page failed", "correlation_id", o.CorrelationID.String(), "err", err)
@@ -153,33 +154,47 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, page.SignIn("", ""))
 }
 
+// signIn checks the form's name and password (the store limits the
+// attempts and the password checks) and starts a session.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
-	host := remoteHost(r)
-	if wait := s.signins.Blocked(host); wait > 0 {
-		w.Header().Set("Retry-After", retryAfter(wait))
-		s.render(w, r, http.StatusTooManyRequests, page.SignIn("", "Too many failed sign-ins from this address. Try again in "+retryAfter(wait)+" seconds."))
-		return
-	}
 	if err := formValues(w, r); err != nil {
 		s.render(w, r, http.StatusBadRequest, page.SignIn("", "The form could not be read."))
 		return
 	}
 	name := r.PostFormValue("name")
-	o := domain.Origin{Source: host, CorrelationID: correlationID(r.Context())}
+	o := domain.Origin{Source: remoteHost(r), CorrelationID: correlationID(r.Context())}
 	secret, _, err := s.creds.SignIn(r.Context(), o, name, r.PostFormValue("password"))
 	if err != nil {
-		if code, _ := statusOf(err); code == http.StatusUnauthorized {
-			s.signins.Fail(host)
-			s.render(w, r, http.StatusUnauthorized, page.SignIn(name, "Wrong user name or password."))
-			return
+		retryHeader(w, err)
+		var wait time.Duration
+		if se := (*domain.Error)(nil); errors.As(err, &se) {
+			wait = se.Wait
 		}
-		s.log.ErrorContext(r.Context(), "sign in", "err", err)
-		s.render(w, r, http.StatusInternalServerError, page.SignIn(name, "Signing in failed. Try again."))
+		switch code, msg := statusOf(err); {
+		case code == http.StatusUnauthorized:
+			s.render(w, r, code, page.SignIn(name, "Wrong user name or password."))
+		case code == http.StatusTooManyRequests:
+			s.render(w, r, code, page.SignIn(name, "Too many failed sign-ins for this name or from this address. Try again in "+inSeconds(wait)+"."))
+		case errors.Is(err, storage.ErrBusy):
+			s.log.WarnContext(r.Context(), "sign-in refused: "+msg, "remote", o.Source)
+			s.render(w, r, code, page.SignIn(name, "Too many sign-ins at once. Try again in "+inSeconds(wait)+"."))
+		default:
+			s.log.ErrorContext(r.Context(), "sign in", "correlation_id", o.CorrelationID.String(), "err", err)
+			s.render(w, r, code, page.SignIn(name, "Signing in failed. Try again."))
+		}
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: int(auth.SessionAbsolute / time.Second)})
 	http.Redirect(w, r, "/cards", http.StatusSeeOther)
+}
+
+// inSeconds is a wait in whole seconds, rounded up, for a person to read.
+func inSeconds(wait time.Duration) string {
+	if n := retryAfter(wait); n != "1" {
+		return n + " seconds"
+	}
+	return "1 second"
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, _ *page.Session, o domain.Origin) error {

@@ -194,7 +194,7 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Se
 
 var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCardImport, storage.ActionRequestCreate,
 	storage.ActionRequestStatus, storage.ActionTokenCreate, storage.ActionTokenRevoke, storage.ActionUserAdd,
-	storage.ActionUserPassword, storage.ActionUserRemove, storage.ActionSignIn, storage.ActionSignOut}
+	storage.ActionUserPassword, storage.ActionUserRemove, storage.ActionSignIn, storage.ActionSignInFail, storage.ActionSignOut}
 
 // auditFilter reads the audit page's filters from the query.
 func auditFilter(r *http.Request) (page.AuditView, storage.AuditFilter, error) {

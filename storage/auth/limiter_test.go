@@ -3,6 +3,7 @@ package auth_test
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -91,6 +92,123 @@ func TestLimiter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLimiterFailCounts: Fail says how many failures the key has had in
+// its window and how long the window has yet to run.
+func TestLimiterFailCounts(t *testing.T) {
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	l := auth.NewLimiter(3, func() time.Time { return now })
+	for i := 1; i <= 5; i++ {
+		n, left := l.Fail("a")
+		if want := FailureLeft(i); n != i || left != want {
+			t.Fatalf("failure %d: Fail = %d, %v; want %d, %v", i, n, left, i, want)
+		}
+		now = now.Add(time.Second)
+	}
+	now = now.Add(55 * time.Second) // a minute after the first
+	if n, left := l.Fail("a"); n != 1 || left != time.Minute {
+		t.Fatalf("the first failure of a new window: Fail = %d, %v; want 1, 1m", n, left)
+	}
+}
+
+// FailureLeft is the window's rest at the i-th failure, a second apart.
+func FailureLeft(i int) time.Duration { return auth.FailureWindow - time.Duration(i-1)*time.Second }
+
+// TestLimiterTake: attempts count before they are checked, for every key
+// at once or for none, and a right one is given back.
+func TestLimiterTake(t *testing.T) {
+	const addr, ann, bob = "address 192.0.2.7", "user ann", "user bob"
+	start := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	type op struct {
+		fail     string   // Fail this
+		keys     []string // or Take these
+		giveBack int      // or give back the attempt taken at this op (1-based)
+		wait     time.Duration
+		want     time.Duration // Take's wait: 0, it is taken
+	}
+	take := func(want time.Duration, keys ...string) op { return op{keys: keys, want: want} }
+	back := func(i int) op { return op{giveBack: i} }
+	after := func(d time.Duration) op { return op{wait: d} }
+	tests := []struct {
+		name string
+		ops  []op
+	}{
+		{"attempts count until given back: the fourth is refused while three are out", []op{
+			take(0, addr), take(0, addr), take(0, addr), take(time.Minute, addr)}},
+		{"a given-back attempt frees its place", []op{
+			take(0, addr), take(0, addr), take(0, addr), back(2), take(0, addr), take(time.Minute, addr)}},
+		{"giving back twice frees one place", []op{
+			take(0, addr), take(0, addr), take(0, addr), back(3), back(3), take(0, addr), take(time.Minute, addr)}},
+		{"every key is counted", []op{
+			take(0, addr, ann), take(0, addr, ann), take(0, addr, bob), take(time.Minute, addr, bob), take(0, ann)}},
+		{"a refused key counts for none: the others are not taken", []op{
+			take(0, ann), take(0, ann), take(0, ann), take(time.Minute, addr, ann), take(time.Minute, addr, ann),
+			take(0, addr), take(0, addr), take(0, addr), take(time.Minute, addr)}},
+		{"the longest wait is said", []op{
+			take(0, ann), after(10 * time.Second), take(0, ann, addr), take(0, ann, addr), take(0, addr),
+			take(time.Minute, addr, ann)}},
+		{"an attempt given back after its window does not free the next window", []op{
+			take(0, addr), after(time.Minute), take(0, addr), take(0, addr), take(0, addr), back(1), take(time.Minute, addr)}},
+		{"a key with nothing counted starts a new window at its next attempt", []op{
+			take(0, addr), after(50 * time.Second), back(1), take(0, addr), take(0, addr), take(0, addr),
+			after(20 * time.Second), take(40*time.Second, addr)}},
+		{"failures and taken attempts count together", []op{
+			{fail: addr}, take(0, addr), take(0, addr), take(time.Minute, addr)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := start
+			l := auth.NewLimiter(3, func() time.Time { return now })
+			taken := map[int]*auth.Attempt{}
+			for i, o := range tt.ops {
+				switch {
+				case o.wait != 0:
+					now = now.Add(o.wait)
+				case o.giveBack != 0:
+					taken[o.giveBack].GiveBack()
+				case o.fail != "":
+					l.Fail(o.fail)
+				default:
+					a, wait := l.Take(o.keys...)
+					if wait != o.want || (a == nil) != (o.want != 0) {
+						t.Fatalf("op %d: Take(%q) = %v, %v; want wait %v", i+1, o.keys, a, wait, o.want)
+					}
+					taken[i+1] = a
+				}
+			}
+		})
+	}
+	var none *auth.Attempt
+	none.GiveBack() // a refused Take's nil attempt
+}
+
+// TestLimiterTakeRace: of many attempts at once on one name from one
+// address, exactly the limit's worth are taken, whatever the order.
+func TestLimiterTakeRace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := auth.NewLimiter(auth.MaxSignInFailures, nil)
+		var taken, refused atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 30 {
+			wg.Go(func() {
+				if a, wait := l.Take("address 192.0.2.7", "user ann", "other "+strconv.Itoa(i)); a != nil {
+					taken.Add(1)
+				} else if wait == auth.FailureWindow {
+					refused.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if taken.Load() != auth.MaxSignInFailures || refused.Load() != 30-auth.MaxSignInFailures {
+			t.Fatalf("%d taken and %d refused for a minute, want %d and %d", taken.Load(), refused.Load(),
+				auth.MaxSignInFailures, 30-auth.MaxSignInFailures)
+		}
+		time.Sleep(auth.FailureWindow)
+		if a, _ := l.Take("address 192.0.2.7", "user ann"); a == nil {
+			t.Fatal("refused after the window")
+		}
+	})
 }
 
 // TestLimiterRealClock runs the limiter on time.Now inside a synctest

@@ -1,11 +1,14 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -93,4 +96,80 @@ func CheckPassword(hash, password string) bool {
 // the answer does not tell which names exist.
 func CheckNoPassword(password string) {
 	CheckPassword(dummyHash, password)
+}
+
+// argon2id takes argonMemory (19 MiB) for each password hashed or checked,
+// so a burst of sign-ins would take memory without bound. A Hasher runs
+// at most a few at once; the others wait their turn, but not long.
+const (
+	// MaxPasswordWork is how many passwords a Hasher hashes or checks at
+	// once: 38 MiB at most.
+	MaxPasswordWork = 2
+	// PasswordWait is how long a password waits for its turn before it
+	// is refused with ErrBusy.
+	PasswordWait = 2 * time.Second
+)
+
+// ErrBusy: a password waited PasswordWait for its turn in a Hasher.
+var ErrBusy = errors.New("too many passwords are being checked at once")
+
+// Hasher hashes and checks passwords with argon2id, at most n at once. It
+// is safe for concurrent use.
+type Hasher struct {
+	slots chan struct{}
+	wait  time.Duration
+	// Observe, when set, is called as each hash or check begins, and the
+	// function it returns as it ends, inside the limit: tests count with
+	// it. Set it before the Hasher is used.
+	Observe func() (done func())
+}
+
+// NewHasher returns a Hasher that runs at most n (at least 1) hashes or
+// checks at once; the others wait up to wait for their turn.
+func NewHasher(n int, wait time.Duration) *Hasher {
+	return &Hasher{slots: make(chan struct{}, max(n, 1)), wait: wait}
+}
+
+// run runs f in its turn: at once when a slot is free, or once one is
+// freed within h.wait. It fails with ErrBusy when none is, or with the
+// context's error when ctx ends first; f has not run then.
+func (h *Hasher) run(ctx context.Context, f func()) error {
+	select {
+	case h.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(h.wait)
+		defer t.Stop()
+		select {
+		case h.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return ErrBusy
+		}
+	}
+	defer func() { <-h.slots }()
+	if h.Observe != nil {
+		defer h.Observe()()
+	}
+	f()
+	return nil
+}
+
+// Hash is HashPassword in its turn.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	var hash string
+	err := h.run(ctx, func() { hash = HashPassword(password) })
+	return hash, err
+}
+
+// Check is CheckPassword in its turn.
+func (h *Hasher) Check(ctx context.Context, hash, password string) (bool, error) {
+	var ok bool
+	err := h.run(ctx, func() { ok = CheckPassword(hash, password) })
+	return ok, err
+}
+
+// CheckNone is CheckNoPassword in its turn.
+func (h *Hasher) CheckNone(ctx context.Context, password string) error {
+	return h.run(ctx, func() { CheckNoPassword(password) })
 }

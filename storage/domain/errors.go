@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The kinds of refusal the rules give. Each maps to one HTTP status in
@@ -23,6 +24,9 @@ var (
 type Error struct {
 	Kind error // ErrNotFound, ErrConflict, ErrForbidden, ErrInvalid, or a kind of the store's
 	Msg  string
+	// Wait, when not zero, is how long to wait before trying again
+	// (Retry-After): a refusal for now, not for good.
+	Wait time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }
