@@ -152,6 +152,12 @@ func TestPerformance(t *testing.T) {
 	add("bare net/http, same bytes, 32 clients, median of rounds", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", b.rate, ms(b.p50), ms(b.p99)), "")
 	srv.stop(t)
 
+	// (6) TestHostileLoad's load, on a process of its own so that its peak
+	// is the load's.
+	srv, sampled := hostileLoad(t, dir, token)
+	add("peak RSS (VmHWM) under hostile load, 100k cards", mb(vmHWM(t, srv))+" ("+sampled.String()+")", "< 96 MB")
+	srv.stop(t)
+
 	// (3) search and list with 100k cards, in the store itself.
 	st, err := storage.Open(dir, storage.Options{})
 	if err != nil {
