@@ -97,7 +97,7 @@ test-cross: cross shellcheck-buildroot
 		[ "$$out" = "cardstop $(CROSS_VERSION)" ] || { echo "expected: cardstop $(CROSS_VERSION)" >&2; exit 1; }; \
 	done
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	qemu-aarch64 $(CROSS_BIN_ARM64) token list --config buildroot/board/cardstop/rootfs-overlay/etc/cardstop/cardstop.toml --data-dir "$$tmp" >/dev/null || \
+	qemu-aarch64 $(CROSS_BIN_ARM64) config print --config buildroot/board/cardstop/rootfs-overlay/etc/cardstop/cardstop.toml --data-dir "$$tmp" >/dev/null || \
 		{ echo "the arm64 binary refuses buildroot/board/cardstop/rootfs-overlay/etc/cardstop/cardstop.toml" >&2; exit 1; }
 	@echo "qemu-aarch64: the firmware's cardstop.toml is accepted"
 
