@@ -383,8 +383,10 @@ func (s *Station) handle(e *reader.Event) {
 		s.set(Error, "the card could not be looked up; take it out and try again", seen)
 		return
 	}
-	id, status := card.Uuid, int(card.Status)
-	seen.Uuid, seen.Status = &id, &status
+	// A new Card, not the one the status holds: Status may be copying it.
+	found, id, status := *seen, card.Uuid, int(card.Status)
+	found.Uuid, found.Status = &id, &status
+	seen = &found
 	if !slices.ContainsFunc(domain.Available(card.Status, s.origin.Role, domain.ViaStation), func(a domain.Action) bool { return a.Name == domain.Disable }) {
 		s.set(NothingToDo, fmt.Sprintf("this card is %s; there is nothing to disable", card.Status), seen)
 		return
