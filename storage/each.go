@@ -28,6 +28,7 @@ func eachBatch[T any](ctx context.Context, s *Store, read func(tx *bolt.Tx, buf 
 		err := s.db.View(func(tx *bolt.Tx) error {
 			var err error
 			buf, more, err = read(tx, buf[:0])
+			s.mapped.read(s.db.DB, tx)
 			return err
 		})
 		if err != nil {

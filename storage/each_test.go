@@ -26,12 +26,19 @@ func manyID(n int) guid.GUID {
 // and returns them.
 func manyCards(t *testing.T, s *storage.Store, n int) []storage.Smartcard {
 	t.Helper()
+	cards := manyCardsFrom(0, n)
+	importCards(t, s, cards...)
+	return cards
+}
+
+// manyCardsFrom makes cards first to first+n-1 of manyCards' series.
+func manyCardsFrom(first, n int) []storage.Smartcard {
 	cards := make([]storage.Smartcard, n)
-	for i := range cards {
-		cards[i] = storage.Smartcard{Uuid: manyID(i), SerialNumber: fmt.Sprintf("s%05d", i),
+	for k := range cards {
+		i := first + k
+		cards[k] = storage.Smartcard{Uuid: manyID(i), SerialNumber: fmt.Sprintf("s%05d", i),
 			Status: domain.CardStatus(i%6 + 1), AssignedUserUuid: testID(byte(0x50 + i%3))}
 	}
-	importCards(t, s, cards...)
 	return cards
 }
 

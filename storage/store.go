@@ -92,6 +92,7 @@ type Store struct {
 	changed     func(o domain.Origin, to domain.CardStatus)
 	signins     *auth.Limiter // sign-in attempts, by account name and by address
 	passwords   *auth.Hasher  // every argon2id hash and check, a few at once
+	mapped      mappedPages   // the file's pages listings read, dropped now and then
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when

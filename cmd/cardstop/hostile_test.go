@@ -35,7 +35,9 @@ const (
 	hostilePhase = 20 * time.Second
 	// hostileBound is when every request of the load must have been
 	// answered, from the load's start: a request still open then fails.
-	hostileBound    = 90 * time.Second
+	// It is generous: under make test the clients run with the race
+	// detector, and a full list then takes them over 10 s to read.
+	hostileBound    = 4 * time.Minute
 	hostileGuessers = 50
 	hostileLists    = 8
 	hostileWriters  = 4
@@ -56,11 +58,6 @@ const (
 // TestHostileLoad runs the real binary with 100,000 cards under the
 // hostile load; `make bench` reports the same load's peak (TestPerformance).
 func TestHostileLoad(t *testing.T) {
-	// Not in make test yet: the peak stays above 96 MB (the mapped file's
-	// pages count in VmHWM; see issue 14's note). make test-hostile runs it.
-	if os.Getenv("CARDSTOP_HOSTILE") == "" {
-		t.Skip("the hostile load runs with make test-hostile (CARDSTOP_HOSTILE=1)")
-	}
 	if _, err := os.ReadFile("/proc/self/status"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("the peak memory is read from /proc: %v", err)

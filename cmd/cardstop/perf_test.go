@@ -545,13 +545,14 @@ const perfAnalysis = `
   work on the same two cores that also run the 32 load-generating clients: a perf profile of the
   server under this load (` + "`perf record -g -p <pid>`" + `) put 42% of its CPU in the store's
   transactions (bbolt's commit 19%, the change's JSON, hash chain and index entries 22%), 10% in
-  garbage collection (before serve collected less often: GOGC 400 under a 128 MiB soft limit, unless
-  GOGC or GOMEMLIMIT are set) and the rest in net/http, authentication and the access log.
+  garbage collection (before serve collected less often: GOGC 400, under a soft limit of 56 MiB that
+  keeps the memory budget, unless GOGC or GOMEMLIMIT are set) and the rest in net/http, authentication and the access log.
 - **GET** of a card reaches more than half of a bare net/http server returning the same bytes,
   with a p99 within twice the bare server's: authentication (a hash look-up), the bbolt read and
   the JSON encoding cost about as much as net/http itself.
-- **Memory**: RssAnon is the service's own memory; RssFile is bbolt's memory-mapped file, page
-  cache that the kernel can drop. Passwords are hashed with argon2id (19 MiB): a sign-in raises
+- **Memory**: RssAnon is the service's own memory; RssFile is bbolt's memory-mapped file and the
+  binary's text, page cache that the kernel can drop; listings unmap the file's pages they read
+  every 16 batches, so RssFile stays near 20 MB. Passwords are hashed with argon2id (19 MiB): a sign-in raises
   RssAnon for a moment; the memory is returned afterwards.
 - **Start-up**: the API answers as soon as the file is open; the consistency check runs beside
   serving, in a child process fed a consistent snapshot (bbolt's check can panic on a damaged

@@ -153,15 +153,21 @@ func listenAndServe(ctx context.Context, srv *http.Server, ln net.Listener, log 
 // tuneGC collects garbage less often than Go's default, unless GOGC or
 // GOMEMLIMIT say otherwise: nearly all a request allocates (bbolt's page
 // buffers, JSON) is garbage at once, and collecting it took a tenth of the
-// CPU under load. The soft limit keeps the heap bounded all the same.
+// CPU under load. The soft limit is the Go side of the 96 MB budget
+// (README, Security): two argon2id checks (38 MiB) and the streams fit
+// under it, and the mapped file's pages and the binary's text (about
+// 20 MB together, see storage's mappedPages) leave a margin above it.
 func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(400)
 	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(128 << 20)
+		debug.SetMemoryLimit(memoryLimit)
 	}
 }
+
+// memoryLimit is the Go runtime's soft memory limit in serve.
+const memoryLimit = 56 << 20
 
 func isLoopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)

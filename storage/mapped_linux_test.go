@@ -1,0 +1,76 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cardstop/cardstop/storage"
+)
+
+// TestListingDropsTheFilesPages lists every card of a file bigger than
+// the listings' trim interval, twice at once, and checks that the pages
+// read did not stay resident: without the trim the process would keep the
+// cards' part of the file mapped (issue 14: 8 full lists of 100,000 cards
+// left 120 MB of the file resident).
+func TestListingDropsTheFilesPages(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	const n = 40_000
+	for b := 0; b < n; b += 10_000 {
+		importCards(t, s, manyCardsFrom(b, 10_000)...)
+	}
+	s.Close()
+	fi, err := os.Stat(filepath.Join(dir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openStore(t, dir) // a fresh mapping: none of the file is resident
+	before := rssFile(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			read := 0
+			err := s.EachCard(context.Background(), storage.CardFilter{}, func(storage.Smartcard) error { read++; return nil })
+			if err == nil && read != n {
+				err = fmt.Errorf("listed %d cards; want %d", read, n)
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	growth := rssFile(t) - before
+	t.Logf("file %d KiB; resident file pages grew by %d KiB while listing %d cards twice", fi.Size()>>10, growth>>10, n)
+	if limit := fi.Size() / 8; growth > limit {
+		t.Errorf("resident file pages grew by %d KiB while listing; want under %d KiB (an eighth of the file)", growth>>10, limit>>10)
+	}
+}
+
+// rssFile is the test process's resident file-backed memory.
+func rssFile(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "RssFile:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no RssFile in /proc/self/status")
+	return 0
+}
