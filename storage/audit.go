@@ -32,6 +32,9 @@ const (
 	ActionRequestStatus Action = "request.status"
 	ActionTokenCreate   Action = "token.create"
 	ActionTokenRevoke   Action = "token.revoke"
+	ActionOutboxPark    Action = "outbox.park"  // a sink refused a change for good
+	ActionOutboxRetry   Action = "outbox.retry" // an admin sent a parked change again
+	ActionOutboxDrop    Action = "outbox.drop"  // an admin gave a parked change up
 )
 
 // EventFormat is the format of the events this code writes. Format 2

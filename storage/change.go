@@ -72,6 +72,9 @@ func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) 
 			}
 		} else {
 			reason, comment = r.dataItem("Reason"), r.Comment
+			if cmd.Evidence == nil {
+				cmd.Evidence = r.stationEvidence()
+			}
 			r.Status, r.NewSmartcardUuid, r.OldSmartcardUuid = domain.RequestExecuting, cmd.Card, cmd.Card
 			if r.TargetUserUuid.IsNil() {
 				r.TargetUserUuid = card.AssignedUserUuid
@@ -88,9 +91,14 @@ func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) 
 		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
 			return err
 		}
-		return s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cmd.Card, RequestUuid: r.Uuid,
+		if err := s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cmd.Card, RequestUuid: r.Uuid,
 			OldStatus: old.Status.String(), NewStatus: d.To.String(), Reason: reason, Comment: comment,
-			CardAction: d.Action.Name, Via: cmd.Via, RequestType: d.Action.Type.String(), Evidence: cmd.Evidence})
+			CardAction: d.Action.Name, Via: cmd.Via, RequestType: d.Action.Type.String(), Evidence: cmd.Evidence}); err != nil {
+			return err
+		}
+		return s.enqueue(tx, OutboxItem{Change: guid.New(), Card: cmd.Card, Serial: card.SerialNumber, Action: d.Action.Name,
+			RequestType: d.Action.Type, From: old.Status, To: d.To, Reason: reason, Comment: comment,
+			Actor: o.Actor, Via: cmd.Via, Evidence: cmd.Evidence, Committed: now})
 	})
 	if err != nil {
 		return Smartcard{}, fmt.Errorf("change smartcard status: %w", err)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -48,7 +49,7 @@ var (
 	bucketAuditByCard = []byte("audit.card")
 
 	allBuckets = [][]byte{bucketMeta, bucketCards, bucketCardsSerial, bucketCardsUser, bucketCardsStatus,
-		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions}
+		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions, bucketOutbox}
 
 	keySchema = []byte("schema")
 )
@@ -67,6 +68,10 @@ type Options struct {
 	// status (not of a change that changed nothing), after the commit:
 	// the service counts them for its metrics. It must not block.
 	Changed func(o domain.Origin, to domain.CardStatus)
+	// Sinks name where each committed change of a card's status goes
+	// beyond this file (SinkUpstream, SinkWebhook): an outbox item for
+	// each is written in the change's transaction. None: no outbox.
+	Sinks []string
 	// ReadOnly opens an existing file for reading only, writing nothing
 	// to it: no file is created (ErrNoDatabase), and every change fails.
 	ReadOnly bool
@@ -93,6 +98,7 @@ type Store struct {
 	signins     *auth.Limiter // sign-in attempts, by account name and by address
 	passwords   *auth.Hasher  // every argon2id hash and check, a few at once
 	mapped      mappedPages   // the file's pages listings read, dropped now and then
+	sinks       []string      // the outbox's sinks (Options.Sinks)
 }
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
@@ -134,7 +140,8 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.ClockSynced == nil {
 		opt.ClockSynced = func() bool { return true }
 	}
-	s := &Store{db: database{DB: db}, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed}
+	s := &Store{db: database{DB: db}, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed,
+		sinks: slices.Clone(opt.Sinks)}
 	s.commits.onBroken = s.RefuseChanges
 	s.signins = auth.NewLimiter(auth.MaxSignInFailures, s.now)
 	s.passwords = auth.NewHasher(auth.MaxPasswordWork, auth.PasswordWait)

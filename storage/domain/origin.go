@@ -27,6 +27,10 @@ type Evidence struct {
 	Identifier   string    // the serial read from the card
 	InsertedAt   time.Time // when the reader reported the card
 	PressedAt    time.Time // when the button was pressed
+	// A hub keeps what a station sends of its own walk-up disable: the
+	// station's name, and when the station committed it.
+	Station   string    `json:",omitempty"`
+	Committed time.Time `json:",omitzero"`
 }
 
 // StationActor returns the actor name and id under which the station
