@@ -16,6 +16,7 @@ import (
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/web/fleet"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -38,7 +39,10 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
 	changes := &ChangeCounter{}
-	st, err := storage.Open(dir, storage.Options{Now: func() time.Time { return fixedNow }, Changed: changes.Add})
+	// Every change also goes to an upstream's outbox, which nothing
+	// delivers: the outbox's routes have items to show.
+	st, err := storage.Open(dir, storage.Options{Now: func() time.Time { return fixedNow }, Changed: changes.Add,
+		Sinks: []string{storage.SinkUpstream}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,3 +180,11 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fakeForwarder is an upstream whose deliveries go well.
+type fakeForwarder struct{}
+
+func (fakeForwarder) Sinks() []string { return []string{storage.SinkUpstream} }
+func (fakeForwarder) Status() []fleet.SinkStatus {
+	return []fleet.SinkStatus{{Name: storage.SinkUpstream, State: fleet.StateOK, Delivered: 3}}
+}

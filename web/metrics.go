@@ -61,6 +61,14 @@ var (
 	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database's pages in use (the file can be larger: bbolt grows it ahead).", nil, nil)
 	descDamaged = prometheus.NewDesc("cardstop_database_damaged",
 		"1 when the database failed its check and changes are refused.", nil, nil)
+	descOutboxPending = prometheus.NewDesc("cardstop_outbox_pending",
+		"Committed changes waiting to be delivered, by sink (upstream, or webhook URL).", []string{"sink"}, nil)
+	descOutboxParked = prometheus.NewDesc("cardstop_outbox_parked",
+		"Changes a sink refused for good, waiting for an admin to retry or drop them, by sink.", []string{"sink"}, nil)
+	descOutboxOldest = prometheus.NewDesc("cardstop_outbox_oldest_pending_seconds",
+		"Age of the oldest change waiting to be delivered, by sink; 0 when none waits.", []string{"sink"}, nil)
+	descOutboxDelivered = prometheus.NewDesc("cardstop_outbox_delivered_total",
+		"Changes delivered since start, by sink.", []string{"sink"}, nil)
 )
 
 // stateCollector reads the store's and the station's own counts at each
@@ -68,7 +76,8 @@ var (
 type stateCollector struct{ s *Server }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChanges, descState, descReader, descDBSize, descDamaged} {
+	for _, d := range []*prometheus.Desc{descChanges, descState, descReader, descDBSize, descDamaged,
+		descOutboxPending, descOutboxParked, descOutboxOldest, descOutboxDelivered} {
 		ch <- d
 	}
 }
@@ -83,6 +92,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		damaged = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged)
+	if c.s.opt.Forwarder != nil {
+		if v, err := c.s.outboxStatus(false); err == nil {
+			for _, sk := range v.Sinks {
+				ch <- prometheus.MustNewConstMetric(descOutboxPending, prometheus.GaugeValue, float64(sk.Pending), sk.Name)
+				ch <- prometheus.MustNewConstMetric(descOutboxParked, prometheus.GaugeValue, float64(sk.Parked), sk.Name)
+				ch <- prometheus.MustNewConstMetric(descOutboxOldest, prometheus.GaugeValue, sk.OldestPending, sk.Name)
+				ch <- prometheus.MustNewConstMetric(descOutboxDelivered, prometheus.CounterValue, float64(sk.Delivered), sk.Name)
+			}
+		}
+	}
 	if c.s.opt.Station == nil {
 		return
 	}

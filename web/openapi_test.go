@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1168,6 +1169,33 @@ func TestOpenAPILiveResponses(t *testing.T) {
 	l.send(srv, N, "GET", "/openapi.json", "", 200)
 	l.send(srv, N, "GET", "/metrics", "", 200)
 	l.send(srv, N, "POST", "/healthz", "", 405)
+	// The outbox: the upstream refused the first change made above.
+	pending, err := e.store.OutboxPending(storage.SinkUpstream, 0, 1)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("the outbox after the changes above: %v %v", pending, err)
+	}
+	outboxOrigin := domain.Origin{Actor: "outbox", Role: A}
+	if err := e.store.OutboxPark(context.Background(), outboxOrigin, pending[0], "409: the smartcard is Retired upstream"); err != nil {
+		t.Fatal(err)
+	}
+	item := fmt.Sprintf(`{"sink":"upstream","seq":%d}`, pending[0].Seq)
+	fleetSrv := New(e.store, Options{Logger: quiet, Forwarder: fakeForwarder{}})
+	l.send(fleetSrv, A, "GET", "/api/outbox", "", 200)
+	l.send(fleetSrv, N, "GET", "/readyz", "", 200)
+	l.send(fleetSrv, O, "GET", "/api/outbox", "", 403)
+	l.send(fleetSrv, A, "GET", "/api/outbox?all=1", "", 400)
+	l.send(fleetSrv, A, "POST", "/api/outbox/retry", item, 200)
+	l.send(fleetSrv, A, "POST", "/api/outbox/retry", item, 404) // pending again
+	l.send(fleetSrv, A, "POST", "/api/outbox/drop", item, 404)
+	l.send(fleetSrv, A, "POST", "/api/outbox/drop", `{"sink":"upstream"}`, 400)
+	l.send(fleetSrv, A, "POST", "/api/outbox/retry", `{"sink":"upstream","seq":0}`, 400)
+	l.send(fleetSrv, O, "POST", "/api/outbox/drop", item, 403)
+	l.send(fleetSrv, N, "POST", "/api/outbox/drop", item, 401)
+	if err := e.store.OutboxPark(context.Background(), outboxOrigin, pending[0], "409: the smartcard is Retired upstream"); err != nil {
+		t.Fatal(err)
+	}
+	l.send(fleetSrv, A, "POST", "/api/outbox/drop", item, 200)
+
 	gone, err := storage.Open(t.TempDir(), storage.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -25,11 +25,12 @@ import (
 // service's *storage.Store) that each group of handlers sees only through
 // the small interface declared beside it.
 type Store interface {
-	apiStore   // the MIM CM API (mimcm.go)
-	pageStore  // the card, request and audit pages (ui_cards.go)
-	authStore  // tokens and sessions (auth.go, ui.go)
-	adminStore // the admin pages (ui_admin.go)
-	opsStore   // readiness, backup and metrics (station.go, metrics.go)
+	apiStore    // the MIM CM API (mimcm.go)
+	pageStore   // the card, request and audit pages (ui_cards.go)
+	authStore   // tokens and sessions (auth.go, ui.go)
+	adminStore  // the admin pages (ui_admin.go)
+	opsStore    // readiness, backup and metrics (station.go, metrics.go)
+	outboxStore // the outbox (outbox.go)
 }
 
 // Options tune the server. The zero value is what the service uses.
@@ -59,6 +60,9 @@ type Options struct {
 	// AllowedHosts are the Host header values the pages answer to
 	// (DefaultAllowedHosts); empty allows any, for tests only.
 	AllowedHosts []string
+	// Forwarder delivers the outbox; nil when no upstream or webhook is
+	// configured.
+	Forwarder Forwarder
 }
 
 // Server is the HTTP handler of the whole service.
@@ -73,11 +77,12 @@ type Server struct {
 	failDelay func(n int) time.Duration
 
 	// The store, as each group of handlers sees it.
-	store apiStore   // the MIM CM API
-	pages pageStore  // the card, request and audit pages
-	creds authStore  // tokens and sessions
-	admin adminStore // the admin pages
-	ops   opsStore   // readiness, backup and metrics
+	store  apiStore    // the MIM CM API
+	pages  pageStore   // the card, request and audit pages
+	creds  authStore   // tokens and sessions
+	admin  adminStore  // the admin pages
+	ops    opsStore    // readiness, backup and metrics
+	outbox outboxStore // the outbox's status, retry and drop
 }
 
 // MaxBody is the largest request body the API reads.
@@ -91,7 +96,7 @@ func New(store Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{opt: opt, store: store, pages: store, creds: store, admin: store, ops: store, log: opt.Logger, mux: http.NewServeMux(),
+	s := &Server{opt: opt, store: store, pages: store, creds: store, admin: store, ops: store, outbox: store, log: opt.Logger, mux: http.NewServeMux(),
 		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now),
 		failDelay: func(n int) time.Duration { return time.Duration(n) * tokenFailureStep }}
 	s.metrics = newMetrics(s)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/web/fleet"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -82,13 +84,16 @@ type readiness struct {
 	Panel    string `json:"panel"`
 	Station  string `json:"station,omitempty"`
 	Clock    string `json:"clock"`
+	// Upstream never makes the service unready: the station works
+	// offline, and its changes wait in the outbox.
+	Upstream fleet.State `json:"upstream"`
 }
 
 // ready answers /readyz without authentication: 200 when the database
 // answers, 503 when it does not; reader and panel are reported, but the
 // API works without them.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	rd := readiness{Database: "ok", Reader: "none", Panel: s.opt.Panel, Clock: "synchronised"}
+	rd := readiness{Database: "ok", Reader: "none", Panel: s.opt.Panel, Clock: "synchronised", Upstream: s.upstreamState()}
 	if s.opt.ClockSynced != nil && !s.opt.ClockSynced() {
 		rd.Clock = "not synchronised since boot"
 	}
@@ -115,6 +120,18 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, rd)
+}
+
+// upstreamState is the upstream sink's delivery state, off without one.
+func (s *Server) upstreamState() fleet.State {
+	if s.opt.Forwarder != nil {
+		for _, st := range s.opt.Forwarder.Status() {
+			if st.Name == storage.SinkUpstream {
+				return st.State
+			}
+		}
+	}
+	return fleet.StateOff
 }
 
 // panelFault says what is wrong with the panel, "" when nothing is.

@@ -52,11 +52,11 @@ func TestStationRoutes(t *testing.T) {
 		{"no simulated button on real GPIO", gpioPanel, domain.RoleOperator, "POST", "/api/station/button", 404, "no such resource"},
 		{"press with GET", simulated, domain.RoleOperator, "GET", "/api/station/button", 405, "not allowed"},
 		{"healthz", none, domain.RoleNone, "GET", "/healthz", 200, `{"status":"ok"}`},
-		{"readyz with station", simulated, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised"}`},
-		{"readyz without station", none, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised"}`},
+		{"readyz with station", simulated, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"Virtual PCD 00 00","panel":"simulated","station":"confirm","clock":"synchronised","upstream":"off"}`},
+		{"readyz without station", none, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"none","clock":"synchronised","upstream":"off"}`},
 		{"readyz before the clock is set", unsynced, domain.RoleNone, "GET", "/readyz", 200, `"clock":"not synchronised since boot"`},
 		{"readyz with a failed panel", failed, domain.RoleNone, "GET", "/readyz", 200, `"panel":"failed: GPIO line busy: GPIO23 (button)"`},
-		{"readyz without a reader", noReader, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised"}`},
+		{"readyz without a reader", noReader, domain.RoleNone, "GET", "/readyz", 200, `{"database":"ok","reader":"none","panel":"gpio","station":"no-reader","clock":"synchronised","upstream":"off"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
