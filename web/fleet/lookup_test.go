@@ -13,12 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
 	"github.com/cardstop/cardstop/web/fleet"
 	"github.com/cardstop/cardstop/web/wire"
 )
+
+// The station takes its cards from a ReadThrough.
+var _ station.Cards = (*fleet.ReadThrough)(nil)
 
 const apiBase = "/CertificateManagement/api/v1.0"
 
