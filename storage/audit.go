@@ -28,6 +28,7 @@ type Action string
 const (
 	ActionCardStatus    Action = "card.status"
 	ActionCardImport    Action = "card.import"
+	ActionCardUpstream  Action = "card.upstream" // a card taken in, or its status refreshed, from the upstream
 	ActionRequestCreate Action = "request.create"
 	ActionRequestStatus Action = "request.status"
 	ActionTokenCreate   Action = "token.create"
