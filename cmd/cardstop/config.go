@@ -114,8 +114,18 @@ func readConfig(file string) (map[string]string, error) {
 			out[name] = strconv.FormatInt(v, 10)
 		case bool:
 			out[name] = strconv.FormatBool(v)
+		case []any: // a flag given more than once, like webhook
+			var parts []string
+			for _, e := range v {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("%w: %s: %s must be a list of strings", errUsage, file, name)
+				}
+				parts = append(parts, s)
+			}
+			out[name] = strings.Join(parts, " ")
 		default:
-			return nil, fmt.Errorf("%w: %s: %s must be a string, a whole number or true/false", errUsage, file, name)
+			return nil, fmt.Errorf("%w: %s: %s must be a string, a whole number, true/false or a list of strings", errUsage, file, name)
 		}
 	}
 	return out, nil

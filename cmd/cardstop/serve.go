@@ -6,18 +6,24 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/cardstop/cardstop/device/clock"
+	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web"
+	"github.com/cardstop/cardstop/web/fleet"
 	"github.com/cardstop/cardstop/web/tlscert"
 )
 
@@ -30,6 +36,7 @@ type serveOptions struct {
 	hostnames *string
 	changes   *int
 	station   *stationFlags
+	fleet     *fleetFlags
 }
 
 // serveCommand declares serve's flags; configKeys reads them too.
@@ -43,6 +50,7 @@ func serveCommand(stderr io.Writer) (*command, serveOptions) {
 		hostnames: c.fs.String("hostnames", "", "more names, comma-separated, that the pages answer to and a self-signed certificate covers"),
 		changes:   c.fs.Int("status-changes-per-minute", 60, "status changes one token or user may make a minute through the API and the page; 0: no limit"),
 		station:   addStationFlags(c.fs),
+		fleet:     addFleetFlags(c.fs),
 	}
 	return &c, o
 }
@@ -54,6 +62,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr)
+	senders, upstream, err := so.fleet.senders(*sf.name)
+	if err != nil {
+		return err
+	}
+	sinks := slices.Sorted(maps.Keys(senders))
 	tuneGC()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -77,8 +90,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
 	}
 	changes := &web.ChangeCounter{}
+	var forwarder atomic.Pointer[fleet.Forwarder] // set once the store is open
+	changed := func(o domain.Origin, to domain.CardStatus) {
+		changes.Add(o, to)
+		if f := forwarder.Load(); f != nil {
+			f.Wake()
+		}
+	}
 	dbPath := filepath.Join(*c.dataDir, storage.FileName)
-	st, err := c.openWith(storage.Options{Changed: changes.Add})
+	st, err := c.openWith(storage.Options{Changed: changed, Sinks: sinks})
 	var damaged *storage.DamageError
 	if errors.As(err, &damaged) {
 		// Nothing can be read, not even the credentials: serve the probes,
@@ -104,7 +124,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	go func() { defer close(checkDone); startupCheck(ctx, st, log) }()
 	defer func() { <-checkDone }() // before the database closes
 
-	opt, stopStation, err := sf.startStation(ctx, st, log)
+	logFleet(log, sinks)
+	var cards station.Cards = st
+	if len(senders) > 0 {
+		fw := fleet.New(st, senders, fleet.Options{Logger: log})
+		forwarder.Store(fw)
+		fwCtx, stopForwarder := context.WithCancel(ctx)
+		fwDone := make(chan struct{})
+		go func() { defer close(fwDone); fw.Run(fwCtx) }()
+		defer func() { stopForwarder(); <-fwDone }() // before the database closes
+		if upstream != nil {
+			cards = fleet.NewReadThrough(st, upstream, upstreamOrigin(*so.fleet.upstream), 0, log)
+		}
+	}
+
+	opt, stopStation, err := sf.startStation(ctx, cards, log)
 	if err != nil {
 		return err
 	}
@@ -114,6 +148,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	opt.Changes = changes
 	opt.ClockSynced = clock.Synced
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
+	if f := forwarder.Load(); f != nil {
+		opt.Forwarder = f
+	}
 	return listenAndServe(ctx, newHTTPServer(web.New(st, opt), log), ln, log, scheme, dbPath)
 }
 

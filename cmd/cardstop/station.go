@@ -14,7 +14,6 @@ import (
 	"github.com/cardstop/cardstop/device/reader"
 	"github.com/cardstop/cardstop/device/reader/pcsc"
 	"github.com/cardstop/cardstop/device/station"
-	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/web"
 )
 
@@ -80,7 +79,7 @@ func (f *stationFlags) openPanel(log *slog.Logger) (thePanel, string, error) {
 
 // startStation starts the reader watcher and the station; the returned
 // function stops both and turns the LEDs off.
-func (f *stationFlags) startStation(ctx context.Context, st *storage.Store, log *slog.Logger) (web.Options, func(), error) {
+func (f *stationFlags) startStation(ctx context.Context, st station.Cards, log *slog.Logger) (web.Options, func(), error) {
 	p, kind, err := f.openPanel(log)
 	if err != nil {
 		return web.Options{}, nil, err
