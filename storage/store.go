@@ -48,7 +48,7 @@ var (
 	bucketAuditByCard = []byte("audit.card")
 
 	allBuckets = [][]byte{bucketMeta, bucketCards, bucketCardsSerial, bucketCardsUser, bucketCardsStatus,
-		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions}
+		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions, bucketRequestKeys}
 
 	keySchema = []byte("schema")
 )
