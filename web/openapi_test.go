@@ -599,7 +599,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		want := []int{}
 		if r.role != "" {
 			want = append(want, 400, 401, 429, 500) // every API route of the table reads the query and authenticates
-			if r.role != "viewer" || !r.station { // a station token gets 403 where it may not call
+			if r.role != "viewer" || !r.station {   // a station token gets 403 where it may not call
 				want = append(want, 403)
 			}
 		}
