@@ -70,6 +70,21 @@ type NewRequest struct {
 	DataCollection      []DataItem
 	Comment             string
 	Priority            int
+	// IdempotencyKey, when set, makes the request once: a later
+	// CreateRequest with the same key from the same credential (Origin's
+	// ActorUuid) returns the request the first one made and changes
+	// nothing. Keys are kept for good; each costs a few dozen bytes.
+	IdempotencyKey string
+}
+
+// bucketRequestKeys maps a credential's uuid and an idempotency key to the
+// request they made.
+var bucketRequestKeys = []byte("requests.idempotency")
+
+// idempotencyKey is the key of bucketRequestKeys: the credential's uuid,
+// then the client's key, so two credentials never share a key.
+func idempotencyKey(actor guid.GUID, key string) []byte {
+	return append(actor[:len(actor):len(actor)], key...)
 }
 
 // Limits on what a client may store in a request.
@@ -81,14 +96,13 @@ const (
 
 // CreateRequest stores a new request. A caller whose role may carry out the
 // type gets an Approved request; an operator asking to retire gets a
-// Pending one that an admin approves.
+// Pending one that an admin approves. With an IdempotencyKey the caller
+// used before it returns that request instead, and changes nothing.
 func (s *Store) CreateRequest(ctx context.Context, o domain.Origin, n NewRequest) (Request, error) {
-	least, ok := domain.ApproveRole(n.Type)
+	status, err := domain.NewRequestStatus(n.Type, o.Role)
 	switch {
-	case !ok:
-		return Request{}, domain.Refuse(domain.ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", n.Type, domain.SupportedTypes())
-	case o.Role < domain.RoleOperator:
-		return Request{}, domain.Refuse(domain.ErrForbidden, "creating requests needs the operator role; you have %s", o.Role)
+	case err != nil:
+		return Request{}, err
 	case len(n.Comment) > maxComment:
 		return Request{}, domain.Refuse(domain.ErrInvalid, "comment is longer than %d characters", maxComment)
 	case len(n.DataCollection) > maxDataCollection:
@@ -102,7 +116,7 @@ func (s *Store) CreateRequest(ctx context.Context, o domain.Origin, n NewRequest
 	r := Request{
 		Uuid:                guid.New(),
 		RequestType:         n.Type,
-		Status:              domain.RequestApproved,
+		Status:              status,
 		Flags:               requestFlagSmartcard,
 		DataCollection:      n.DataCollection,
 		DataCollectionFlags: dataCollectionFlags,
@@ -119,12 +133,24 @@ func (s *Store) CreateRequest(ctx context.Context, o domain.Origin, n NewRequest
 	if r.DataCollection == nil {
 		r.DataCollection = []DataItem{}
 	}
-	if o.Role < least {
-		r.Status = domain.RequestPending
-	}
 	base := r
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		r = base // the closure may run again, alone, when its batch fails
+		if n.IdempotencyKey != "" {
+			k := idempotencyKey(o.ActorUuid, n.IdempotencyKey)
+			if id := tx.Bucket(bucketRequestKeys).Get(k); id != nil {
+				var err error
+				r, err = getRequest(tx, guid.GUID(id))
+				if err == nil && (r.RequestType != n.Type || r.NewSmartcardUuid != n.Smartcard) {
+					err = domain.Refuse(domain.ErrConflict, "the Idempotency-Key %q made request %s, a %s request for smartcard %s; use a new key for another request",
+						domain.Clip(n.IdempotencyKey), r.Uuid, r.RequestType, r.NewSmartcardUuid)
+				}
+				return err
+			}
+			if err := tx.Bucket(bucketRequestKeys).Put(k, r.Uuid[:]); err != nil {
+				return err
+			}
+		}
 		if !n.Smartcard.IsNil() {
 			card, err := getCard(tx, n.Smartcard)
 			if err != nil {
@@ -257,9 +283,10 @@ func (r Request) dataItem(name string) string {
 
 // SetRequestStatus completes, cancels (word "Abandoned" or "Canceled"),
 // approves or denies a request. Approving and denying are for admins and
-// only from Pending. Setting the status a request already has is a no-op.
+// only from Pending; a station token finishes only the Disable requests it
+// made. Setting the status a request already has is a no-op.
 func (s *Store) SetRequestStatus(ctx context.Context, o domain.Origin, reqID guid.GUID, to domain.RequestStatus, word string) (Request, error) {
-	if o.Role < domain.RoleOperator {
+	if !o.Role.Includes(domain.RoleOperator) && o.Role != domain.RoleStation {
 		return Request{}, domain.Refuse(domain.ErrForbidden, "changing a request needs the operator role; you have %s", o.Role)
 	}
 	var r Request
@@ -268,6 +295,11 @@ func (s *Store) SetRequestStatus(ctx context.Context, o domain.Origin, reqID gui
 		r, err = getRequest(tx, reqID)
 		if err != nil {
 			return err
+		}
+		if o.Role == domain.RoleStation && (r.OriginatorUserUuid != o.ActorUuid || r.RequestType != domain.TypeDisable) {
+			// A station finishes the Disable requests it made, and touches
+			// no one else's.
+			return domain.Refuse(domain.ErrForbidden, "request %s was not made by this station token; a station token may finish only the Disable requests it made", r.Uuid)
 		}
 		if r.Status == to {
 			return nil

@@ -49,7 +49,8 @@ var (
 	bucketAuditByCard = []byte("audit.card")
 
 	allBuckets = [][]byte{bucketMeta, bucketCards, bucketCardsSerial, bucketCardsUser, bucketCardsStatus,
-		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions, bucketOutbox}
+		bucketRequests, bucketAudit, bucketAuditByCard, bucketTokens, bucketTokensByHash, bucketUsers, bucketSessions,
+		bucketRequestKeys, bucketOutbox}
 
 	keySchema = []byte("schema")
 )

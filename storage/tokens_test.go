@@ -139,7 +139,7 @@ func TestTokenRefusals(t *testing.T) {
 		{"65 characters", strings.Repeat("a", 65), domain.RoleViewer, domain.ErrInvalid},
 		{"newline", "name\n", domain.RoleViewer, domain.ErrInvalid},
 		{"no role", "fresh", domain.RoleNone, domain.ErrInvalid},
-		{"role 4", "fresh", domain.Role(4), domain.ErrInvalid},
+		{"role 5", "fresh", domain.Role(5), domain.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

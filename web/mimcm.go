@@ -182,6 +182,9 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o domain.
 	if err := firstError(errs[:]); err != nil {
 		return err
 	}
+	if n.IdempotencyKey, err = idempotencyKey(r); err != nil {
+		return err
+	}
 	req, err := s.store.CreateRequest(r.Context(), o, n)
 	if err != nil {
 		return err
@@ -190,6 +193,30 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, o domain.
 	w.Header().Set("Location", APIPrefix+"/requests/"+req.Uuid.String())
 	writeJSON(w, http.StatusCreated, uri)
 	return nil
+}
+
+// maxIdempotencyKey is the longest Idempotency-Key POST /requests takes.
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads the optional Idempotency-Key header: 1-255
+// printable ASCII characters. A client that sends it again after a lost
+// answer gets the request the first POST made (storage.NewRequest).
+func idempotencyKey(r *http.Request) (string, error) {
+	vs, ok := r.Header["Idempotency-Key"]
+	if !ok {
+		return "", nil
+	}
+	bad := &httpError{code: http.StatusBadRequest, msg: "the Idempotency-Key header must be one value of 1 to " +
+		strconv.Itoa(maxIdempotencyKey) + " printable ASCII characters; nothing was created"}
+	if len(vs) != 1 || len(vs[0]) < 1 || len(vs[0]) > maxIdempotencyKey {
+		return "", bad
+	}
+	for _, c := range []byte(vs[0]) {
+		if c < 0x20 || c > 0x7e {
+			return "", bad
+		}
+	}
+	return vs[0], nil
 }
 
 func firstError(errs []error) error {
@@ -305,6 +332,9 @@ func (s *Server) setCardStatus(w http.ResponseWriter, r *http.Request, o domain.
 	})
 	if err != nil {
 		return err
+	}
+	if o.Role == domain.RoleStation && before.Status != card.Status {
+		s.stations.changed(strings.TrimPrefix(o.Actor, "token:"), s.opt.Now(), cardID)
 	}
 	return answer(w, r, wire.SmartcardFrom(card))
 }

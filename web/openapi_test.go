@@ -505,6 +505,7 @@ func oaShow(v any) string {
 type tableRoute struct {
 	method, path string // path as registered (lowercase)
 	role         string // the least role of an API route; "" for a route without a credential
+	station      bool   // a station token may call it too
 	pos          string // where it comes from, for messages
 }
 
@@ -531,7 +532,7 @@ func tableRoutes(t *testing.T) []tableRoute {
 		if rt.api != nil {
 			role = rt.least.String()
 		}
-		routes = append(routes, tableRoute{method: method, path: path, role: role, pos: pos})
+		routes = append(routes, tableRoute{method: method, path: path, role: role, station: rt.station, pos: pos})
 	}
 	return routes
 }
@@ -583,6 +584,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if role != r.role {
 			t.Errorf("%s: x-cardstop-role %q, the route table says %q (%s)", name, role, r.role, r.pos)
 		}
+		if station, _ := op.op["x-cardstop-station"].(bool); station != r.station {
+			t.Errorf("%s: x-cardstop-station %v, the route table says %v (%s)", name, station, r.station, r.pos)
+		}
 		security, hasSecurity := op.op["security"].([]any)
 		if !hasSecurity {
 			security = globalSecurity
@@ -596,7 +600,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		want := []int{}
 		if r.role != "" {
 			want = append(want, 400, 401, 429, 500) // every API route of the table reads the query and authenticates
-			if r.role != "viewer" {
+			if r.role != "viewer" || !r.station {   // a station token gets 403 where it may not call
 				want = append(want, 403)
 			}
 		}

@@ -25,6 +25,10 @@ type route struct {
 	// least is the least role a caller needs: an API token's for api, a
 	// session's for page; RoleNone for plain.
 	least domain.Role
+	// station lets a station token (domain.RoleStation) call an api route
+	// too: the few a walk-up station needs at its hub. The rules then
+	// limit it to Disable requests and the walk-up station's actions.
+	station bool
 	// Exactly one of these answers.
 	api   handlerFunc  // a JSON endpoint behind a bearer token
 	page  pageFunc     // a page behind a session
@@ -39,15 +43,15 @@ func (s *Server) routes() []route {
 	p := strings.ToLower(APIPrefix)
 	return []route{
 		// The MIM CM API (mimcm.go).
-		{pattern: "GET " + p + "/smartcards", least: domain.RoleViewer, api: s.listCards},
-		{pattern: "GET " + p + "/smartcards/{id}", least: domain.RoleViewer, api: s.getCard},
-		{pattern: "GET " + p + "/smartcards/{id}/operations", least: domain.RoleViewer, api: s.cardOperations},
-		{pattern: "POST " + p + "/requests", least: domain.RoleOperator, api: s.createRequest},
+		{pattern: "GET " + p + "/smartcards", least: domain.RoleViewer, station: true, api: s.listCards},
+		{pattern: "GET " + p + "/smartcards/{id}", least: domain.RoleViewer, station: true, api: s.getCard},
+		{pattern: "GET " + p + "/smartcards/{id}/operations", least: domain.RoleViewer, station: true, api: s.cardOperations},
+		{pattern: "POST " + p + "/requests", least: domain.RoleOperator, station: true, api: s.createRequest},
 		{pattern: "GET " + p + "/requests", least: domain.RoleViewer, api: s.listRequests},
 		{pattern: "GET " + p + "/requests/{id}", least: domain.RoleViewer, api: s.getRequest},
-		{pattern: "PUT " + p + "/requests/{id}", least: domain.RoleOperator, api: s.setRequestStatus},
+		{pattern: "PUT " + p + "/requests/{id}", least: domain.RoleOperator, station: true, api: s.setRequestStatus},
 		{pattern: "GET " + p + "/requests/{reqid}/smartcards/{scid}", least: domain.RoleViewer, api: s.getRequestCard},
-		{pattern: "PUT " + p + "/requests/{reqid}/smartcards/{scid}", least: domain.RoleOperator, api: s.setCardStatus},
+		{pattern: "PUT " + p + "/requests/{reqid}/smartcards/{scid}", least: domain.RoleOperator, station: true, api: s.setCardStatus},
 
 		// The station and the operations (station.go, metrics.go, openapi.go).
 		{pattern: "GET /api/station", least: domain.RoleViewer, api: s.getStation},
@@ -80,6 +84,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /admin/tokens", least: domain.RoleAdmin, page: s.tokensPage},
 		{pattern: "POST /admin/tokens", least: domain.RoleAdmin, page: s.createToken},
 		{pattern: "POST /admin/tokens/revoke", least: domain.RoleAdmin, page: s.revokeToken},
+		{pattern: "GET /admin/stations", least: domain.RoleAdmin, page: s.stationsPage},
 		{pattern: "GET /admin/users", least: domain.RoleAdmin, page: s.usersPage},
 		{pattern: "POST /admin/users", least: domain.RoleAdmin, page: s.addUser},
 		{pattern: "POST /admin/users/remove", least: domain.RoleAdmin, page: s.removeUser},
@@ -94,7 +99,7 @@ func (s *Server) register() {
 		}
 		switch {
 		case rt.api != nil:
-			s.mux.Handle(rt.pattern, s.apiHandler(rt.least, rt.api))
+			s.mux.Handle(rt.pattern, s.apiHandler(rt.least, rt.station, rt.api))
 		case rt.page != nil:
 			s.mux.Handle(rt.pattern, s.pageHandler(rt.least, rt.page))
 		default:

@@ -73,6 +73,8 @@ type Server struct {
 	limiter *auth.Limiter // failed API tokens, by address (sign-ins are the store's)
 	changes *changeLimiter
 	metrics *metrics
+	// stations is what this hub has seen of its stations' tokens.
+	stations *stationActivity
 	// failDelay is how long the 401 for an address's n-th bad token waits.
 	failDelay func(n int) time.Duration
 
@@ -98,7 +100,8 @@ func New(store Store, opt Options) *Server {
 	}
 	s := &Server{opt: opt, store: store, pages: store, creds: store, admin: store, ops: store, outbox: store, log: opt.Logger, mux: http.NewServeMux(),
 		limiter: auth.NewLimiter(auth.MaxTokenFailures, opt.Now), changes: newChangeLimiter(opt.StatusChangesPerMinute, opt.Now),
-		failDelay: func(n int) time.Duration { return time.Duration(n) * tokenFailureStep }}
+		failDelay: func(n int) time.Duration { return time.Duration(n) * tokenFailureStep },
+		stations:  newStationActivity(opt.Now())}
 	s.metrics = newMetrics(s)
 	s.register()
 	return s
@@ -109,11 +112,19 @@ func New(store Store, opt Options) *Server {
 type handlerFunc func(w http.ResponseWriter, r *http.Request, o domain.Origin) error
 
 // apiHandler is an endpoint that needs an API token with at least role
-// least.
-func (s *Server) apiHandler(least domain.Role, h handlerFunc) http.Handler {
+// least, or a station token where station allows one.
+func (s *Server) apiHandler(least domain.Role, station bool, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.authenticate(r)
-		if err == nil && t.Role < least {
+		if err == nil && t.Role == domain.RoleStation {
+			s.stations.seen(t.Name, s.opt.Now())
+		}
+		switch {
+		case err != nil, t.Role.Includes(least), station && t.Role == domain.RoleStation:
+		case t.Role == domain.RoleStation:
+			err = &httpError{code: http.StatusForbidden, msg: "the token " + strconv.Quote(t.Name) +
+				" is a station's: it may only look smartcards up and create, carry out and finish Disable requests"}
+		default:
 			err = &httpError{code: http.StatusForbidden,
 				msg: "this needs the " + least.String() + " role; the token " + strconv.Quote(t.Name) + " has " + t.Role.String()}
 		}

@@ -93,7 +93,7 @@ func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
 		}
 		sess := &page.Session{Name: u.Name, Role: u.Role}
 		setActor(w, "user:"+u.Name)
-		if u.Role < least {
+		if !u.Role.Includes(least) {
 			s.render(w, r, http.StatusForbidden, page.Message(sess, "Not allowed",
 				"This needs the "+least.String()+" role; you have "+u.Role.String()+"."))
 			return

@@ -13,7 +13,7 @@ import (
 func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token create", "--role ROLE --name NAME", stderr,
 		"cardstop token create --data-dir ./var --role operator --name soc-script > soc.token")
-	role := c.fs.String("role", "", "viewer, operator or admin (required)")
+	role := c.fs.String("role", "", "viewer, operator, admin or station (required)")
 	name := c.fs.String("name", "", "a name for the token, shown in the audit log (required)")
 	if err := c.parse(args, 0); err != nil {
 		return err

@@ -20,11 +20,24 @@ func CheckName(kind, n string) error {
 }
 
 // CheckRole refuses (domain.ErrInvalid) a role a credential cannot have:
-// a token or user is a viewer, an operator or an admin. kind ("token" or
-// "user") names it in the refusal.
+// a token is a viewer, an operator, an admin or a station; a user (a
+// person) is a viewer, an operator or an admin. kind ("token" or "user")
+// names it in the refusal.
 func CheckRole(kind string, r domain.Role) error {
-	if r < domain.RoleViewer || r > domain.RoleAdmin {
-		return domain.Refuse(domain.ErrInvalid, "a %s needs a role: viewer, operator or admin", kind)
+	switch {
+	case kind == "token" && r == domain.RoleStation:
+		return nil
+	case r == domain.RoleStation:
+		return domain.Refuse(domain.ErrInvalid, "a %s cannot have the station role: it is for a walk-up station's token", kind)
+	case r != domain.RoleViewer && r != domain.RoleOperator && r != domain.RoleAdmin:
+		return domain.Refuse(domain.ErrInvalid, "a %s needs a role: %s", kind, roleChoice(kind))
 	}
 	return nil
+}
+
+func roleChoice(kind string) string {
+	if kind == "token" {
+		return "viewer, operator, admin or station"
+	}
+	return "viewer, operator or admin"
 }

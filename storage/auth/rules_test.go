@@ -53,23 +53,28 @@ func TestCheckName(t *testing.T) {
 
 func TestCheckRole(t *testing.T) {
 	tests := []struct {
+		kind string
 		role domain.Role
-		ok   bool
+		want string // the refusal; "" when the role is fine
 	}{
-		{domain.RoleNone, false},
-		{domain.RoleViewer, true},
-		{domain.RoleOperator, true},
-		{domain.RoleAdmin, true},
-		{domain.Role(4), false},
-		{domain.Role(-1), false},
+		{"token", domain.RoleNone, "a token needs a role: viewer, operator, admin or station"},
+		{"token", domain.RoleViewer, ""},
+		{"token", domain.RoleOperator, ""},
+		{"token", domain.RoleAdmin, ""},
+		{"token", domain.RoleStation, ""},
+		{"token", domain.Role(5), "a token needs a role: viewer, operator, admin or station"},
+		{"token", domain.Role(-1), "a token needs a role: viewer, operator, admin or station"},
+		{"user", domain.RoleNone, "a user needs a role: viewer, operator or admin"},
+		{"user", domain.RoleAdmin, ""},
+		{"user", domain.RoleStation, "a user cannot have the station role: it is for a walk-up station's token"},
 	}
 	for _, tt := range tests {
-		err := auth.CheckRole("token", tt.role)
-		if (err == nil) != tt.ok {
-			t.Errorf("CheckRole(%v) = %v, want ok %v", tt.role, err, tt.ok)
-		}
-		if err != nil && (!errors.Is(err, domain.ErrInvalid) || err.Error() != "a token needs a role: viewer, operator or admin") {
-			t.Errorf("CheckRole(%v) = %v", tt.role, err)
+		err := auth.CheckRole(tt.kind, tt.role)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("CheckRole(%s, %v) = %v, want nil", tt.kind, tt.role, err)
+		case tt.want != "" && (!errors.Is(err, domain.ErrInvalid) || err.Error() != tt.want):
+			t.Errorf("CheckRole(%s, %v) = %v, want %q", tt.kind, tt.role, err, tt.want)
 		}
 	}
 }

@@ -88,7 +88,7 @@ func LookupAction(name ActionName) (Action, bool) {
 func Available(status CardStatus, role Role, via Via) []Action {
 	var out []Action
 	for _, a := range actions {
-		if a.startsFrom(status) && role >= a.Role && (via != ViaStation || a.Station) {
+		if a.startsFrom(status) && a.AllowedTo(role) && (via != ViaStation || a.Station) {
 			out = append(out, a)
 		}
 	}
@@ -96,6 +96,16 @@ func Available(status CardStatus, role Role, via Via) []Action {
 }
 
 func (a Action) startsFrom(s CardStatus) bool { return slices.Contains(a.From, s) }
+
+// AllowedTo reports whether role may take the action: a person's role that
+// includes the action's, or a station's token for what the walk-up
+// station may do (possession plus a press at a station the hub trusts).
+func (a Action) AllowedTo(role Role) bool {
+	if role == RoleStation {
+		return a.Station
+	}
+	return role.Includes(a.Role)
+}
 
 // CardState is what the rules need to know of a card.
 type CardState struct {
@@ -150,7 +160,7 @@ type Decision struct {
 // a change of a card's status, and the store calls it inside the
 // transaction that makes the change.
 func Decide(card CardState, req *RequestState, cmd Command, role Role) (Decision, error) {
-	if role < RoleOperator {
+	if !role.Includes(RoleOperator) && role != RoleStation {
 		return Decision{}, Refuse(ErrForbidden, "changing a smartcard needs the operator role; you have %s", role)
 	}
 	var candidates []Action
@@ -219,7 +229,9 @@ func Decide(card CardState, req *RequestState, cmd Command, role Role) (Decision
 	}
 	a := candidates[i]
 	switch {
-	case role < a.Role:
+	case role == RoleStation && !a.Station:
+		return Decision{}, Refuse(ErrForbidden, "a station token may not %s a smartcard; it may only carry out what the walk-up station may do", a.Name)
+	case !a.AllowedTo(role):
 		return Decision{}, Refuse(ErrForbidden, "changing a smartcard from %s to %s needs the %s role; you have %s", card.Status, to, a.Role, role)
 	case cmd.Via == ViaStation && !a.Station:
 		return Decision{}, Refuse(ErrForbidden, "the walk-up station may not %s a smartcard", a.Name)

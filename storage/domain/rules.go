@@ -5,17 +5,30 @@ func SupportedTypes() string {
 	return "Disable (or Revoke), Retire, and SuspendOrReinstate (or Suspend, Reinstate)"
 }
 
-// ApproveRole is the least role whose new request of type t is approved
-// at once: the least role of the actions of that type. A weaker role that
-// may still ask gets a Pending request for an admin to approve. ok is
-// false for a type no action carries out.
-func ApproveRole(t RequestType) (least Role, ok bool) {
+// NewRequestStatus is the status a new request of type t that role asks
+// for starts in: Approved when role may take an action of that type, and
+// Pending, for an admin to approve, when an operator asks for more. It
+// refuses a type no action carries out (ErrInvalid), a viewer, and a
+// station asking for a type the walk-up station does not carry out
+// (ErrForbidden).
+func NewRequestStatus(t RequestType, role Role) (RequestStatus, error) {
+	known, station, allowed := false, false, false
 	for _, a := range actions {
-		if a.Type == t && (!ok || a.Role < least) {
-			least, ok = a.Role, true
+		if a.Type == t {
+			known, station, allowed = true, station || a.Station, allowed || a.AllowedTo(role)
 		}
 	}
-	return least, ok
+	switch {
+	case !known:
+		return RequestNone, Refuse(ErrInvalid, "this appliance does not carry out %s requests; it carries out %s", t, SupportedTypes())
+	case role == RoleStation && !station:
+		return RequestNone, Refuse(ErrForbidden, "a station token may create only Disable requests, not %s", t)
+	case role != RoleStation && !role.Includes(RoleOperator):
+		return RequestNone, Refuse(ErrForbidden, "creating requests needs the operator role; you have %s", role)
+	case allowed:
+		return RequestApproved, nil
+	}
+	return RequestPending, nil
 }
 
 // CheckRequestTransition holds the rules for a request's own status.
@@ -27,7 +40,7 @@ func CheckRequestTransition(from, to RequestStatus, role Role) error {
 		if from != RequestPending {
 			return Refuse(ErrConflict, "only a Pending request can be %s; it is %s", to, from)
 		}
-		if role < RoleAdmin {
+		if !role.Includes(RoleAdmin) {
 			return Refuse(ErrForbidden, "approving or denying needs the admin role; you have %s", role)
 		}
 	case to == RequestCompleted:

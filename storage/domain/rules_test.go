@@ -36,6 +36,16 @@ var transitionGrid = map[domain.Role][7]string{
 		/* Suspended */ "CCC..NF",
 		/* Retired   */ "CCCCCCN",
 	},
+	// A station token carries out only what the walk-up station may do.
+	domain.RoleStation: {
+		/* None      */ "CCCCCCF",
+		/* New       */ "CCCF.CF",
+		/* Assigned  */ "CCCF.CF",
+		/* Active    */ "CCCN.FF",
+		/* Disabled  */ "CCCFNFF",
+		/* Suspended */ "CCCF.NF",
+		/* Retired   */ "CCCCCCN",
+	},
 	domain.RoleAdmin: {
 		/* None      */ "CCCCCC.",
 		/* New       */ "CCC..C.",
@@ -62,7 +72,7 @@ func requestTypeFor(status domain.CardStatus) domain.RequestType {
 }
 
 func TestTransitionGrid(t *testing.T) {
-	for _, role := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
+	for _, role := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleStation, domain.RoleAdmin} {
 		grid := transitionGrid[role]
 		for i, from := range allStatuses {
 			for j, to := range allStatuses {
@@ -124,6 +134,9 @@ func TestOperations(t *testing.T) {
 		{domain.CardNone, domain.RoleAdmin, []string{"retire"}},
 		{domain.CardRetired, domain.RoleAdmin, []string{}},
 		{domain.CardRetired, domain.RoleViewer, []string{}},
+		{domain.CardActive, domain.RoleStation, []string{"disable"}},
+		{domain.CardSuspended, domain.RoleStation, []string{"disable"}},
+		{domain.CardDisabled, domain.RoleStation, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.status.String()+"/"+tt.role.String(), func(t *testing.T) {
@@ -316,6 +329,7 @@ func TestParseRole(t *testing.T) {
 		{in: "Operator", want: domain.RoleOperator},
 		{in: "ADMIN", want: domain.RoleAdmin},
 		{in: " admin\n", want: domain.RoleAdmin},
+		{in: "Station", want: domain.RoleStation},
 		{in: "none", wantErr: true},
 		{in: "", wantErr: true},
 		{in: "root", wantErr: true},
@@ -335,11 +349,8 @@ func TestParseRole(t *testing.T) {
 			}
 		})
 	}
-	// Roles are ordered, and stored by name.
-	if !(domain.RoleNone < domain.RoleViewer && domain.RoleViewer < domain.RoleOperator && domain.RoleOperator < domain.RoleAdmin) {
-		t.Error("roles are not ordered none < viewer < operator < admin")
-	}
-	for _, r := range []domain.Role{domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
+	// Roles are stored by name.
+	for _, r := range []domain.Role{domain.RoleStation, domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin} {
 		text, err := r.MarshalText()
 		if err != nil || string(text) != r.String() {
 			t.Errorf("%v.MarshalText() = %q, %v", r, text, err)
@@ -387,6 +398,58 @@ func TestRequestCarriedOutOnce(t *testing.T) {
 				if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), tc.want) {
 					t.Errorf("got %+v, %v; want ErrConflict with %q", d, err, tc.want)
 				}
+			}
+		})
+	}
+}
+
+// TestRoleIncludes: the people's roles are ordered (and include "no role
+// needed"); the station role includes only itself and is included in
+// none, whatever its number.
+func TestRoleIncludes(t *testing.T) {
+	roles := []domain.Role{domain.RoleNone, domain.RoleStation, domain.RoleViewer, domain.RoleOperator, domain.RoleAdmin}
+	// want[i] lists, as '1' and '0', whether roles[i] includes each of roles.
+	want := []string{
+		/* none     */ "00000",
+		/* station  */ "01000",
+		/* viewer   */ "10100",
+		/* operator */ "10110",
+		/* admin    */ "10111",
+	}
+	for i, r := range roles {
+		for j, least := range roles {
+			if got := r.Includes(least); got != (want[i][j] == '1') {
+				t.Errorf("%s.Includes(%s) = %v", r, least, got)
+			}
+		}
+	}
+}
+
+func TestNewRequestStatus(t *testing.T) {
+	tests := []struct {
+		typ  domain.RequestType
+		role domain.Role
+		want domain.RequestStatus
+		err  error
+		msg  string
+	}{
+		{domain.TypeDisable, domain.RoleOperator, domain.RequestApproved, nil, ""},
+		{domain.TypeRetire, domain.RoleOperator, domain.RequestPending, nil, ""},
+		{domain.TypeRetire, domain.RoleAdmin, domain.RequestApproved, nil, ""},
+		{domain.TypeDisable, domain.RoleViewer, domain.RequestNone, domain.ErrForbidden, "creating requests needs the operator role; you have viewer"},
+		{domain.TypeDisable, domain.RoleStation, domain.RequestApproved, nil, ""},
+		{domain.TypeRetire, domain.RoleStation, domain.RequestNone, domain.ErrForbidden, "a station token may create only Disable requests, not Retire"},
+		{domain.TypeSuspendOrReinstate, domain.RoleStation, domain.RequestNone, domain.ErrForbidden, "a station token may create only Disable requests, not SuspendOrReinstate"},
+		{domain.TypeEnroll, domain.RoleStation, domain.RequestNone, domain.ErrInvalid, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ.String()+"/"+tt.role.String(), func(t *testing.T) {
+			got, err := domain.NewRequestStatus(tt.typ, tt.role)
+			if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("NewRequestStatus = %v, %v; want %v, %v", got, err, tt.want, tt.err)
+			}
+			if tt.msg != "" && err.Error() != tt.msg {
+				t.Errorf("message %q, want %q", err, tt.msg)
 			}
 		})
 	}

@@ -142,6 +142,13 @@ func TestPages(t *testing.T) {
 			map[string]int{"tokens": 1, "create-token": 1}, []string{"new-secret"}, []string{"sec"}},
 		{"users.html", Users(ada, UsersView{Users: []UserView{{Name: "oscar", Role: "operator", Created: at}}, Added: "oscar"}),
 			map[string]int{"users": 1}, []string{"error"}, []string{"The user oscar was added.", "operator"}},
+		{"stations.html", Stations(ada, StationsView{Since: at, Stations: []HubStationView{
+			{Name: "lobby", Created: at, LastSeen: at.Add(time.Minute), LastChange: at.Add(time.Minute), LastCard: cardID},
+			{Name: "annex", Created: at}}}),
+			map[string]int{"stations": 1, "station-lobby": 1, "station-annex": 1}, []string{"no-stations"},
+			[]string{`<th scope="row">lobby</th>`, "2026-11-29 10:01:00 UTC", `href="/cards/438d1b30-f3b4-4bed-85fa-285e08605ba7"`, "since the service started"}},
+		{"stations-none.html", Stations(ada, StationsView{Since: at}),
+			map[string]int{"no-stations": 1}, []string{"stations"}, []string{"No station token exists yet."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

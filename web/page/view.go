@@ -21,7 +21,7 @@ type Session struct {
 }
 
 // Admin reports whether the user may use the admin pages.
-func (s Session) Admin() bool { return s.Role >= domain.RoleAdmin }
+func (s Session) Admin() bool { return s.Role.Includes(domain.RoleAdmin) }
 
 // Nav names the section a page belongs to, for the menu.
 type Nav string
@@ -152,6 +152,22 @@ type UsersView struct {
 	Users []UserView
 	Error string
 	Added string
+}
+
+// StationsView is the hub's list of its stations.
+type StationsView struct {
+	Since    time.Time // when the service started: the activity is counted from then
+	Stations []HubStationView
+}
+
+// HubStationView is one station token and what the hub saw it do; the
+// times are zero when it did nothing since Since.
+type HubStationView struct {
+	Name       string
+	Created    time.Time
+	LastSeen   time.Time // its last authenticated API call
+	LastChange time.Time // its last card status change
+	LastCard   guid.GUID // the card of that change
 }
 
 // StationView is the station panel: what the walk-up station shows now.
