@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -517,4 +518,109 @@ func TestFleet(t *testing.T) {
 			t.Error("the hub's audit log has no card.status event for the walk-up disable")
 		}
 	})
+}
+
+// fleetBench measures delivery beyond a station (make bench, issue 15):
+// how long a backlog of 10,000 changes takes to reach a hub, with the
+// station's memory meanwhile, and the lag from a station's commit to the
+// hub's completed request with the hub up.
+func fleetBench(t *testing.T, add func(name, value, target string)) {
+	const backlog, live, cards = 10_000, 200, 10_200
+	var all []storage.Smartcard
+	for i := range cards {
+		all = append(all, fleetCard(i))
+	}
+	hubDir, stationDir := t.TempDir(), t.TempDir()
+	var stationToken string
+	hubAdmin := seedFleetDB(t, hubDir, all, func(st *storage.Store, o domain.Origin) error {
+		var err error
+		stationToken, _, err = st.CreateToken(context.Background(), o, "bench", domain.RoleStation)
+		return err
+	})
+	admin := seedFleetDB(t, stationDir, all, nil)
+	// The backlog: changes committed while the hub was away.
+	st, err := storage.Open(stationDir, storage.Options{Sinks: []string{storage.SinkUpstream}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for i := w; i < backlog; i += 32 {
+				if _, err := st.Apply(context.Background(), domain.Origin{Actor: "bench", Role: domain.RoleAdmin},
+					domain.Command{Card: fleetCard(i).Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st.Close()
+	tokenFile := filepath.Join(stationDir, "upstream.token")
+	if err := os.WriteFile(tokenFile, []byte(stationToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hub := startServer(t, hubDir, "--panel", "simulated", "--reader", "no such reader", "--status-changes-per-minute", "0")
+	waitReady(t, hub, time.Minute)
+	start := time.Now()
+	stn := startServer(t, stationDir, "--panel", "simulated", "--reader", "no such reader", "--station-name", "bench", "--status-changes-per-minute", "0",
+		"--upstream", hub.base+apiPath, "--upstream-token-file", tokenFile)
+	s := &fleetStation{srv: stn, admin: admin}
+	var firstAnon, peakAnon uint64
+	for {
+		anon, _ := rss(t, stn)
+		if firstAnon == 0 {
+			firstAnon = anon
+		}
+		peakAnon = max(peakAnon, anon)
+		if outboxOf(t, s).Pending == 0 {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			t.Fatalf("the backlog did not drain in 10 minutes: %d left", outboxOf(t, s).Pending)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	add(fmt.Sprintf("a backlog of %d changes delivered to a hub (3 calls each)", backlog), fmt.Sprintf("%.1f s", time.Since(start).Seconds()), "< 60 s")
+	add("the station's RssAnon while it delivers the backlog", fmt.Sprintf("%s at start, %s at most", mb(firstAnon), mb(peakAnon)), "flat")
+
+	// The lag with the hub up: one change at a time, as people make them.
+	for i := backlog; i < backlog+live; i++ {
+		disableVia(t, stn, admin, fleetCard(i).Uuid)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, time.Minute, "the live changes are delivered", func() bool { return outboxOf(t, s).Pending == 0 })
+	code, body := hub.call(t, hubAdmin, "GET", apiPath+"/requests", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET hub requests: %d", code)
+	}
+	var reqs []struct {
+		Completed      time.Time
+		DataCollection []struct {
+			Name  string
+			Value *string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &reqs); err != nil {
+		t.Fatal(err)
+	}
+	var lags []time.Duration
+	for _, r := range reqs {
+		for _, d := range r.DataCollection {
+			if d.Name == storage.DataCommitted && d.Value != nil {
+				if c, err := time.Parse(time.RFC3339Nano, *d.Value); err == nil && c.After(start) {
+					lags = append(lags, r.Completed.Sub(c))
+				}
+			}
+		}
+	}
+	if len(lags) != live {
+		t.Fatalf("%d of the %d live changes found on the hub", len(lags), live)
+	}
+	slices.Sort(lags)
+	add(fmt.Sprintf("delivery lag, commit at the station to completed on the hub, %d changes", live),
+		fmt.Sprintf("p50 %s, p99 %s", ms(lags[len(lags)/2]), ms(lags[len(lags)*99/100])), "")
+	stn.stop(t)
+	hub.stop(t)
 }

@@ -189,6 +189,9 @@ func TestPerformance(t *testing.T) {
 	}
 	st.Close()
 
+	// (7) delivery beyond the station.
+	fleetBench(t, add)
+
 	// Binary sizes.
 	for _, b := range []string{"bin/cardstop", "bin/cardstop-linux-arm64"} {
 		if info, err := os.Stat(filepath.Join("..", "..", b)); err == nil {

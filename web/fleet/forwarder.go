@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +67,7 @@ func (f *Failure) parks() bool {
 type Options struct {
 	Logger *slog.Logger
 	// Workers is how many items of a sink are delivered at once (never two
-	// of one card). Zero: 8.
+	// of one card). Zero: 32.
 	Workers int
 	// MinBackoff and MaxBackoff bound the wait after a failure; it doubles
 	// from MinBackoff with each failure in a row, with ±20% jitter.
@@ -100,7 +101,7 @@ func New(store Outbox, senders map[string]Sender, opt Options) *Forwarder {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opt.Workers == 0 {
-		opt.Workers = 8
+		opt.Workers = 32
 	}
 	if opt.MinBackoff == 0 {
 		opt.MinBackoff = 500 * time.Millisecond
@@ -163,8 +164,8 @@ func (f *Forwarder) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// window is how many pending items a round reads from the head of the
-// queue: enough to keep the workers busy past a few cards still in flight.
+// window is how many pending items one read takes from the outbox: enough
+// to keep the workers busy past a few cards still in flight.
 const window = 256
 
 // result is a finished delivery.
@@ -173,14 +174,19 @@ type result struct {
 	err error
 }
 
-// run is one sink's loop. Each round reads the head of the queue and
-// starts the items whose card has no earlier item in flight, so a card's
-// changes go in commit order and other cards do not wait for it. A failure
-// that is not the item's own (no answer, 5xx, 429, 401) pauses the whole
-// sink, since the next item would meet it too.
+// run is one sink's loop. It reads pending items in commit order into a
+// queue and starts those whose card has no earlier item in flight or
+// queued, so a card's changes go in commit order and other cards do not
+// wait for it. The queue is read on from the last item read, and from the
+// head again whenever the sink is idle (an admin's retry puts an item back
+// at its old place). A failure that is not the item's own (no answer, 5xx,
+// 429, 401) pauses the whole sink, since the next item would meet it too,
+// and the queue is read again from the head after the pause.
 func (f *Forwarder) run(ctx context.Context, s *sink) {
 	log := f.opt.Logger.With("sink", s.name)
 	inflight := map[guid.GUID]bool{}
+	var queue []storage.OutboxItem
+	var last uint64 // the last item read into the queue
 	done := make(chan result)
 	var backoff time.Duration
 	var resume time.Time // no new deliveries before
@@ -188,24 +194,33 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 	<-pause.C
 	for {
 		if len(inflight) < f.opt.Workers && !time.Now().Before(resume) {
-			items, err := f.store.OutboxPending(s.name, 0, window)
-			if err != nil {
-				log.Error("reading the outbox", "err", err)
-				resume = time.Now().Add(f.opt.MaxBackoff)
-				pause.Reset(f.opt.MaxBackoff)
+			if len(inflight) == 0 && len(queue) == 0 {
+				last = 0
+			}
+			if len(queue) < f.opt.Workers {
+				items, err := f.store.OutboxPending(s.name, last, window)
+				if err != nil {
+					log.Error("reading the outbox", "err", err)
+					resume = time.Now().Add(f.opt.MaxBackoff)
+					pause.Reset(f.opt.MaxBackoff)
+				}
+				if n := len(items); n > 0 {
+					queue, last = append(queue, items...), items[n-1].Seq
+				}
 			}
 			blocked := map[guid.GUID]bool{}
-			for _, it := range items {
-				if len(inflight) == f.opt.Workers {
-					break
-				}
-				if inflight[it.Card] || blocked[it.Card] {
+			kept := queue[:0]
+			for _, it := range queue {
+				if len(inflight) == f.opt.Workers || inflight[it.Card] || blocked[it.Card] {
 					blocked[it.Card] = true // after an earlier change of its card
+					kept = append(kept, it)
 					continue
 				}
 				inflight[it.Card] = true
 				go func() { done <- result{it, f.deliver(ctx, s, &it)} }()
 			}
+			clear(queue[len(kept):])
+			queue = kept
 		}
 		select {
 		case <-ctx.Done():
@@ -218,10 +233,13 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 		case <-pause.C:
 		case r := <-done:
 			delete(inflight, r.it.Card)
+			// A read from the head while it was in flight queued it again.
+			queue = slices.DeleteFunc(queue, func(it storage.OutboxItem) bool { return it.Seq == r.it.Seq })
 			if f.settle(ctx, s, log, r) {
 				backoff = 0
 				continue
 			}
+			queue, last = queue[:0], 0 // the failed item is read again, in its place
 			if time.Now().Before(resume) {
 				continue // paused already by another failure of this round
 			}
