@@ -166,7 +166,7 @@ func (f *fleetSite) addStation(t *testing.T, name, token, reader string) *fleetS
 	if err := os.WriteFile(secretFile, []byte("whsec_"+base64.StdEncoding.EncodeToString(f.secret)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.args = []string{"--station-name", name, "--panel", "simulated", "--reader", reader,
+	s.args = []string{"--station-name", name, "--panel", "simulated", "--reader", reader, "--status-changes-per-minute", "0",
 		"--upstream", "http://" + f.hubAddr + apiPath, "--upstream-token-file", tokenFile,
 		"--webhook", f.hooks.srv.URL + "/hook", "--webhook-secret-file", secretFile}
 	s.start(t)
@@ -180,11 +180,17 @@ func (s *fleetStation) start(t *testing.T) {
 	waitReady(t, s.srv, time.Minute)
 }
 
-// disable disables a card through the station's MIM CM API, as a
+// disableVia disables a card through a station's MIM CM API, as a
 // security team's script does.
 func disableVia(t *testing.T, s *server, token string, card guid.GUID) {
 	t.Helper()
-	code, body := s.call(t, token, "POST", apiPath+"/requests", `{"type":"Disable","smartcard":"`+card.String()+`"}`)
+	changeVia(t, s, token, card, "Disable", "Disabled")
+}
+
+// changeVia carries out a request of type typ that sets the card to status.
+func changeVia(t *testing.T, s *server, token string, card guid.GUID, typ, status string) {
+	t.Helper()
+	code, body := s.call(t, token, "POST", apiPath+"/requests", `{"type":"`+typ+`","smartcard":"`+card.String()+`"}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create a request: %d %s", code, body)
 	}
@@ -193,8 +199,8 @@ func disableVia(t *testing.T, s *server, token string, card guid.GUID) {
 		t.Fatal(err)
 	}
 	id := uri[strings.LastIndex(uri, "/")+1:]
-	if code, body = s.call(t, token, "PUT", apiPath+"/requests/"+id+"/smartcards/"+card.String(), `{"status":"Disabled"}`); code != http.StatusOK {
-		t.Fatalf("disable %s: %d %s", card, code, body)
+	if code, body = s.call(t, token, "PUT", apiPath+"/requests/"+id+"/smartcards/"+card.String(), `{"status":"`+status+`"}`); code != http.StatusOK {
+		t.Fatalf("set %s %s: %d %s", card, status, code, body)
 	}
 }
 
@@ -337,6 +343,34 @@ func TestFleet(t *testing.T) {
 		card := take(1)[0]
 		disableVia(t, lobby.srv, lobby.admin, card)
 		onHub(t, card, domain.CardDisabled)
+	})
+
+	t.Run("a re-enable is refused upstream; the card's changes stay in order", func(t *testing.T) {
+		card := take(1)[0]
+		disableVia(t, lobby.srv, lobby.admin, card)
+		changeVia(t, lobby.srv, lobby.admin, card, "SuspendOrReinstate", "Active")
+		disableVia(t, lobby.srv, lobby.admin, card)
+		waitFor(t, 30*time.Second, "the re-enable is parked", func() bool {
+			o := outboxOf(t, lobby)
+			return o.Pending == 0 && o.Parked == 1 && strings.Contains(o.ParkedItems[0].Problem, "403")
+		})
+		if s := cardStatus(t, f.hub, f.hubAdmin, card); s != domain.CardDisabled {
+			t.Errorf("the hub's card is %s; want Disabled", s)
+		}
+		waitFor(t, 30*time.Second, "the webhook receiver has the card's three changes", func() bool {
+			f.hooks.mu.Lock()
+			defer f.hooks.mu.Unlock()
+			var got []string
+			for _, e := range f.hooks.events {
+				if e.Subject == card.String() {
+					got = append(got, e.Data.To)
+				}
+			}
+			if len(got) > 3 || len(got) == 3 && strings.Join(got, ",") != "Disabled,Active,Disabled" {
+				t.Fatalf("the webhook receiver got the card's changes as %v; want Disabled, Active, Disabled", got)
+			}
+			return len(got) == 3
+		})
 	})
 
 	t.Run("page", func(t *testing.T) {
