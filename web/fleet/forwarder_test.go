@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,5 +316,185 @@ func TestForwarderOrder(t *testing.T) {
 				t.Errorf("status %+v, want ok with %d delivered", s, total)
 			}
 		})
+	}
+}
+
+// TestForwarderParks: a change the sink refuses for good is parked, with
+// its answer, and audited; the other cards' changes, and the later
+// changes of its card, are delivered.
+func TestForwarderParks(t *testing.T) {
+	for _, code := range []int{400, 403, 404, 409, 410, 422} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			var refuse atomic.Value // the change id refused
+			refuse.Store("")
+			rc := &receiver{delay: time.Millisecond, answer: func(e fleet.Event) (int, http.Header) {
+				if e.ID == refuse.Load().(string) {
+					return code, nil
+				}
+				return http.StatusNoContent, nil
+			}}
+			srv := newReceiver(t, rc)
+			send, sink := newWebhookSink(t, srv)
+			st, cards := openOutbox(t, 3, sink)
+			for range 2 {
+				for _, c := range cards {
+					change(t, st, c)
+				}
+			}
+			first := committed(t, st, sink)[cards[0].String()][0]
+			refuse.Store(first)
+			f := fleet.New(st, map[string]fleet.Sender{sink: send}, fast)
+			stop := start(t, f)
+			eventually(t, "delivered", func() bool { p, _ := counts(t, st, sink); return p == 0 })
+			stop()
+
+			parked, err := st.OutboxParked(sink, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(parked) != 1 || parked[0].Change.String() != first || !strings.Contains(parked[0].Problem, fmt.Sprint(code)) ||
+				parked[0].Parked.IsZero() {
+				t.Errorf("parked %+v, want change %s with the answer %d", parked, first, code)
+			}
+			if got := rc.statuses()[cards[0].String()]; fmt.Sprint(got) != "[Disabled Active]" {
+				t.Errorf("the refused card's changes arrived as %v: the later one must go on", got)
+			}
+			if rc.count() != 6 {
+				t.Errorf("%d events arrived, want 6", rc.count())
+			}
+			if s := status(f); s.State != fleet.StateOK || s.Delivered != 5 {
+				t.Errorf("status %+v, want ok with 5 delivered", s)
+			}
+			events, err := st.AuditPage(storage.AuditFilter{Action: storage.ActionOutboxPark})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) != 1 || events[0].CardUuid != cards[0] || events[0].Name != sink ||
+				!strings.Contains(events[0].Comment, first) || !strings.Contains(events[0].Reason, fmt.Sprint(code)) {
+				t.Errorf("audit events %+v, want one outbox.park of change %s", events, first)
+			}
+		})
+	}
+}
+
+// TestForwarderPauses: an answer that is not the change's own (a wrong
+// credential, a sink that is away) pauses the sink, delivering and
+// parking nothing and keeping every change, until the sink takes them.
+func TestForwarderPauses(t *testing.T) {
+	hangUp := func(w http.ResponseWriter) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	tests := []struct {
+		name    string
+		code    int // 0: no answer at all
+		state   fleet.State
+		problem string
+	}{
+		{name: "401", code: 401, state: fleet.StateUnauthorized, problem: "401"},
+		{name: "408", code: 408, state: fleet.StateUnreachable, problem: "408"},
+		{name: "429", code: 429, state: fleet.StateUnreachable, problem: "429"},
+		{name: "500", code: 500, state: fleet.StateUnreachable, problem: "500"},
+		{name: "503", code: 503, state: fleet.StateUnreachable, problem: "503"},
+		{name: "no answer", state: fleet.StateUnreachable, problem: "EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var accept atomic.Bool
+			var refused atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				switch {
+				case accept.Load():
+					w.WriteHeader(http.StatusNoContent)
+				case tt.code == 0:
+					refused.Add(1)
+					hangUp(w)
+				default:
+					refused.Add(1)
+					http.Error(w, "not now", tt.code)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			send, sink := newWebhookSink(t, srv)
+			st, cards := openOutbox(t, 4, sink)
+			for _, c := range cards {
+				change(t, st, c)
+			}
+			f := fleet.New(st, map[string]fleet.Sender{sink: send}, fast)
+			start(t, f)
+			// Several rounds of retries, all refused.
+			eventually(t, "refused thrice", func() bool { return refused.Load() >= 3*int64(len(cards)) })
+			s := status(f)
+			if s.State != tt.state || !strings.Contains(s.Problem, tt.problem) || s.Delivered != 0 {
+				t.Errorf("status %+v, want %s with %q, nothing delivered", s, tt.state, tt.problem)
+			}
+			if p, parked := counts(t, st, sink); p != len(cards) || parked != 0 {
+				t.Errorf("%d pending and %d parked, want %d pending", p, parked, len(cards))
+			}
+			items, err := st.OutboxPending(sink, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				if it.Attempts == 0 || !strings.Contains(it.Problem, tt.problem) {
+					t.Errorf("pending %+v: want its attempts and problem recorded", it)
+				}
+			}
+
+			accept.Store(true)
+			eventually(t, "delivered", func() bool { p, _ := counts(t, st, sink); return p == 0 })
+			eventually(t, "ok", func() bool { s := status(f); return s.State == fleet.StateOK && s.Delivered == uint64(len(cards)) })
+			if s := status(f); s.Problem != "" {
+				t.Errorf("status %+v after delivering, want no problem", s)
+			}
+		})
+	}
+}
+
+// TestForwarderRetryAfter: a sink that asks for a pause with Retry-After
+// gets it, at least (the slack is for clocks, never for a slow machine),
+// and is unreachable meanwhile.
+func TestForwarderRetryAfter(t *testing.T) {
+	const retryAfter = time.Second
+	var mu sync.Mutex
+	var answered, again time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if answered.IsZero() {
+			w.Header().Set("Retry-After", fmt.Sprint(int(retryAfter.Seconds())))
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			answered = time.Now()
+			return
+		}
+		if again.IsZero() {
+			again = time.Now()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	send, sink := newWebhookSink(t, srv)
+	st, cards := openOutbox(t, 1, sink)
+	change(t, st, cards[0])
+	// The backoff alone would retry within 100 ms; Retry-After is capped
+	// at ten times MaxBackoff, above it.
+	f := fleet.New(st, map[string]fleet.Sender{sink: send}, fleet.Options{MinBackoff: time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	start(t, f)
+	eventually(t, "unreachable", func() bool { return status(f).State == fleet.StateUnreachable })
+	if p, _ := counts(t, st, sink); p != 1 {
+		t.Errorf("%d pending while paused, want 1", p)
+	}
+	eventually(t, "delivered", func() bool { return status(f).Delivered == 1 })
+	if s := status(f); s.State != fleet.StateOK {
+		t.Errorf("status %+v after delivering, want ok", s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := again.Sub(answered); gap < retryAfter-50*time.Millisecond {
+		t.Errorf("retried %v after a Retry-After of %v", gap, retryAfter)
 	}
 }
