@@ -204,7 +204,13 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 					continue
 				}
 				inflight[it.Card] = true
-				go func() { done <- result{it, f.deliver(ctx, s, &it)} }()
+				go func() {
+					// it is read after Deliver: it holds what was saved
+					// on the way (the upstream's request), which
+					// recording a failed attempt must keep.
+					err := f.deliver(ctx, s, &it)
+					done <- result{it, err}
+				}()
 			}
 		}
 		select {
