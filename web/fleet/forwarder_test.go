@@ -498,3 +498,72 @@ func TestForwarderRetryAfter(t *testing.T) {
 		t.Errorf("retried %v after a Retry-After of %v", gap, retryAfter)
 	}
 }
+
+// senderFunc is a Sender made of a function.
+type senderFunc func(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error
+
+func (f senderFunc) Deliver(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error {
+	return f(ctx, it, save)
+}
+
+// TestForwarderStops: Run returns once the deliveries in flight have
+// ended, and records what they achieved: a change delivered as the
+// forwarder stops is not delivered again at the next start, and the
+// upstream's request made as it stops is kept.
+func TestForwarderStops(t *testing.T) {
+	request := guid.New()
+	tests := []struct {
+		name    string
+		deliver func(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error
+		pending int
+		request guid.GUID // the pending item's upstream request
+	}{
+		{name: "delivered as it stops", deliver: func(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error {
+			<-ctx.Done()
+			return nil // the answer came
+		}},
+		{name: "the request made as it stops", pending: 1, request: request,
+			deliver: func(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error {
+				<-ctx.Done()
+				saved := *it
+				saved.UpstreamRequest = request
+				if err := save(saved); err != nil {
+					return err
+				}
+				return ctx.Err()
+			}},
+		{name: "cut off as it stops", pending: 1, deliver: func(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, cards := openOutbox(t, 3, "fake")
+			for _, c := range cards {
+				change(t, st, c)
+			}
+			var started atomic.Int64
+			send := senderFunc(func(ctx context.Context, it *storage.OutboxItem, save func(storage.OutboxItem) error) error {
+				started.Add(1)
+				return tt.deliver(ctx, it, save)
+			})
+			f := fleet.New(st, map[string]fleet.Sender{"fake": send}, fast)
+			stop := start(t, f)
+			eventually(t, "in flight", func() bool { return started.Load() == int64(len(cards)) })
+			stop()
+			items, err := st.OutboxPending("fake", 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(items) != tt.pending*len(cards) {
+				t.Fatalf("%d pending after the stop, want %d", len(items), tt.pending*len(cards))
+			}
+			for _, it := range items {
+				if it.UpstreamRequest != tt.request || it.Attempts != 0 {
+					t.Errorf("pending %+v: want upstream request %s and no failed attempt counted", it, tt.request)
+				}
+			}
+		})
+	}
+}
