@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -565,5 +566,39 @@ func TestForwarderStops(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// failingOutbox is a store whose OutboxPending fails a number of times.
+type failingOutbox struct {
+	*storage.Store
+	failures atomic.Int64
+}
+
+func (o *failingOutbox) OutboxPending(sink string, after uint64, limit int) ([]storage.OutboxItem, error) {
+	if o.failures.Add(-1) >= 0 {
+		return nil, errors.New("the disk is on fire")
+	}
+	return o.Store.OutboxPending(sink, after, limit)
+}
+
+// TestForwarderReadFails: when the outbox cannot be read, the forwarder
+// waits and reads again.
+func TestForwarderReadFails(t *testing.T) {
+	rc := &receiver{}
+	srv := newReceiver(t, rc)
+	send, sink := newWebhookSink(t, srv)
+	st, cards := openOutbox(t, 2, sink)
+	for _, c := range cards {
+		change(t, st, c)
+	}
+	o := &failingOutbox{Store: st}
+	o.failures.Store(3)
+	f := fleet.New(o, map[string]fleet.Sender{sink: send}, fast)
+	stop := start(t, f)
+	eventually(t, "delivered", func() bool { p, _ := counts(t, st, sink); return p == 0 })
+	stop()
+	if o.failures.Load() >= 0 || rc.count() != len(cards) {
+		t.Errorf("%d reads left to fail, %d events arrived; want every change once after the failures", o.failures.Load(), rc.count())
 	}
 }
