@@ -217,7 +217,13 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 					continue
 				}
 				inflight[it.Card] = true
-				go func() { done <- result{it, f.deliver(ctx, s, &it)} }()
+				go func() {
+					// it is read after Deliver: it holds what was saved
+					// on the way (the upstream's request), which
+					// recording a failed attempt must keep.
+					err := f.deliver(ctx, s, &it)
+					done <- result{it, err}
+				}()
 			}
 			clear(queue[len(kept):])
 			queue = kept
@@ -227,6 +233,7 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 			for len(inflight) > 0 {
 				r := <-done
 				delete(inflight, r.it.Card)
+				f.settle(ctx, s, log, r)
 			}
 			return
 		case <-s.wake:
@@ -255,22 +262,25 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 	}
 }
 
-// deliver sends one item, saving what it learns on the way.
+// deliver sends one item, saving what it learns on the way, even as ctx
+// ends: the sink has done what it answered.
 func (f *Forwarder) deliver(ctx context.Context, s *sink, it *storage.OutboxItem) error {
 	return s.send.Deliver(ctx, it, func(saved storage.OutboxItem) error {
 		*it = saved
-		return f.store.OutboxSave(ctx, saved)
+		return f.store.OutboxSave(context.WithoutCancel(ctx), saved)
 	})
 }
 
 // settle records a finished delivery: deleted when delivered, parked when
-// refused for good. It reports whether the sink answered as it should
-// (a parked item's refusal counts: the sink is there).
+// refused for good, even as ctx ends, so that a delivered change is not
+// sent again at the next start. It reports whether the sink answered as
+// it should (a parked item's refusal counts: the sink is there).
 func (f *Forwarder) settle(ctx context.Context, s *sink, log *slog.Logger, r result) bool {
+	keep := context.WithoutCancel(ctx)
 	var fail *Failure
 	switch {
 	case r.err == nil:
-		if err := f.store.OutboxDelivered(ctx, s.name, r.it.Seq); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
+		if err := f.store.OutboxDelivered(keep, s.name, r.it.Seq); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
 			log.Error("a delivered change stays in the outbox; it will be delivered again", "seq", r.it.Seq, "err", err)
 			return false
 		}
@@ -281,7 +291,7 @@ func (f *Forwarder) settle(ctx context.Context, s *sink, log *slog.Logger, r res
 		why := r.err.Error()
 		log.Warn("the sink refused a change; it is parked until an admin retries or drops it",
 			"seq", r.it.Seq, "card", r.it.Card, "change", r.it.Change, "answer", why)
-		if err := f.store.OutboxPark(ctx, origin, r.it, why); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
+		if err := f.store.OutboxPark(keep, origin, r.it, why); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
 			log.Error("parking a refused change", "seq", r.it.Seq, "err", err)
 			return false
 		}
@@ -296,7 +306,7 @@ func (f *Forwarder) settle(ctx context.Context, s *sink, log *slog.Logger, r res
 	}
 	r.it.Attempts++
 	r.it.Problem = domain.Clip(r.err.Error())
-	if err := f.store.OutboxSave(ctx, r.it); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
+	if err := f.store.OutboxSave(keep, r.it); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
 		log.Warn("recording a failed attempt", "seq", r.it.Seq, "err", err)
 	}
 	return false

@@ -225,12 +225,18 @@ func (u *Upstream) call(ctx context.Context, method, p string, body []byte, idem
 	return nil, failure(resp, answer)
 }
 
+// maxRetryAfter bounds the Retry-After read from an answer.
+const maxRetryAfter = 24 * time.Hour
+
 // failure reads a non-2xx answer: its message (MIM CM's JSON Message, or
-// the text), and Retry-After in seconds.
+// the text), and Retry-After, in seconds or as an HTTP date (RFC 9110).
 func failure(resp *http.Response, answer []byte) *Failure {
 	f := &Failure{Code: resp.StatusCode}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		f.RetryAfter = time.Duration(s) * time.Second
+	ra := resp.Header.Get("Retry-After")
+	if s, err := strconv.ParseInt(ra, 10, 64); err == nil {
+		f.RetryAfter = time.Duration(min(max(s, 0), int64(maxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(ra); err == nil {
+		f.RetryAfter = min(max(time.Until(at), 0), maxRetryAfter)
 	}
 	var m struct{ Message string }
 	if json.Unmarshal(answer, &m) == nil && m.Message != "" {
@@ -239,7 +245,7 @@ func failure(resp *http.Response, answer []byte) *Failure {
 		f.Msg = strings.TrimSpace(string(answer))
 	}
 	if len(f.Msg) > 300 {
-		f.Msg = f.Msg[:300]
+		f.Msg = strings.ToValidUTF8(f.Msg[:300], "") // not half a character
 	}
 	if f.Msg == "" {
 		f.Msg = http.StatusText(resp.StatusCode)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -54,8 +55,11 @@ func NewWebhook(target string, secret []byte, station string) (*Webhook, error) 
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
+// loopbackHost says whether h is localhost or a loopback address; a name
+// that merely begins with "127." is anyone's.
 func loopbackHost(h string) bool {
-	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+	ip, err := netip.ParseAddr(h)
+	return h == "localhost" || (err == nil && ip.IsLoopback())
 }
 
 // ReadWebhookSecret reads a secret file: "whsec_" and base64, as Standard
