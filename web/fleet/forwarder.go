@@ -197,8 +197,8 @@ func (f *Forwarder) run(ctx context.Context, s *sink) {
 			if len(inflight) == 0 && len(queue) == 0 {
 				last = 0
 			}
-			if len(queue) < f.opt.Workers {
-				items, err := f.store.OutboxPending(s.name, last, window)
+			if len(queue) < window { // a full queue may be one card's changes, waiting in turn
+				items, err := f.store.OutboxPending(s.name, last, window-len(queue))
 				if err != nil {
 					log.Error("reading the outbox", "err", err)
 					resume = time.Now().Add(f.opt.MaxBackoff)
