@@ -94,18 +94,37 @@ type Event struct {
 
 // EventData is the change.
 type EventData struct {
-	Smartcard    string           `json:"smartcard"`
-	SerialNumber string           `json:"serialNumber"`
-	Action       string           `json:"action"`
-	RequestType  string           `json:"requestType"`
-	From         string           `json:"from"`
-	To           string           `json:"to"`
-	Reason       string           `json:"reason,omitempty"`
-	Comment      string           `json:"comment,omitempty"`
-	Actor        string           `json:"actor"`
-	Via          string           `json:"via"`
-	Station      string           `json:"station"`
-	Evidence     *domain.Evidence `json:"evidence,omitempty"`
+	Smartcard    string         `json:"smartcard"`
+	SerialNumber string         `json:"serialNumber"`
+	Action       string         `json:"action"`
+	RequestType  string         `json:"requestType"`
+	From         string         `json:"from"`
+	To           string         `json:"to"`
+	Reason       string         `json:"reason,omitempty"`
+	Comment      string         `json:"comment,omitempty"`
+	Actor        string         `json:"actor"`
+	Via          string         `json:"via"`
+	Station      string         `json:"station"`
+	Evidence     *EventEvidence `json:"evidence,omitempty"`
+}
+
+// EventEvidence is what the walk-up station saw, in the event's own
+// spelling (times in UTC).
+type EventEvidence struct {
+	Reader       string    `json:"reader,omitempty"`
+	Atr          string    `json:"atr,omitempty"`
+	IdentityKind string    `json:"identityKind,omitempty"`
+	Identifier   string    `json:"identifier,omitempty"`
+	Inserted     time.Time `json:"inserted,omitzero"`
+	Pressed      time.Time `json:"pressed,omitzero"`
+}
+
+func eventEvidence(e *domain.Evidence) *EventEvidence {
+	if e == nil {
+		return nil
+	}
+	return &EventEvidence{Reader: e.Reader, Atr: e.Atr, IdentityKind: e.IdentityKind, Identifier: e.Identifier,
+		Inserted: e.InsertedAt.UTC(), Pressed: e.PressedAt.UTC()}
 }
 
 // NewEvent makes the CloudEvent of a change made at station.
@@ -114,7 +133,7 @@ func NewEvent(it storage.OutboxItem, station string) Event {
 		Type: EventType, Subject: it.Card.String(), Time: it.Committed.UTC(), DataContentType: "application/json",
 		Data: EventData{Smartcard: it.Card.String(), SerialNumber: it.Serial, Action: string(it.Action),
 			RequestType: it.RequestType.String(), From: it.From.String(), To: it.To.String(), Reason: it.Reason,
-			Comment: it.Comment, Actor: it.Actor, Via: string(it.Via), Station: station, Evidence: it.Evidence}}
+			Comment: it.Comment, Actor: it.Actor, Via: string(it.Via), Station: station, Evidence: eventEvidence(it.Evidence)}}
 }
 
 // Sign returns the webhook-signature value for a message.
