@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -67,6 +68,20 @@ type OutboxItem struct {
 	Attempts        int       `json:",omitempty"`
 	Problem         string    `json:",omitempty"` // the last failure
 	Parked          time.Time `json:",omitzero"`
+}
+
+// ClipProblem keeps a sink's answer short enough to store with its item:
+// 300 bytes, cut at a character's start.
+func ClipProblem(s string) string {
+	const max = 300
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // ErrOutboxItemGone is returned for an item that is no longer where it
@@ -244,7 +259,7 @@ func (s *Store) OutboxDelivered(ctx context.Context, sink string, seq uint64) er
 // OutboxPark moves a pending item the sink refused for good to the parked
 // ones, with why, and records that in the audit log.
 func (s *Store) OutboxPark(ctx context.Context, o domain.Origin, it OutboxItem, why string) error {
-	it.Problem, it.Parked = domain.Clip(why), s.now()
+	it.Problem, it.Parked = ClipProblem(why), s.now()
 	return s.moveItem(ctx, o, it, outboxPending, outboxParked, ActionOutboxPark)
 }
 

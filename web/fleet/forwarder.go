@@ -305,7 +305,7 @@ func (f *Forwarder) settle(ctx context.Context, s *sink, log *slog.Logger, r res
 		f.setState(s, log, StateUnreachable, r.err.Error())
 	}
 	r.it.Attempts++
-	r.it.Problem = domain.Clip(r.err.Error())
+	r.it.Problem = storage.ClipProblem(r.err.Error())
 	if err := f.store.OutboxSave(keep, r.it); err != nil && !errors.Is(err, storage.ErrOutboxItemGone) {
 		log.Warn("recording a failed attempt", "seq", r.it.Seq, "err", err)
 	}
