@@ -140,6 +140,11 @@ func (s *Server) retryParked(ctx context.Context, o domain.Origin, sink string, 
 	return nil
 }
 
+// dropParked gives a parked item up for good.
+func (s *Server) dropParked(ctx context.Context, o domain.Origin, sink string, seq uint64) error {
+	return s.outbox.OutboxDrop(ctx, o, sink, seq)
+}
+
 // getOutbox answers GET /api/outbox.
 func (s *Server) getOutbox(w http.ResponseWriter, r *http.Request, _ domain.Origin) error {
 	if _, err := readQuery(r); err != nil {
