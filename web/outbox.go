@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -143,6 +144,48 @@ func (s *Server) retryParked(ctx context.Context, o domain.Origin, sink string, 
 // dropParked gives a parked item up for good.
 func (s *Server) dropParked(ctx context.Context, o domain.Origin, sink string, seq uint64) error {
 	return s.outbox.OutboxDrop(ctx, o, sink, seq)
+}
+
+// outboxWaiting is the station page's line about the changes that have
+// not reached a sink yet: the upstream's, else the first sink's that has
+// some. "" when none waits or nothing forwards. It reads counts only, as
+// the panel asks every second.
+func (s *Server) outboxWaiting() string {
+	if s.opt.Forwarder == nil {
+		return ""
+	}
+	v, err := s.outboxStatus(false)
+	if err != nil {
+		s.log.Error("reading the outbox for the station page", "err", err)
+		return ""
+	}
+	var k sinkView
+	for _, sv := range v.Sinks {
+		if sv.Pending > 0 && (k.Pending == 0 || sv.Name == storage.SinkUpstream) {
+			k = sv
+		}
+	}
+	switch {
+	case k.Pending == 0:
+		return ""
+	case k.State == fleet.StateUnauthorized && k.Name == storage.SinkUpstream:
+		return "The upstream refuses this station's token: changes are kept until it is mended."
+	case k.State == fleet.StateUnauthorized:
+		return "The " + k.Name + " refuses this station's signature: changes are kept until its secret is mended."
+	}
+	n := strconv.Itoa(k.Pending) + " changes are"
+	if k.Pending == 1 {
+		n = "1 change is"
+	}
+	why := ""
+	switch k.State {
+	case fleet.StateUnreachable:
+		why = "unreachable; "
+	case fleet.StateOff:
+		why = "no longer configured; "
+	}
+	oldest := time.Duration(k.OldestPending * float64(time.Second)).Round(time.Second)
+	return fmt.Sprintf("%s waiting to reach the %s (%sthe oldest for %s).", n, k.Name, why, oldest)
 }
 
 // getOutbox answers GET /api/outbox.

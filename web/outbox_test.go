@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/web/fleet"
 )
 
 // parkFirst parks the upstream's first pending item, as the forwarder does
@@ -152,5 +154,47 @@ func TestOutboxPageRefusals(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("the outbox page without a forwarder lacks %q", want)
 		}
+	}
+}
+
+// TestOutboxStationLine: the station page says when changes wait for the
+// upstream, and why, only when a forwarder runs.
+func TestOutboxStationLine(t *testing.T) {
+	e := newEnv(t)
+	cookies := e.people()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	now := func() time.Time { return fixedNow.Add(90 * time.Second) }
+	stn := fakeStation{station.Status{State: station.Ready, LEDs: station.Signal(station.Ready), Readers: []station.ReaderStatus{}}}
+	tests := []struct {
+		name    string
+		fw      Forwarder // nil: none
+		changed bool      // a change was made: one item is pending
+		want    string    // "": no line
+	}{
+		{"nothing pending", fakeForwarder{}, false, ""},
+		{"one pending", fakeForwarder{}, true, "1 change is waiting to reach the upstream (the oldest for 1m30s)."},
+		{"unreachable", fakeForwarder{state: fleet.StateUnreachable, problem: "connection refused"}, true,
+			"1 change is waiting to reach the upstream (unreachable; the oldest for 1m30s)."},
+		{"unauthorized", fakeForwarder{state: fleet.StateUnauthorized, problem: "401: bad token"}, true,
+			"The upstream refuses this station&#39;s token: changes are kept until it is mended."},
+		{"no forwarder", nil, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.changed {
+				if pending, _ := e.store.OutboxPending(storage.SinkUpstream, 0, 1); len(pending) == 0 {
+					if rec := e.form(cookies[domain.RoleOperator], "POST", "/cards/"+cardActive+"/disable", url.Values{"reason": {"lost"}}); rec.Code != http.StatusSeeOther {
+						t.Fatalf("disable: %d %s", rec.Code, rec.Body)
+					}
+				}
+			}
+			e.srv = New(e.store, Options{Logger: quiet, Now: now, Station: stn, Forwarder: tt.fw})
+			for _, path := range []string{"/station", "/station/panel"} {
+				body := e.form(cookies[domain.RoleViewer], "GET", path, nil).Body.String()
+				if tt.want == "" && strings.Contains(body, `data-testid="outbox-waiting"`) || !strings.Contains(body, tt.want) {
+					t.Errorf("%s: want %q in\n%s", path, tt.want, body)
+				}
+			}
+		})
 	}
 }

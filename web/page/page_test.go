@@ -100,6 +100,16 @@ func TestStationPanel(t *testing.T) {
 	if ids := testids(render(t, StationPanel(st))); ids["press"] != 0 || ids["panel-fault"] != 0 {
 		t.Error("a real panel offers the simulated button, or says it failed")
 	}
+	waiting := st
+	waiting.Outbox = "3 changes are waiting to reach the upstream (unreachable; the oldest for 5m0s)."
+	html = render(t, StationPanel(waiting))
+	golden(t, "station-panel-outbox.html", html)
+	if ids := testids(html); ids["outbox-waiting"] != 1 {
+		t.Errorf("the panel does not say that changes wait: %v", ids)
+	}
+	if ids := testids(render(t, StationPanel(StationView{Outbox: waiting.Outbox}))); ids["outbox-waiting"] != 1 {
+		t.Error("a hub without a station does not say that changes wait")
+	}
 	st.Readers = []ReaderView{{Name: "Contact"}, {Name: "Contactless", Card: &ReaderCard{Kind: "uid", Serial: "04A224B2C35E80"}}}
 	st.PanelFault = "GPIO line busy: GPIO23 (button)"
 	html = render(t, StationPanel(st))

@@ -211,6 +211,10 @@ type StationView struct {
 	Message    string
 	Readers    []ReaderView // every reader, by name
 	Card       *ReaderCard  // the card being handled; nil without one
+	// Outbox says that changes made here have not reached a sink yet, and
+	// why; "" when none waits or nothing forwards. Also shown without a
+	// station: a hub forwards to webhooks too.
+	Outbox string
 }
 
 // LEDs are the panel's LEDs, each with its pattern ("off", "on", "slow", "fast").
