@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -153,3 +155,34 @@ func TestOutboxPending(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestOutboxHelp: the outbox's commands answer --help with their usage and
+// an example, and exit 0.
+func TestOutboxHelp(t *testing.T) {
+	for _, args := range [][]string{{"outbox", "--help"}, {"outbox", "list", "--help"}, {"outbox", "retry", "--help"}, {"outbox", "drop", "--help"}} {
+		code, out, stderr := cardstop(t, "", args...)
+		if code != 0 || !strings.Contains(out+stderr, "usage") || !strings.Contains(out+stderr, "example") {
+			t.Errorf("cardstop %s: exit %d\n%s%s", strings.Join(args, " "), code, out, stderr)
+		}
+	}
+}
+
+// TestOutboxDamagedFile: on a file that is no database, the outbox's
+// commands exit 3 and change nothing.
+func TestOutboxDamagedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, storage.FileName)
+	junk := []byte("this is no database, only a text file that happens to sit where one should be")
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"outbox", "list"}, {"outbox", "retry", "1"}, {"outbox", "drop", "1"}} {
+		code, _, stderr := cardstop(t, "", append(args, "--data-dir", dir)...)
+		if code != 3 || strings.Contains(stderr, "goroutine ") {
+			t.Errorf("cardstop %s: exit %d, %q; want 3", strings.Join(args, " "), code, stderr)
+		}
+		if data, err := os.ReadFile(path); err != nil || !bytes.Equal(data, junk) {
+			t.Fatalf("cardstop %s changed the file: %v", strings.Join(args, " "), err)
+		}
+	}
+}
