@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,10 +183,22 @@ func golden(t *testing.T, name string, got []byte) {
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// fakeForwarder is an upstream whose deliveries go well.
-type fakeForwarder struct{}
+// fakeForwarder is an upstream in state (zero: ok) whose deliveries go
+// well; it counts its wake-ups in wakes, when set.
+type fakeForwarder struct {
+	state   fleet.State
+	problem string
+	wakes   *atomic.Int32
+}
 
 func (fakeForwarder) Sinks() []string { return []string{storage.SinkUpstream} }
-func (fakeForwarder) Status() []fleet.SinkStatus {
-	return []fleet.SinkStatus{{Name: storage.SinkUpstream, State: fleet.StateOK, Delivered: 3}}
+
+func (f fakeForwarder) Wake() {
+	if f.wakes != nil {
+		f.wakes.Add(1)
+	}
+}
+
+func (f fakeForwarder) Status() []fleet.SinkStatus {
+	return []fleet.SinkStatus{{Name: storage.SinkUpstream, State: cmp.Or(f.state, fleet.StateOK), Problem: f.problem, Delivered: 3}}
 }

@@ -192,8 +192,9 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Se
 	return nil
 }
 
-var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCardImport, storage.ActionRequestCreate,
-	storage.ActionRequestStatus, storage.ActionTokenCreate, storage.ActionTokenRevoke, storage.ActionUserAdd,
+var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCardImport, storage.ActionCardUpstream,
+	storage.ActionRequestCreate, storage.ActionRequestStatus, storage.ActionOutboxPark, storage.ActionOutboxRetry,
+	storage.ActionOutboxDrop, storage.ActionTokenCreate, storage.ActionTokenRevoke, storage.ActionUserAdd,
 	storage.ActionUserPassword, storage.ActionUserRemove, storage.ActionSignIn, storage.ActionSignInFail, storage.ActionSignOut}
 
 // auditFilter reads the audit page's filters from the query.

@@ -79,7 +79,8 @@ func views[R, V any](records []R, view func(R) V) []V {
 // stationPanelView is the station page's panel, from the station's status
 // when one runs.
 func (s *Server) stationPanelView() page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault()}
+	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault(),
+		Outbox: s.outboxWaiting()}
 	if !v.Running {
 		return v
 	}

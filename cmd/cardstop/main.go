@@ -27,6 +27,8 @@ commands:
   token revoke NAME                  delete a token
   user add NAME --role R             add a person's account (password from the terminal, or stdin)
   user passwd NAME | list | remove NAME
+  outbox list                        what waits for the upstream and webhooks, and what they refused (parked)
+  outbox retry|drop [--sink S] SEQ   send a parked change again, or give it up (server stopped)
   import FILE                        add cards from a JSON array or CSV file (- for stdin)
   export                             print every card as a JSON array (import reads it back)
   reader list                        list the readers pcscd knows
@@ -88,7 +90,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	cmd, rest := args[0], args[1:]
 	// The command groups' help is the overview, which lists their verbs.
-	if groups := map[string]bool{"token": true, "user": true, "reader": true, "audit": true, "tls": true, "config": true}; groups[cmd] &&
+	if groups := map[string]bool{"token": true, "user": true, "reader": true, "audit": true, "tls": true, "config": true, "outbox": true}; groups[cmd] &&
 		len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -111,6 +113,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fmt.Errorf("%w: unknown token command %q; use create, list or revoke", errUsage, rest[0])
 	case "user":
 		return userCommand(ctx, rest, stdin, stdout, stderr)
+	case "outbox":
+		return outboxCommand(ctx, rest, stdout, stderr)
 	case "reader":
 		return readerCommand(ctx, rest, stdout, stderr)
 	case "tls":

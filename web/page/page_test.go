@@ -100,6 +100,16 @@ func TestStationPanel(t *testing.T) {
 	if ids := testids(render(t, StationPanel(st))); ids["press"] != 0 || ids["panel-fault"] != 0 {
 		t.Error("a real panel offers the simulated button, or says it failed")
 	}
+	waiting := st
+	waiting.Outbox = "3 changes are waiting to reach the upstream (unreachable; the oldest for 5m0s)."
+	html = render(t, StationPanel(waiting))
+	golden(t, "station-panel-outbox.html", html)
+	if ids := testids(html); ids["outbox-waiting"] != 1 {
+		t.Errorf("the panel does not say that changes wait: %v", ids)
+	}
+	if ids := testids(render(t, StationPanel(StationView{Outbox: waiting.Outbox}))); ids["outbox-waiting"] != 1 {
+		t.Error("a hub without a station does not say that changes wait")
+	}
 	st.Readers = []ReaderView{{Name: "Contact"}, {Name: "Contactless", Card: &ReaderCard{Kind: "uid", Serial: "04A224B2C35E80"}}}
 	st.PanelFault = "GPIO line busy: GPIO23 (button)"
 	html = render(t, StationPanel(st))
@@ -149,6 +159,20 @@ func TestPages(t *testing.T) {
 			[]string{`<th scope="row">lobby</th>`, "2026-11-29 10:01:00 UTC", `href="/cards/438d1b30-f3b4-4bed-85fa-285e08605ba7"`, "since the service started"}},
 		{"stations-none.html", Stations(ada, StationsView{Since: at}),
 			map[string]int{"no-stations": 1}, []string{"stations"}, []string{"No station token exists yet."}},
+		{"outbox.html", Outbox(ada, OutboxView{Configured: true, Notice: "Change 11 to upstream is pending again.",
+			Sinks: []SinkView{
+				{Name: "upstream", State: "unreachable", Problem: "dial tcp 192.0.2.9:443: connection refused", Pending: 3, Parked: 1, OldestPending: 95*time.Second + 400*time.Millisecond},
+				{Name: "webhook https://siem.example/hook", State: "ok"}},
+			Parked: []ParkedView{{Sink: "upstream", Seq: 12, Card: cardID.String(), Serial: card.SerialNumber, From: "Disabled", To: "Active",
+				Committed: at, Problem: "403: a station may only disable cards"}}}),
+			map[string]int{"sinks": 1, "sink": 2, "parked": 1, "parked-row": 1, "notice": 1}, []string{"no-sinks", "no-parked", "error", "more-parked"},
+			[]string{`<th scope="row" class="wrap">upstream</th>`, "1m35s", `aria-label="Retry change 12 to upstream"`, `aria-label="Drop change 12 to upstream"`,
+				`action="/admin/outbox/retry"`, `action="/admin/outbox/drop"`, `<input type="hidden" name="seq" value="12">`,
+				`href="/cards/438d1b30-f3b4-4bed-85fa-285e08605ba7"`, "Disabled → Active", "403: a station may only disable cards",
+				`<a href="/admin/outbox" aria-current="page">Outbox</a>`}},
+		{"outbox-off.html", Outbox(ada, OutboxView{Sinks: []SinkView{{Name: "upstream", State: "off", Pending: 2, OldestPending: time.Hour}}}),
+			map[string]int{"no-sinks": 1, "sinks": 1, "sink": 1, "no-parked": 1}, []string{"parked", "notice", "error"},
+			[]string{"No upstream or webhook is configured; changes stay in this station's database.", "1h0m0s", "No change is parked."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -170,6 +170,37 @@ type HubStationView struct {
 	LastCard   guid.GUID // the card of that change
 }
 
+// OutboxView is the outbox's admin page.
+type OutboxView struct {
+	Configured bool // an upstream or a webhook is configured
+	Sinks      []SinkView
+	Parked     []ParkedView // the first ones of each sink
+	MoreParked bool         // more are parked than Parked shows
+	Notice     string       // what was just done
+	Error      string
+}
+
+// SinkView is how one sink's delivery goes.
+type SinkView struct {
+	Name          string // "upstream", or "webhook <URL>"
+	State         string // "ok", "unreachable", "unauthorized" or "off"
+	Problem       string // the last failure; "" after a success
+	Pending       int
+	Parked        int
+	OldestPending time.Duration // how long the oldest pending change has waited; 0: none waits
+}
+
+// ParkedView is a change a sink refused for good.
+type ParkedView struct {
+	Sink      string
+	Seq       uint64
+	Card      string // the card's uuid
+	Serial    string
+	From, To  string
+	Committed time.Time
+	Problem   string
+}
+
 // StationView is the station panel: what the walk-up station shows now.
 type StationView struct {
 	Running    bool   // false: this server runs no station, and nothing below is set
@@ -180,6 +211,10 @@ type StationView struct {
 	Message    string
 	Readers    []ReaderView // every reader, by name
 	Card       *ReaderCard  // the card being handled; nil without one
+	// Outbox says that changes made here have not reached a sink yet, and
+	// why; "" when none waits or nothing forwards. Also shown without a
+	// station: a hub forwards to webhooks too.
+	Outbox string
 }
 
 // LEDs are the panel's LEDs, each with its pattern ("off", "on", "slow", "fast").
@@ -215,6 +250,16 @@ func id(g guid.GUID) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// age is how long something waited, to the second.
+func age(d time.Duration) string {
+	if d <= 0 {
+		return "—"
+	}
+	return d.Round(time.Second).String()
+}
 
 // badge is the CSS class of a card status.
 func badge(status string) string { return "badge status-" + lower(status) }
