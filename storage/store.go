@@ -73,6 +73,10 @@ type Options struct {
 	// beyond this file (SinkUpstream, SinkWebhook): an outbox item for
 	// each is written in the change's transaction. None: no outbox.
 	Sinks []string
+	// Existing opens an existing file for changing: a missing one is
+	// ErrNoDatabase, and nothing is created (a command that changes what
+	// must already be there: revoke a token, retry an outbox item).
+	Existing bool
 	// ReadOnly opens an existing file for reading only, writing nothing
 	// to it: no file is created (ErrNoDatabase), and every change fails.
 	ReadOnly bool
@@ -120,7 +124,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	var db *bolt.DB
 	var err error
 	switch {
-	case created && opt.ReadOnly:
+	case created && (opt.ReadOnly || opt.Existing):
 		return nil, fmt.Errorf("%w at %s", ErrNoDatabase, dir)
 	case created:
 		if err := os.MkdirAll(dir, 0o700); err != nil {

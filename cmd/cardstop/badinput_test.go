@@ -80,6 +80,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"no database: backup", []string{"backup", "--data-dir", missing, filepath.Join(dir, "b.db")}, 1, "no database at " + missing + " (is --data-dir right?)"},
 		{"no database: backup to stdout", []string{"backup", "--data-dir", missing, "-"}, 1, "no database at " + missing + " (is --data-dir right?)"},
 		{"no database: check", []string{"check", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: token revoke", []string{"token", "revoke", "--data-dir", missing, "x"}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: user remove", []string{"user", "remove", "--data-dir", missing, "x"}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: outbox list", []string{"outbox", "list", "--data-dir", missing}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: outbox retry", []string{"outbox", "retry", "--data-dir", missing, "1"}, 1, "no database at " + missing + " (is --data-dir right?)"},
+		{"no database: outbox drop", []string{"outbox", "drop", "--data-dir", missing, "1"}, 1, "no database at " + missing + " (is --data-dir right?)"},
 	}
 	before := offline()
 	for _, tt := range cli {

@@ -143,6 +143,15 @@ func (c *command) withReadStore(args []string, nargs int, fn func(st *storage.St
 	return c.useWith(storage.Options{ReadOnly: true}, fn)
 }
 
+// withExistingStore is withStore for a command that changes records that
+// must already be there: it never creates a database.
+func (c *command) withExistingStore(args []string, nargs int, fn func(st *storage.Store) error) error {
+	if err := c.parse(args, nargs); err != nil {
+		return err
+	}
+	return c.useWith(storage.Options{Existing: true}, fn)
+}
+
 // use opens the database, runs fn with it and closes it.
 func (c *command) use(fn func(st *storage.Store) error) error {
 	return c.useWith(storage.Options{}, fn)

@@ -67,6 +67,10 @@ var examples = filepath.Join("..", "..", "docs", "examples", "cards.json")
 
 func TestCommandLineErrors(t *testing.T) {
 	dir := t.TempDir()
+	// A database to refuse things in: revoke and remove never create one.
+	if code, _, stderr := cardstop(t, "", "token", "create", "--data-dir", dir, "--role", "viewer", "--name", "seed"); code != 0 {
+		t.Fatalf("token create: %d %s", code, stderr)
+	}
 	bad := filepath.Join(dir, "bad.csv")
 	if err := os.WriteFile(bad, []byte("Uuid,SerialNumber,Status\n17cf063d-e337-4aa9-a822-346554ddd3c9,{a},Active\nnot-a-guid,{b},Active\n"), 0o600); err != nil {
 		t.Fatal(err)

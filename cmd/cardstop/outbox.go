@@ -92,7 +92,7 @@ func outboxAct(ctx context.Context, verb string, args []string, stdout, stderr i
 	if err != nil || seq == 0 {
 		return fmt.Errorf("%w: SEQ must be a parked item's number (outbox list shows them), not %q", errUsage, c.fs.Arg(0))
 	}
-	return c.use(func(st *storage.Store) error {
+	return c.useWith(storage.Options{Existing: true}, func(st *storage.Store) error {
 		it, err := st.OutboxItemAt(*sink, seq)
 		if err != nil {
 			return err

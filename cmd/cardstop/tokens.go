@@ -47,7 +47,7 @@ func tokenList(args []string, stdout, stderr io.Writer) error {
 
 func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("token revoke", "NAME", stderr, "cardstop token revoke --data-dir ./var soc-script")
-	return c.withStore(args, 1, func(st *storage.Store) error {
+	return c.withExistingStore(args, 1, func(st *storage.Store) error {
 		if err := st.RevokeToken(ctx, cliOrigin(), c.fs.Arg(0)); err != nil {
 			return err
 		}

@@ -93,7 +93,7 @@ func userPasswd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	return c.use(func(st *storage.Store) error {
+	return c.useWith(storage.Options{Existing: true}, func(st *storage.Store) error {
 		if err := st.SetPassword(ctx, cliOrigin(), c.fs.Arg(0), pw); err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func userList(args []string, stdout, stderr io.Writer) error {
 
 func userRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("user remove", "NAME", stderr, "cardstop user remove --data-dir ./var alice")
-	return c.withStore(args, 1, func(st *storage.Store) error {
+	return c.withExistingStore(args, 1, func(st *storage.Store) error {
 		if err := st.RemoveUser(ctx, cliOrigin(), c.fs.Arg(0)); err != nil {
 			return err
 		}
