@@ -45,6 +45,39 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+// TestConfigWebhooks: --webhook is given more than once on the command
+// line, as a list in the file, or space-separated in the environment.
+func TestConfigWebhooks(t *testing.T) {
+	a, b := "https://siem.example/hook", "https://doors.example/cardstop"
+	tests := []struct {
+		name, file, env string
+		args            []string
+	}{
+		{name: "flags", args: []string{"--webhook", a, "--webhook", b}},
+		{name: "file", file: "webhook = [\"" + a + "\", \"" + b + "\"]\nupstream = \"https://hub:8443/x\"\n"},
+		{name: "environment", env: a + " " + b},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, o := serveCommand(io.Discard)
+			file := ""
+			if tt.file != "" {
+				file = writeFile(t, tt.file)
+			}
+			if err := c.parseArgs(tt.args, 0); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{"CARDSTOP_WEBHOOK": tt.env}
+			if _, err := applyConfig(c.fs, file, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+				t.Fatal(err)
+			}
+			if got := o.fleet.webhooks.values; len(got) != 2 || got[0] != a || got[1] != b {
+				t.Errorf("webhooks %q; want %q and %q", got, a, b)
+			}
+		})
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, file, env, want string
@@ -56,6 +89,7 @@ func TestConfigErrors(t *testing.T) {
 		{"not TOML", "listen = \n", "", "line 1"},
 		{"bad boolean from the environment", "", "CARDSTOP_INSECURE_HTTP=maybe", "CARDSTOP_INSECURE_HTTP"},
 		{"command flag in the file", "role = \"admin\"\n", "", `unknown key "role"`},
+		{"a list of numbers", "webhook = [1, 2]\n", "", "webhook must be a list of strings"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -406,6 +406,14 @@ func TestFleet(t *testing.T) {
 			o := outboxOf(t, garage)
 			return o.Upstream == string(fleet.StateUnreachable) && o.Pending == len(cards)
 		})
+		_, metrics := garage.srv.call(t, "", "GET", "/metrics", "")
+		for _, want := range []string{`cardstop_outbox_pending{sink="upstream"} 5`, `cardstop_outbox_parked{sink="upstream"} 0`,
+			`cardstop_outbox_pending{sink="webhook ` + f.hooks.srv.URL + `/hook"} 0`, `cardstop_outbox_delivered_total{sink="upstream"}`,
+			`cardstop_outbox_oldest_pending_seconds{sink="upstream"}`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics has no %s", want)
+			}
+		}
 		f.startHub(t)
 		for _, c := range cards {
 			onHub(t, c, domain.CardDisabled)
