@@ -57,6 +57,9 @@ type Options struct {
 	// ClockSynced reports whether the clock was synchronised since boot,
 	// for /readyz; nil: it is not asked.
 	ClockSynced func() bool
+	// ClockProblem says why the clock's state cannot be read ("" when it
+	// can), for /readyz; nil: it always can.
+	ClockProblem func() string
 	// AllowedHosts are the Host header values the pages answer to
 	// (DefaultAllowedHosts); empty allows any, for tests only.
 	AllowedHosts []string

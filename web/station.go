@@ -96,6 +96,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	rd := readiness{Database: "ok", Reader: "none", Panel: s.opt.Panel, Clock: "synchronised", Upstream: s.upstreamState()}
 	if s.opt.ClockSynced != nil && !s.opt.ClockSynced() {
 		rd.Clock = "not synchronised since boot"
+		if s.opt.ClockProblem != nil {
+			if p := s.opt.ClockProblem(); p != "" {
+				rd.Clock = "unknown: " + p
+			}
+		}
 	}
 	if rd.Panel == "" {
 		rd.Panel = "none"

@@ -147,6 +147,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	opt.StatusChangesPerMinute = *so.changes
 	opt.Changes = changes
 	opt.ClockSynced = clock.Synced
+	opt.ClockProblem = clock.Problem
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
 	if f := forwarder.Load(); f != nil {
 		opt.Forwarder = f

@@ -4,3 +4,6 @@ package clock
 
 // kernelSynced cannot ask elsewhere: the clock is trusted.
 func kernelSynced() bool { return true }
+
+// Problem: the clock's state is never unknown here.
+func Problem() string { return "" }
