@@ -81,13 +81,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	case *so.insecure:
 		log.Warn("INSECURE: plain HTTP on an address other than loopback (--insecure-http): tokens and passwords cross the network readable", "listen", ln.Addr().String())
 	default:
-		cert, err := tlscert.Load(tlscert.Source{CertFile: *so.tlsCert, KeyFile: *so.tlsKey, Dir: *c.dataDir, Names: names})
+		certs, err := tlscert.NewManager(tlscert.Source{CertFile: *so.tlsCert, KeyFile: *so.tlsKey, Dir: *c.dataDir, Names: names},
+			time.Now, clock.Synced, log)
 		if err != nil {
 			return err
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12, CipherSuites: tlscert.Suites})
 		scheme = "https"
-		log.Info("TLS", "fingerprint_sha256", tlscert.Fingerprint(cert))
+		if fp := certs.Fingerprint(); fp != "" {
+			log.Info("TLS", "fingerprint_sha256", fp)
+		}
 	}
 	changes := &web.ChangeCounter{}
 	var forwarder atomic.Pointer[fleet.Forwarder] // set once the store is open

@@ -15,11 +15,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -50,21 +52,130 @@ func (s Source) files() (string, string, bool) {
 }
 
 // Load returns the certificate, making the self-signed one if it does not
-// exist yet.
+// exist yet, or renewing it when it has expired or expires within
+// renewBefore. It trusts the clock: the service uses a Manager, which
+// makes certificates only from a synchronised clock.
 func Load(s Source) (tls.Certificate, error) {
-	certPath, keyPath, selfSigned := s.files()
-	if selfSigned {
-		if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
-			if err := create(certPath, keyPath, s.Names); err != nil {
-				return tls.Certificate{}, fmt.Errorf("make a self-signed certificate: %w", err)
-			}
+	m := &Manager{src: s, now: time.Now, synced: func() bool { return true }, log: slog.New(slog.DiscardHandler)}
+	cert, err := m.ensure()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return *cert, nil
+}
+
+// renewBefore is how long before it expires a self-signed certificate is
+// made again at start.
+const renewBefore = 30 * 24 * time.Hour
+
+// Manager serves the service's certificate (tls.Config.GetCertificate).
+// A self-signed certificate takes its dates from the clock, so one is made
+// (or an expired one renewed) only once the clock is synchronised: a Pi
+// without a real-time clock starts in 1970, and a certificate made then
+// would be expired. Until then no TLS handshake succeeds.
+type Manager struct {
+	src    Source
+	now    func() time.Time
+	synced func() bool
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	cert *tls.Certificate
+}
+
+// NewManager loads what can be loaded now: a configured certificate (an
+// expired or soon expiring one is logged, and served all the same), or a
+// self-signed one that is valid; it makes or renews a self-signed one
+// when the clock is synchronised. A configured certificate that cannot be
+// read is an error.
+func NewManager(s Source, now func() time.Time, synced func() bool, log *slog.Logger) (*Manager, error) {
+	m := &Manager{src: s, now: now, synced: synced, log: log}
+	_, _, selfSigned := s.files()
+	cert, err := m.ensure()
+	if err != nil && !selfSigned {
+		return nil, err
+	}
+	if err != nil {
+		log.Warn("no TLS certificate yet: the clock is not synchronised, and a certificate made now would carry a wrong date; TLS answers nothing until it is", "why", err)
+	}
+	if cert != nil && !selfSigned {
+		if left := cert.Leaf.NotAfter.Sub(now()); left < renewBefore {
+			log.Warn("the configured TLS certificate expires soon or has expired: replace it", "not_after", cert.Leaf.NotAfter, "file", s.CertFile)
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("TLS certificate %s and key %s: %w", certPath, keyPath, err)
+	return m, nil
+}
+
+// errClockNotSynced is why no self-signed certificate is made yet.
+var errClockNotSynced = errors.New("the clock is not synchronised yet")
+
+// GetCertificate is for tls.Config: the certificate, made the moment the
+// clock is synchronised.
+func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return m.ensure()
+}
+
+// Fingerprint is the served certificate's fingerprint, "" while there is
+// none.
+func (m *Manager) Fingerprint() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cert == nil {
+		return ""
 	}
-	return cert, nil
+	return Fingerprint(*m.cert)
+}
+
+// ensure returns the certificate, loading, making or renewing it first
+// when it may.
+func (m *Manager) ensure() (*tls.Certificate, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cert != nil {
+		return m.cert, nil
+	}
+	certPath, keyPath, selfSigned := m.src.files()
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	_, statErr := os.Stat(certPath)
+	switch {
+	case (!selfSigned || !errors.Is(statErr, os.ErrNotExist)) && err != nil:
+		// A damaged file is not replaced: whoever trusted it should know.
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", certPath, keyPath, err)
+	case !selfSigned:
+		m.cert = &cert
+		return m.cert, nil
+	case err == nil && !m.synced():
+		m.cert = &cert // the clock cannot judge it; it was made from a good one
+		return m.cert, nil
+	case err == nil && cert.Leaf.NotAfter.Sub(m.now()) >= renewBefore && !m.now().Before(cert.Leaf.NotBefore):
+		m.cert = &cert
+		return m.cert, nil
+	case !m.synced():
+		return nil, errClockNotSynced
+	}
+	why := "none existed"
+	if err == nil {
+		why = fmt.Sprintf("the old one is valid from %s to %s", cert.Leaf.NotBefore.Format(time.RFC3339), cert.Leaf.NotAfter.Format(time.RFC3339))
+	}
+	if err := create(certPath, keyPath, m.src.Names, m.now()); err != nil {
+		return nil, fmt.Errorf("make a self-signed certificate: %w", err)
+	}
+	cert, err = tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", certPath, keyPath, err)
+	}
+	m.cert = &cert
+	m.log.Info("made a self-signed TLS certificate", "why", why, "fingerprint_sha256", Fingerprint(cert), "not_after", cert.Leaf.NotAfter)
+	return m.cert, nil
+}
+
+// Suites are the TLS 1.2 cipher suites offered: forward secret and AEAD
+// only (TLS 1.3's are all AEAD).
+var Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // Fingerprint is the SHA-256 of a certificate, as browsers show it.
@@ -81,7 +192,7 @@ func Fingerprint(cert tls.Certificate) string {
 	return b.String()
 }
 
-func create(certPath, keyPath string, names []string) error {
+func create(certPath, keyPath string, names []string, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -90,7 +201,6 @@ func create(certPath, keyPath string, names []string) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "Cardstop station", Organization: []string{"Cardstop"}},
@@ -159,12 +269,79 @@ func HostNames() []string {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		names = append(names, h, h+".local")
 	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
-				names = append(names, ipn.IP.String())
-			}
+	for _, ip := range addresses() {
+		if !ip.IsLinkLocalUnicast() {
+			names = append(names, ip.String())
 		}
 	}
 	return names
+}
+
+// addresses are the interfaces' addresses. Go asks the kernel over
+// netlink, which a unit's RestrictAddressFamilies may forbid; then they
+// are read from /proc/net instead.
+func addresses() []net.IP {
+	var out []net.IP
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				out = append(out, ipn.IP)
+			}
+		}
+		return out
+	}
+	if data, err := os.ReadFile("/proc/net/fib_trie"); err == nil {
+		out = append(out, localIPv4(string(data))...)
+	}
+	if data, err := os.ReadFile("/proc/net/if_inet6"); err == nil {
+		out = append(out, localIPv6(string(data))...)
+	}
+	return out
+}
+
+// localIPv4 reads the local addresses from /proc/net/fib_trie: a line
+// "|-- 10.0.0.2" followed by "/32 host LOCAL".
+func localIPv4(trie string) []net.IP {
+	var out []net.IP
+	var last string
+	for line := range strings.SplitSeq(trie, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "|--":
+			last = f[1]
+		case strings.Contains(line, "/32 host LOCAL"):
+			if ip := net.ParseIP(last).To4(); ip != nil && !containsIP(out, ip) {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
+// localIPv6 reads /proc/net/if_inet6: the address as 32 hex digits first.
+func localIPv6(table string) []net.IP {
+	var out []net.IP
+	for line := range strings.SplitSeq(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || len(f[0]) != 32 {
+			continue
+		}
+		b, err := hex.DecodeString(f[0])
+		if err != nil {
+			continue
+		}
+		if ip := net.IP(b); !containsIP(out, ip) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+func containsIP(ips []net.IP, ip net.IP) bool {
+	for _, x := range ips {
+		if x.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
