@@ -30,7 +30,7 @@ PCSCD_DIR := $(CURDIR)/bin/pcscd
 
 CYCLES    ?= 100
 
-.PHONY: help run build test test-pcsc test-crash test-hostile bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots gpiosim-kernel test-gpiosim
+.PHONY: help run build test test-pcsc test-crash test-hostile bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots gpiosim-kernel test-gpiosim test-systemd
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -156,6 +156,26 @@ deb: build cross
 test-deb: deb
 	CARDSTOP_DEB_DIR=$(CURDIR)/$(DEB_DIR) $(GO) test -count=1 -run '^TestDebPackages$$' ./cmd/cardstop/
 
+# test-systemd installs the amd64 .deb into a Debian booted by systemd in a
+# container (systemd-nspawn --boot, over a veth the test makes) and checks
+# the unit from outside (device/systemd/nspawn). The container's root file
+# system is made once with mmdebstrap (about 80 s) into
+# $(NSPAWN_CACHE)/<hash of its release and packages>/rootfs.
+NSPAWN_CACHE   ?= $(HOME)/.cache/cardstop/nspawn
+NSPAWN_RELEASE := bookworm
+NSPAWN_PKGS    := systemd,systemd-sysv,dbus,iproute2,procps,pcscd,libpcsclite1
+
+test-systemd: deb
+	@$(call apt-install,systemd-container mmdebstrap iproute2)
+	@root=$(NSPAWN_CACHE)/$$(echo "$(NSPAWN_RELEASE) $(NSPAWN_PKGS)" | sha256sum | cut -c1-12)/rootfs; \
+	if [ ! -d "$$root" ]; then \
+		mkdir -p "$$(dirname "$$root")" && rm -rf "$$root.tmp" && \
+		mmdebstrap --quiet --variant=minbase --include=$(NSPAWN_PKGS) $(NSPAWN_RELEASE) "$$root.tmp" && \
+		mv "$$root.tmp" "$$root" || exit 1; \
+	fi; \
+	CARDSTOP_NSPAWN_ROOTFS=$$root CARDSTOP_DEB=$$(ls $(CURDIR)/$(DEB_DIR)/cardstop_*_amd64.deb) \
+		$(GO) test -count=1 -timeout 15m -v ./device/systemd/nspawn/
+
 # screenshots renews docs/screenshots from the browser test.
 screenshots: deps $(AXE)
 	CARDSTOP_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowserDisableFlow ./web/
@@ -175,11 +195,12 @@ test: deps fmt-check vet check-generated check-htmx $(AXE)
 	@$(GO) mod verify >/dev/null
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./...
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/device/station$$' -e '/cmd/cardstop$$' -e '/device/panel/gpiosim$$')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/device/reader/pcsc' -e '/device/station$$' -e '/cmd/cardstop$$' -e '/device/panel/gpiosim$$' -e '/device/systemd/nspawn$$')
 	@$(MAKE) --no-print-directory test-pcsc
 	@$(MAKE) --no-print-directory test-gpiosim
 	@$(MAKE) --no-print-directory test-cross
 	@$(MAKE) --no-print-directory test-deb
+	@$(MAKE) --no-print-directory test-systemd
 
 # test-pcsc runs the PC/SC tests against a real pcscd: a running one is
 # reused (and never stopped); otherwise one is started, its PID recorded in

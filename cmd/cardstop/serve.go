@@ -20,6 +20,7 @@ import (
 
 	"github.com/cardstop/cardstop/device/clock"
 	"github.com/cardstop/cardstop/device/station"
+	"github.com/cardstop/cardstop/device/systemd"
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web"
@@ -155,6 +156,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if f := forwarder.Load(); f != nil {
 		opt.Forwarder = f
 	}
+	// Under systemd (Type=notify): ready now that the listener and the
+	// database are, and alive for as long as the database answers.
+	if err := systemd.Notify("READY=1"); err != nil {
+		log.Warn("telling systemd the service is ready", "err", err)
+	}
+	defer systemd.Notify("STOPPING=1")
+	go systemd.Watchdog(ctx, systemd.WatchdogInterval(), func(context.Context) error { return st.Ping() })
 	return listenAndServe(ctx, newHTTPServer(web.New(st, opt), log), ln, log, scheme, dbPath)
 }
 
