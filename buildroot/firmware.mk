@@ -5,7 +5,7 @@
 #   make test-cross       cross, then both run under qemu; shellcheck of buildroot/
 #   make test-cross-pcsc  the reader tests of ./device/reader/pcsc as arm64 code under
 #                         qemu, against the host's pcscd (which the caller runs)
-#   make image [BOARD=rpi4_64|rpi3_64]
+#   make image [BOARD=rpi4_64|rpi3_64|rpi5_64]
 #                         output/<BOARD>/images/sdcard.img with Buildroot (network needed)
 #   make check-buildroot BUILDROOT=<dir>
 #                         the offline checks of buildroot/ against a Buildroot source tree
@@ -148,8 +148,8 @@ $(BUILDROOT_SRC)/.cardstop-checked: $(BUILDROOT_HASH)
 # vendor/ is made for the build and
 # removed afterwards when it was not there before (with a vendor/ directory,
 # plain `go build` in the repository would use it).
-# Root's console password: output/<BOARD>/root-password, made with 20 random
-# letters the first time (write your own there before building to choose it).
+# There is no root password: root is locked on every console, and the first
+# admin is made from a USB stick (docs/FIRMWARE.md, "First boot").
 image: image-deps $(BUILDROOT_SRC)/.cardstop-checked
 	@case " $(BOARDS) " in *" $(BOARD) "*) ;; *) echo "BOARD must be one of: $(BOARDS)" >&2; exit 2;; esac
 	@set -e; out=$(FIRMWARE_OUT)/$(BOARD); mkdir -p $$out; \
@@ -157,18 +157,12 @@ image: image-deps $(BUILDROOT_SRC)/.cardstop-checked
 	created=; [ -d vendor ] || created=1; \
 	trap '[ -z "$$created" ] || rm -rf vendor' EXIT; \
 	$(GO) mod vendor; \
-	pw=$$out/root-password; \
-	if [ ! -s $$pw ]; then \
-		( umask 077; tr -dc 'bcdefghjknprstuvx' < /dev/urandom | head -c 20 > $$pw; echo >> $$pw ); \
-		echo "made a root password for the console in $$pw"; \
-	fi; \
-	hash=$$(openssl passwd -6 -stdin < $$pw); \
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL BR2_DL_DIR=$(BR2_DL_DIR) \
 		$(MAKE) -C $(BUILDROOT_SRC) BR2_EXTERNAL=$(CURDIR)/buildroot O=$$out cardstop_$(BOARD)_defconfig; \
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL BR2_DL_DIR=$(BR2_DL_DIR) CARDSTOP_ROOT_PASSWORD_HASH="$$hash" \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL BR2_DL_DIR=$(BR2_DL_DIR) \
 		$(MAKE) -C $(BUILDROOT_SRC) O=$$out cardstop-dirclean all; \
 	echo; echo "image: $$out/images/sdcard.img ($$(du -h --apparent-size $$out/images/sdcard.img | cut -f 1))"; \
-	echo "root's console password is in $$pw; docs/FIRMWARE.md says how to flash and set up the station"
+	echo "docs/FIRMWARE.md says how to flash the image and make the station's first admin"
 
 # check-buildroot runs the offline checks of buildroot/ for every defconfig;
 # see buildroot/scripts/check-buildroot.sh. Not part of `make test`: it

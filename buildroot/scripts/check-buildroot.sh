@@ -24,12 +24,16 @@
 #      host-pkgconf, and the version is stamped into the binary;
 #   7. the rsync of the local source: vendor/modules.txt is copied, the
 #      buildroot/, output/, bin/ and var/ directories are not;
-#   8. post-build.sh on a fake target: the fstab, inittab, mdev.conf and
-#      shadow edits, twice (idempotent); mkusers accepts the users table;
+#   8. post-build.sh on a fake target: the fstab (PARTUUID), inittab,
+#      mdev.conf and shadow (root locked) edits, twice (idempotent); mkusers
+#      accepts the users table;
 #   9. post-image.sh with dummy boot files and Debian's genimage: three
-#      partitions aligned to 4 MiB, the disk signature, the data file system;
+#      partitions aligned to 4 MiB, the disk signature (also as S00data reads
+#      it), the data file system, root=PARTUUID= in cmdline.txt;
 #  10. list-defconfigs shows it.
-# And once: a host `go build` of cmd/cardstop with Buildroot's Go settings
+# And once: the kernel fragment (watchdog built in, no USB HID), panic=10 and
+# PARTUUID roots in every cmdline*.txt, no fixed /dev/mmcblk0pN anywhere; a
+# host `go build` of cmd/cardstop with Buildroot's Go settings
 # (-mod=vendor, GOPROXY=off, GOTOOLCHAIN=local, cgo).
 #
 # Environment: GO (default go), BUILDROOT_VERSION (the pinned release; a
@@ -127,6 +131,25 @@ undefined="$(comm -23 "$WORK/used" "$WORK/defined")"
 echo "   ok: $(wc -l < "$WORK/used") symbols used, all defined ($(took "$t0"))"
 
 # ---------------------------------------------------------------------------
+t0=$(now)
+echo "== kernel fragment, command lines, PARTUUID"
+SIG="$("$EXT/board/cardstop/disk-signature.sh")" || die "no disk signature in genimage.cfg.in"
+frag="$EXT/board/cardstop/linux.fragment"
+for line in CONFIG_WATCHDOG=y CONFIG_BCM2835_WDT=y '# CONFIG_USB_HID is not set'; do
+	grep -qxF -- "$line" "$frag" || die "linux.fragment lacks: $line"
+done
+for f in "$EXT"/board/cardstop/cmdline*.txt; do
+	[ "$(wc -l < "$f")" = 1 ] || die "$f must be one line"
+	for w in root=PARTUUID=@DISK_SIGNATURE@-02 rootwait ro panic=10 oops=panic; do
+		tr ' ' '\n' < "$f" | grep -qxF -- "$w" || die "$f lacks $w"
+	done
+done
+if grep -rn 'mmcblk0p[0-9]' "$EXT/board" "$EXT/package" "$EXT/configs"; then
+	die "a fixed /dev/mmcblk0pN (above): use PARTUUID=$SIG-NN (disk-signature.sh)"
+fi
+echo "   ok: watchdog built in, no USB HID, panic=10, root=PARTUUID=$SIG-02 ($(took "$t0"))"
+
+# ---------------------------------------------------------------------------
 # The host's cgo/pkg-config and the Go flags Buildroot uses, once.
 t0=$(now)
 echo "== host go build with Buildroot's Go settings"
@@ -165,19 +188,23 @@ check_post_build() {
 	local out="$1" target="$WORK/target" hash
 	rm -rf "$target" "$target.first"
 	make_fake_target "$target"
+	# An earlier build's fstab line and root password: both must go.
+	printf '/dev/mmcblk0p3\t/data\t\text4\tnoauto\t0\t0\n' >> "$target/etc/fstab"
 	hash="$(printf 'not-a-real-password' | openssl passwd -6 -stdin)"
+	sed -i "s|^root:[^:]*:|root:$hash:|" "$target/etc/shadow"
 
-	CARDSTOP_ROOT_PASSWORD_HASH="$hash" "$EXT/board/cardstop/post-build.sh" "$target" ||
-		die "post-build.sh failed"
+	"$EXT/board/cardstop/post-build.sh" "$target" || die "post-build.sh failed"
 	cp -a "$target" "$target.first"
-	CARDSTOP_ROOT_PASSWORD_HASH="$hash" "$EXT/board/cardstop/post-build.sh" "$target" ||
+	"$EXT/board/cardstop/post-build.sh" "$target" ||
 		die "post-build.sh failed on its second run"
 	diff -r "$target.first" "$target" > /dev/null ||
 		die "post-build.sh is not idempotent: $(diff -r "$target.first" "$target")"
 
 	[ -d "$target/data" ] || die "post-build.sh: no /data mount point"
-	[ "$(count '^/dev/mmcblk0p3[[:space:]]\+/data[[:space:]]\+ext4[[:space:]]\+noauto,' "$target/etc/fstab")" = 1 ] ||
-		die "post-build.sh: fstab needs one noauto /data line"
+	[ "$(count '[[:space:]]/data[[:space:]]' "$target/etc/fstab")" = 1 ] ||
+		die "post-build.sh: fstab needs exactly one /data line: $(grep /data "$target/etc/fstab")"
+	[ "$(count "^PARTUUID=$SIG-03[[:space:]]\+/data[[:space:]]\+ext4[[:space:]]\+noauto," "$target/etc/fstab")" = 1 ] ||
+		die "post-build.sh: fstab needs PARTUUID=$SIG-03 on /data, noauto"
 	[ "$(count '^::respawn:/usr/libexec/cardstop-respawn$' "$target/etc/inittab")" = 1 ] ||
 		die "post-build.sh: inittab needs one respawn line for cardstop"
 	[ "$(count '^tty1::respawn:' "$target/etc/inittab")" = 1 ] ||
@@ -190,14 +217,8 @@ check_post_build() {
 	printf 'gpiochip[0-9]+\troot:gpio 660 @chgrp gpio $MDEV && chmod 660 $MDEV\n' |
 		grep -qxFf - "$target/etc/mdev.conf" ||
 		die "post-build.sh: unexpected gpiochip rule in mdev.conf"
-	[ "$(awk -F: '$1 == "root" { print $2 }' "$target/etc/shadow")" = "$hash" ] ||
-		die "post-build.sh: root's password hash was not set"
-
-	# Without a hash root stays locked, and the script still succeeds.
-	make_fake_target "$target.locked"
-	env -u CARDSTOP_ROOT_PASSWORD_HASH "$EXT/board/cardstop/post-build.sh" "$target.locked" 2> /dev/null ||
-		die "post-build.sh failed without CARDSTOP_ROOT_PASSWORD_HASH"
-	grep -q '^root:\*:' "$target.locked/etc/shadow" || die "post-build.sh: root should stay locked"
+	[ "$(awk -F: '$1 == "root" { print $2 }' "$target/etc/shadow")" = '*' ] ||
+		die "post-build.sh: root must be locked (no password login)"
 
 	# mkusers (run by Buildroot when it makes the root file system) with our
 	# table and chrony's user, as the package declares it.
@@ -221,10 +242,16 @@ check_post_image() {
 	cfg="$(sed -n 's/^BR2_PACKAGE_RPI_FIRMWARE_CONFIG_FILE="\(.*\)"$/\1/p' "$out/.config")"
 	cfg="${cfg//\$(BR2_EXTERNAL_CARDSTOP_PATH)/$EXT}"
 	cp "$cfg" "$bin/rpi-firmware/config.txt"
-	cp "$EXT/board/cardstop/cmdline.txt" "$bin/rpi-firmware/cmdline.txt"
-	for f in $(sed -n 's/^start_file=//p; s/^fixup_file=//p' "$cfg") overlays/miniuart-bt.dtbo; do
-		head -c 4096 /dev/urandom > "$bin/rpi-firmware/$f"
-	done
+	cmdline="$(sed -n 's/^BR2_PACKAGE_RPI_FIRMWARE_CMDLINE_FILE="\(.*\)"$/\1/p' "$out/.config")"
+	cmdline="${cmdline//\$(BR2_EXTERNAL_CARDSTOP_PATH)/$EXT}"
+	cp "$cmdline" "$bin/rpi-firmware/cmdline.txt"
+	sed -n 's/^start_file=//p; s/^fixup_file=//p; s/^dtoverlay=\(.*\)/overlays\/\1.dtbo/p' "$cfg" |
+		while read -r f; do
+			head -c 4096 /dev/urandom > "$bin/rpi-firmware/$f"
+		done
+	if grep -q '^dtoverlay=' "$cfg" && ! grep -qx 'BR2_PACKAGE_RPI_FIRMWARE_INSTALL_DTB_OVERLAYS=y' "$out/.config"; then
+		die "$cfg loads an overlay but the defconfig does not install overlays"
+	fi
 	if grep -qx 'BR2_PACKAGE_RPI_FIRMWARE_BOOTCODE_BIN=y' "$out/.config"; then
 		head -c 4096 /dev/urandom > "$bin/rpi-firmware/bootcode.bin"
 	fi
@@ -241,16 +268,24 @@ check_post_image() {
 	sd="$bin/sdcard.img"
 	[ -f "$sd" ] || die "post-image.sh made no sdcard.img"
 	grep -q '"Image"' "$bin/genimage.cfg" || die "genimage.cfg lacks the kernel"
-	grep -q '"rpi-firmware/overlays"' "$bin/genimage.cfg" || die "genimage.cfg lacks the overlays"
+	if grep -q '^dtoverlay=' "$cfg"; then
+		grep -q '"rpi-firmware/overlays"' "$bin/genimage.cfg" || die "genimage.cfg lacks the overlays"
+	fi
+	grep -qE "(^| )root=PARTUUID=$SIG-02( |\$)" "$bin/rpi-firmware/cmdline.txt" ||
+		die "post-image.sh: cmdline.txt has no root=PARTUUID=$SIG-02: $(cat "$bin/rpi-firmware/cmdline.txt")"
+	# The signature as S00data reads it from the disk (od on a little-endian
+	# host, as the Pi is).
+	[ "$(dd if="$sd" bs=1 skip=440 count=4 2>/dev/null | od -An -tx4 | tr -d ' \n')" = "$SIG" ] ||
+		die "the image's MBR signature is not $SIG as S00data reads it"
 
 	sfdisk --json "$sd" > "$WORK/parts.json"
-	"$PYTHON" - "$WORK/parts.json" <<-'EOF' || die "unexpected partition table of sdcard.img (above)"
+	"$PYTHON" - "$WORK/parts.json" "$SIG" <<-'EOF' || die "unexpected partition table of sdcard.img (above)"
 	import json, sys
 	t = json.load(open(sys.argv[1]))["partitiontable"]
 	p = t["partitions"]
 	problems = []
 	if t["label"] != "dos": problems.append("label %s" % t["label"])
-	if t["id"].lower() != "0xca4d5709": problems.append("disk id %s" % t["id"])
+	if t["id"].lower() != "0x" + sys.argv[2]: problems.append("disk id %s" % t["id"])
 	if [x["type"] for x in p] != ["c", "83", "83"]: problems.append("types %s" % [x["type"] for x in p])
 	if not p[0].get("bootable"): problems.append("boot partition not bootable")
 	for x in p:
@@ -291,6 +326,7 @@ required=(
 	'# BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW is not set'
 	'# BR2_TARGET_ENABLE_ROOT_LOGIN is not set'
 	BR2_SHARED_LIBS=y
+	'BR2_TARGET_GENERIC_ISSUE=""'
 )
 
 mapfile -t defconfigs < <(cd "$EXT/configs" && ls -- *_defconfig)
@@ -318,6 +354,8 @@ for defconfig in "${defconfigs[@]}"; do
 	for line in "${required[@]}"; do
 		grep -qxF -- "$line" "$out/.config" || die "$defconfig: .config lacks: $line"
 	done
+	grep -qE '^BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES=".*/board/cardstop/linux\.fragment"' "$out/.config" ||
+		die "$defconfig: the kernel does not get board/cardstop/linux.fragment"
 	if grep -qiE 'vsmartcard|vpcd' "$out/.config"; then
 		die "$defconfig: vsmartcard/vpcd must never be in the image"
 	fi

@@ -6,9 +6,8 @@
 # edited here rather than overlaid: Buildroot edits them itself earlier
 # (getty, read-only root) and an overlaid copy would lose those edits.
 #
-# Environment: CARDSTOP_ROOT_PASSWORD_HASH, a crypt(3) hash ($6$..., $5$...,
-# $y$...) set by `make image`, becomes root's password (console login).
-# Without it root stays locked: the image then has no way to log in.
+# Root stays locked (# BR2_TARGET_ENABLE_ROOT_LOGIN is not set): nobody can
+# log in on a console. /etc/issue (overlay) says how the first admin is made.
 
 set -eu
 
@@ -17,17 +16,26 @@ INITTAB="$TARGET/etc/inittab"
 FSTAB="$TARGET/etc/fstab"
 MDEV_CONF="$TARGET/etc/mdev.conf"
 SHADOW="$TARGET/etc/shadow"
+BOARD_DIR="$(dirname "$0")"
 
-# /data: the third partition, checked with e2fsck -p and mounted by
-# /etc/init.d/S00data (noauto: "mount -a" does not check file systems).
-# errors=remount-ro: after a failed write the card is only read until the
-# next boot checks it, rather than written on after an unknown loss.
+# /data: the third partition of the disk the station booted from (SD card
+# or USB drive), named by its PARTUUID: the disk signature of genimage.cfg.in
+# and the partition number. Checked with e2fsck -p and mounted by
+# /etc/init.d/S00data (noauto: "mount -a" does not check file systems, and
+# BusyBox mount cannot resolve PARTUUID=; S00data does). errors=remount-ro:
+# after a failed write the card is only read until the next boot checks it,
+# rather than written on after an unknown loss. An older /data line (another
+# signature, or a fixed device name from an earlier build) is replaced.
+sig="$("$BOARD_DIR/disk-signature.sh")"
 mkdir -p "$TARGET/data"
-if ! grep -q '^/dev/mmcblk0p3[[:space:]]' "$FSTAB"; then
-	printf '/dev/mmcblk0p3\t/data\t\text4\tnoauto,noatime,nodev,nosuid,noexec,errors=remount-ro\t0\t0\n' >> "$FSTAB"
+data_line="$(printf 'PARTUUID=%s-03\t/data\t\text4\tnoauto,noatime,nodev,nosuid,noexec,errors=remount-ro\t0\t0' "$sig")"
+if ! grep -qxF "$data_line" "$FSTAB"; then
+	sed -i '/^[^#[:space:]]*[[:space:]]\{1,\}\/data[[:space:]]/d' "$FSTAB"
+	printf '%s\n' "$data_line" >> "$FSTAB"
 fi
 
-# A login on the HDMI console (tty1) too, next to the serial one.
+# A getty on the HDMI console (tty1) too, next to the serial one: both show
+# /etc/issue (how to make the first admin); neither can log anyone in.
 if ! grep -q '^tty1::' "$INITTAB"; then
 	sed -i '/GENERIC_SERIAL/a\
 tty1::respawn:/sbin/getty -L  tty1 0 vt100 # HDMI console' "$INITTAB"
@@ -49,22 +57,5 @@ if [ -f "$MDEV_CONF" ] && ! grep -q '^gpiochip' "$MDEV_CONF"; then
 gpiochip[0-9]+\troot:gpio 660 @chgrp gpio $MDEV && chmod 660 $MDEV' "$MDEV_CONF"
 fi
 
-# Root's password for the console, when make image provides one.
-hash="${CARDSTOP_ROOT_PASSWORD_HASH:-}"
-if [ -n "$hash" ]; then
-	# shellcheck disable=SC2016 # the prefixes are literal
-	case "$hash" in
-		'$6$'*|'$5$'*|'$y$'*) ;;
-		*)
-			echo "post-build.sh: CARDSTOP_ROOT_PASSWORD_HASH is not a crypt(3) hash" >&2
-			exit 1;;
-	esac
-	case "$hash" in
-		*[!A-Za-z0-9./\$]*)
-			echo "post-build.sh: CARDSTOP_ROOT_PASSWORD_HASH has unexpected characters" >&2
-			exit 1;;
-	esac
-	sed -i "s|^root:[^:]*:|root:$hash:|" "$SHADOW"
-else
-	echo "post-build.sh: no CARDSTOP_ROOT_PASSWORD_HASH: root stays locked, nobody can log in" >&2
-fi
+# No password login: root is locked, whatever an older build set.
+sed -i 's|^root:[^:]*:|root:*:|' "$SHADOW"

@@ -2,7 +2,8 @@
 #
 # Buildroot post-image script (BR2_ROOTFS_POST_IMAGE_SCRIPT): writes
 # genimage.cfg from genimage.cfg.in with the board's boot files (firmware,
-# device trees, overlays, kernel) and makes sdcard.img with genimage.
+# device trees, overlays, kernel), puts the root's PARTUUID into cmdline.txt
+# and makes sdcard.img with genimage.
 # Environment from Buildroot: BINARIES_DIR, BUILD_DIR.
 
 set -euo pipefail
@@ -22,6 +23,17 @@ if [ -z "$kernel" ] || [ ! -e "${BINARIES_DIR}/${kernel}" ]; then
 	exit 1
 fi
 files+=("$kernel")
+
+# root=PARTUUID=<disk signature>-02: the same on an SD card and a USB drive.
+# The signature's one place is genimage.cfg.in (disk-signature.sh reads it);
+# cmdline.txt has @DISK_SIGNATURE@, or an older signature on a rebuild.
+sig="$("${BOARD_DIR}/disk-signature.sh")"
+cmdline="${BINARIES_DIR}/rpi-firmware/cmdline.txt"
+sed -i -E "s/root=PARTUUID=(@DISK_SIGNATURE@|[0-9a-f]{8})-/root=PARTUUID=${sig}-/" "${cmdline}"
+if ! grep -qE "(^| )root=PARTUUID=${sig}-02( |$)" "${cmdline}"; then
+	echo "post-image.sh: ${cmdline} has no root=PARTUUID=${sig}-02" >&2
+	exit 1
+fi
 
 boot_files=$(printf '\\t\\t\\t"%s",\\n' "${files[@]}")
 sed "s|#BOOT_FILES#|${boot_files}|" "${BOARD_DIR}/genimage.cfg.in" > "${GENIMAGE_CFG}"
