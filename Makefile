@@ -43,7 +43,7 @@ help:
 	@echo "make test-crash CYCLES=100 - the crash harness with more kills"
 	@echo "make bench  - measure against this machine's limits; writes docs/PERFORMANCE.md"
 	@echo "make cross | test-cross - arm64/armv7 binaries, run under qemu"
-	@echo "make image [BOARD=rpi4_64|rpi3_64] - SD card image (needs network); docs/FIRMWARE.md"
+	@echo "make image [BOARD=rpi4_64|rpi3_64|rpi5_64] - SD card image (needs network); docs/FIRMWARE.md"
 	@echo "make check-buildroot BUILDROOT=<dir> - offline checks of buildroot/"
 	@echo "make deb    - .deb packages for amd64, arm64, armhf"
 	@echo "make fmt | vet | clean"
