@@ -142,15 +142,28 @@ bench: build
 # Debian) with nfpm, taken from the Go module proxy at a pinned version
 # (2.41.0: newer ones need modules the proxy does not serve).
 NFPM        := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.41.0
-# Debian versions start with a digit: 0.0.0+g<commit> until releases are tagged.
+# Debian versions start with a digit: 0.0.0+g<commit> until releases are
+# tagged. No Debian revision: the package is native (built from this
+# repository), so its changelog is changelog.gz, not changelog.Debian.gz.
 DEB_VERSION ?= 0.0.0+g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The project has no mail domain of its own: .invalid (RFC 2606) can never
+# reach a stranger, and lintian accepts it (localhost it does not). A site
+# building its own packages names itself here.
+DEB_MAINTAINER ?= Cardstop developers <cardstop@cardstop.invalid>
 DEB_DIR     := bin/deb
 
+# Each binary's libc6 dependency is the newest GLIBC_ symbol version it
+# needs (the cgo of PC/SC links libc), read from its version references.
 deb: build cross
 	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/stage
+	@buildroot/deb/changelog.sh '$(DEB_VERSION)' '$(DEB_MAINTAINER)' | gzip -9n > $(DEB_DIR)/stage/changelog.gz
 	@for a in amd64:bin/cardstop arm64:bin/cardstop-linux-arm64 armhf:bin/cardstop-linux-armv7; do \
-		cp $${a#*:} $(DEB_DIR)/stage/cardstop && \
-		DEB_ARCH=$${a%%:*} DEB_VERSION=$(DEB_VERSION) \
+		bin=$${a#*:}; \
+		libc=$$(readelf --version-info --wide $$bin | grep -o 'Name: GLIBC_[0-9][0-9.]*' | sed 's/.*GLIBC_//' | sort -uV | tail -n 1); \
+		[ -n "$$libc" ] || { echo "$$bin: no GLIBC_ symbol versions found" >&2; exit 1; }; \
+		echo "$${a%%:*}: libc6 (>= $$libc)"; \
+		cp $$bin $(DEB_DIR)/stage/cardstop && \
+		DEB_ARCH=$${a%%:*} DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(DEB_MAINTAINER)' DEB_LIBC=$$libc \
 			$(NFPM) package --packager deb --config buildroot/deb/nfpm.yaml --target $(DEB_DIR)/ || exit 1; \
 	done; rm -rf $(DEB_DIR)/stage
 	@ls -l $(DEB_DIR)
