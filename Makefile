@@ -169,9 +169,21 @@ deb: build cross
 	@ls -l $(DEB_DIR)
 
 # test-deb inspects the packages: fields, files, conffile, architecture,
-# and systemd-analyze verify on the unit.
+# systemd-analyze verify on the unit (TestDebPackages); then lintian on each:
+# any error (E:) fails, warnings are shown. An error may only be accepted
+# through an override file shipped in the package
+# (/usr/share/lintian/overrides/cardstop), with a comment saying why; none
+# is needed today, so there is none.
 test-deb: deb
+	@command -v lintian >/dev/null || { $(call apt-install,lintian); }
 	CARDSTOP_DEB_DIR=$(CURDIR)/$(DEB_DIR) $(GO) test -count=1 -run '^TestDebPackages$$' ./cmd/cardstop/
+	@failed=; for d in $(DEB_DIR)/*.deb; do \
+		echo "lintian $$d"; \
+		lintian --fail-on error --display-level '>=warning' $$d 2>&1 | grep -v '^running with root privileges' ; \
+		[ "$${PIPESTATUS[0]}" = 0 ] || failed="$$failed $$d"; \
+	done; \
+	[ -z "$$failed" ] || { echo "lintian found errors in:$$failed" >&2; exit 1; }; \
+	echo "lintian: no errors in $$(ls $(DEB_DIR)/*.deb | wc -l) packages"
 
 # screenshots renews docs/screenshots from the browser test.
 screenshots: deps $(AXE)
