@@ -1,5 +1,5 @@
 # Firmware and cross builds, included by the top-level Makefile (after its
-# variables: GO, SUDO, LDFLAGS). Every target does its own set-up.
+# variables: GO, SUDO, LDFLAGS, BUILDFLAGS). Every target does its own set-up.
 #
 #   make cross            bin/cardstop-linux-arm64 and bin/cardstop-linux-armv7 (cgo, PC/SC)
 #   make test-cross       cross, then both run under qemu; shellcheck of buildroot/
@@ -81,8 +81,8 @@ cross-deps:
 	$(call apt-install,$(CROSS_APT_PKGS))
 
 cross: cross-deps
-	$(CROSS_ARM64) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(CROSS_BIN_ARM64) ./cmd/cardstop
-	$(CROSS_ARMV7) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(CROSS_BIN_ARMV7) ./cmd/cardstop
+	$(CROSS_ARM64) $(GO) build $(BUILDFLAGS) -o $(CROSS_BIN_ARM64) ./cmd/cardstop
+	$(CROSS_ARMV7) $(GO) build $(BUILDFLAGS) -o $(CROSS_BIN_ARMV7) ./cmd/cardstop
 	@ls -l $(CROSS_BIN_ARM64) $(CROSS_BIN_ARMV7)
 
 # test-cross runs both binaries under qemu-user and checks what they say,
