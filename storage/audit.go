@@ -26,16 +26,20 @@ type Action string
 
 // The actions the store records.
 const (
-	ActionCardStatus    Action = "card.status"
-	ActionCardImport    Action = "card.import"
-	ActionCardUpstream  Action = "card.upstream" // a card taken in, or its status refreshed, from the upstream
-	ActionRequestCreate Action = "request.create"
-	ActionRequestStatus Action = "request.status"
-	ActionTokenCreate   Action = "token.create"
-	ActionTokenRevoke   Action = "token.revoke"
-	ActionOutboxPark    Action = "outbox.park"  // a sink refused a change for good
-	ActionOutboxRetry   Action = "outbox.retry" // an admin sent a parked change again
-	ActionOutboxDrop    Action = "outbox.drop"  // an admin gave a parked change up
+	ActionCardStatus Action = "card.status"
+	// ActionCardStatusUnchanged is a person's or the station's change that
+	// found the card in the status already: it keeps their reason,
+	// comment and evidence, and changes nothing.
+	ActionCardStatusUnchanged Action = "card.status.unchanged"
+	ActionCardImport          Action = "card.import"
+	ActionCardUpstream        Action = "card.upstream" // a card taken in, or its status refreshed, from the upstream
+	ActionRequestCreate       Action = "request.create"
+	ActionRequestStatus       Action = "request.status"
+	ActionTokenCreate         Action = "token.create"
+	ActionTokenRevoke         Action = "token.revoke"
+	ActionOutboxPark          Action = "outbox.park"  // a sink refused a change for good
+	ActionOutboxRetry         Action = "outbox.retry" // an admin sent a parked change again
+	ActionOutboxDrop          Action = "outbox.drop"  // an admin gave a parked change up
 )
 
 // EventFormat is the format of the events this code writes. Format 2

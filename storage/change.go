@@ -24,15 +24,25 @@ func (s *Store) Size() int64 {
 // records the change as a completed request of its action's type), lets
 // domain.Decide allow or refuse it, changes the card, moves the request
 // on and appends one audit event, of one shape whichever the way in.
-// Setting the status a card has returns it unchanged, with nothing
-// written.
+// Setting the status a card has returns it unchanged (see ApplyChanged).
 func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (Smartcard, error) {
+	card, _, err := s.ApplyChanged(ctx, o, cmd)
+	return card, err
+}
+
+// ApplyChanged is Apply, and also says whether the card changed: changed
+// is false when the card had the status already (someone else got there
+// first, or a form was sent twice). Such a command changes nothing, but
+// a person's or a station's reason, comment and evidence would otherwise
+// be lost: without a request they are recorded as one
+// ActionCardStatusUnchanged event, and nothing else is written. An API
+// command carrying out a request writes nothing: its request keeps them.
+func (s *Store) ApplyChanged(ctx context.Context, o domain.Origin, cmd domain.Command) (card Smartcard, changed bool, err error) {
 	if len(cmd.Comment) > maxComment || len(cmd.Reason) > maxDataText {
-		return Smartcard{}, domain.Refuse(domain.ErrInvalid, "the reason or comment is too long")
+		return Smartcard{}, false, domain.Refuse(domain.ErrInvalid, "the reason or comment is too long")
 	}
-	var card Smartcard
 	var d domain.Decision
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if card, err = getCard(tx, cmd.Card); err != nil {
 			return err
@@ -46,8 +56,17 @@ func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) 
 			rs = &domain.RequestState{Uuid: r.Uuid, Type: r.RequestType, Status: r.Status, Card: r.NewSmartcardUuid}
 		}
 		d, err = domain.Decide(domain.CardState{Status: card.Status, PreviousStatus: card.PreviousStatus}, rs, cmd, o.Role)
-		if err != nil || d.NoOp {
+		if err != nil {
 			return err
+		}
+		if d.NoOp {
+			if rs != nil {
+				return nil
+			}
+			st := card.Status.String()
+			return s.appendEvent(tx, o, Event{Action: ActionCardStatusUnchanged, CardUuid: cmd.Card,
+				OldStatus: st, NewStatus: st, Reason: cmd.Reason, Comment: cmd.Comment,
+				CardAction: d.Action.Name, Via: cmd.Via, Evidence: cmd.Evidence})
 		}
 		now := s.now()
 		reason, comment := cmd.Reason, cmd.Comment
@@ -101,10 +120,10 @@ func (s *Store) Apply(ctx context.Context, o domain.Origin, cmd domain.Command) 
 			Actor: o.Actor, Via: cmd.Via, Evidence: cmd.Evidence, Committed: now})
 	})
 	if err != nil {
-		return Smartcard{}, fmt.Errorf("change smartcard status: %w", err)
+		return Smartcard{}, false, fmt.Errorf("change smartcard status: %w", err)
 	}
 	if !d.NoOp && s.changed != nil {
 		s.changed(o, d.To)
 	}
-	return card, nil
+	return card, !d.NoOp, nil
 }
