@@ -276,7 +276,9 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	text := NormalizeSerial(q.Text)
+	// A part of a serial may carry only one of its braces ("{10001eef"):
+	// the index holds none.
+	text := strings.Trim(NormalizeSerial(q.Text), "{}")
 	out := []Smartcard{}
 	total := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -297,15 +299,17 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		if user, err := guid.Parse(text); err == nil {
 			return s.searchGUID(tx, user, q.Status, take)
 		}
-		if q.Status != nil && text == "" {
+		// With a status, the status index says which cards have it, on its
+		// keys alone; the list is still walked in serial order, as without
+		// one, rather than in the status index's order of hidden uuids.
+		var withStatus map[guid.GUID]bool
+		if q.Status != nil {
+			withStatus = map[guid.GUID]bool{}
 			c := tx.Bucket(bucketCardsStatus).Cursor()
 			prefix := []byte{byte(*q.Status)}
 			for k, _ := c.Seek(prefix); k != nil && k[0] == prefix[0]; k, _ = c.Next() {
-				if err := take(k[1:]); err != nil {
-					return err
-				}
+				withStatus[guid.GUID(k[1:])] = true
 			}
-			return nil
 		}
 		needle := []byte(text)
 		uuidLike := len(text) <= 36 && strings.Trim(text, "0123456789abcdef-") == ""
@@ -314,11 +318,8 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 				!(uuidLike && guid.GUID(id).HasPrefix(needle)) {
 				return nil
 			}
-			if q.Status != nil {
-				var c Smartcard
-				if _, err := getJSON(cards, id, &c); err != nil || c.Status != *q.Status {
-					return err
-				}
+			if withStatus != nil && !withStatus[guid.GUID(id)] {
+				return nil
 			}
 			return take(id)
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -248,5 +249,46 @@ func TestNormalizeSerial(t *testing.T) {
 		if got := storage.NormalizeSerial(tt.in); got != tt.want {
 			t.Errorf("NormalizeSerial(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestSearchCards: a search lists the cards in serial order, with or
+// without a status, and ignores braces and case, even one brace of a part.
+func TestSearchCards(t *testing.T) {
+	s := newStore(t)
+	// Their uuids run against their serials: an order by uuid shows.
+	importCards(t, s,
+		newCard(3, "{AA000001-0000-4000-8000-000000000000}", domain.CardActive),
+		newCard(2, "{BB000002-0000-4000-8000-000000000000}", domain.CardDisabled),
+		newCard(1, "{CC000003-0000-4000-8000-000000000000}", domain.CardActive))
+	active, disabled := domain.CardActive, domain.CardDisabled
+	tests := []struct {
+		name  string
+		q     storage.CardSearch
+		want  []string // serials' first two letters, in order
+		total int
+	}{
+		{"all", storage.CardSearch{}, []string{"AA", "BB", "CC"}, 3},
+		{"status", storage.CardSearch{Status: &active}, []string{"AA", "CC"}, 2},
+		{"status, second page", storage.CardSearch{Status: &active, Offset: 1, Limit: 1}, []string{"CC"}, 2},
+		{"status and text", storage.CardSearch{Status: &disabled, Text: "0000"}, []string{"BB"}, 1},
+		{"opening brace", storage.CardSearch{Text: "{bb0000"}, []string{"BB"}, 1},
+		{"closing brace", storage.CardSearch{Text: "000000000000}"}, []string{"AA", "BB", "CC"}, 3},
+		{"whole serial in braces", storage.CardSearch{Text: " {cc000003-0000-4000-8000-000000000000} "}, []string{"CC"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cards, total, err := s.SearchCards(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range cards {
+				got = append(got, c.SerialNumber[1:3])
+			}
+			if !slices.Equal(got, tt.want) || total != tt.total {
+				t.Errorf("found %v of %d, want %v of %d", got, total, tt.want, tt.total)
+			}
+		})
 	}
 }
