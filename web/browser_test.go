@@ -285,7 +285,7 @@ func TestBrowserDisableFlow(t *testing.T) {
 	}
 	history := s.text(ctx, `[data-testid="history-row"]`)
 	if !strings.Contains(history, "Active → Disabled") || !strings.Contains(history, "user:ada") ||
-		!strings.Contains(history, "stolen reported at the front desk") {
+		!strings.Contains(history, "Reason: stolen") || !strings.Contains(history, "Comment: reported at the front desk") {
 		t.Fatalf("newest history entry: %q", history)
 	}
 

@@ -37,7 +37,7 @@ type pageStore interface {
 	Requests(f storage.RequestFilter) ([]storage.Request, error)
 	AuditPage(f storage.AuditFilter) ([]storage.Event, error)
 	EachEvent(ctx context.Context, f storage.AuditFilter, fn func(storage.Event) error) error
-	Apply(ctx context.Context, o domain.Origin, cmd domain.Command) (storage.Smartcard, error)
+	ApplyChanged(ctx context.Context, o domain.Origin, cmd domain.Command) (card storage.Smartcard, changed bool, err error)
 }
 
 // pageFunc is a page handler: it gets who is signed in, and returns an

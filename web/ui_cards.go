@@ -72,10 +72,17 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	}
 	slices.Reverse(reqs)
 	v.Events, v.Requests = views(events, eventView), views(reqs, requestView)
-	if done := r.URL.Query().Get("done"); done != "" {
-		if a, ok := domain.LookupAction(domain.ActionName(done)); ok {
-			v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
-		}
+	q := r.URL.Query()
+	if a, ok := domain.LookupAction(domain.ActionName(q.Get("done"))); ok {
+		v.Notice = "Done: " + a.Label + ". The card is now " + card.Status.String() + "."
+	}
+	if a, ok := domain.LookupAction(domain.ActionName(q.Get("unchanged"))); ok {
+		// Said with the card as it is now, and who changed it last: the
+		// change that got there first.
+		v.Unchanged = true
+		v.Notice = "Nothing changed: the card was already " + card.Status.String() + " — by " + card.StatusChangedBy +
+			" at " + card.StatusChanged.UTC().Format("2006-01-02 15:04:05 UTC") + ". Your " + strings.ToLower(a.Label) +
+			", with its reason and comment, is kept in the history."
 	}
 	s.render(w, r, http.StatusOK, page.Card(u, v))
 	return nil
@@ -118,7 +125,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request, u *page.Sess
 	v := page.ActionView{Card: smartcardView(card), Action: pageAction(a), Reason: a.Reasons[0]}
 	code := http.StatusOK
 	if !allowed(a, card.Status, u.Role) {
-		v.Error, code = notAllowed(a, card, u), http.StatusConflict
+		v.Error, v.Refused, code = notAllowed(a, card, u), true, http.StatusConflict
 	}
 	s.render(w, r, code, page.ActionPage(u, v))
 	return nil
@@ -152,8 +159,11 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 	// The rules, asked beforehand, say whether this would change nothing
 	// (a form sent twice): that spends no allowance.
 	preview, perr := domain.Decide(domain.CardState{Status: card.Status, PreviousStatus: card.PreviousStatus}, nil, cmd, o.Role)
+	changed := false
 	_, err = s.limitChange(o, card, perr == nil && preview.NoOp, func() (storage.Smartcard, error) {
-		return s.pages.Apply(r.Context(), o, cmd)
+		c, ch, err := s.pages.ApplyChanged(r.Context(), o, cmd)
+		changed = ch
+		return c, err
 	})
 	var he *httpError
 	if errors.As(err, &he) && he.code == http.StatusTooManyRequests {
@@ -167,6 +177,7 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 			if now, err := s.pages.Card(card.Uuid); err == nil {
 				card, v.Card = now, smartcardView(now)
 			}
+			v.Refused = true
 			return refuse(http.StatusConflict, notAllowed(a, card, u)+" Nothing was changed.")
 		}
 		code, msg := statusOf(err)
@@ -175,7 +186,13 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request, u *page.Sessio
 		}
 		return refuse(code, msg+". Nothing was changed.")
 	}
-	http.Redirect(w, r, "/cards/"+card.Uuid.String()+"?done="+string(a.Name), http.StatusSeeOther)
+	// The card had the status already (someone else was first): the page
+	// must not claim the change was this person's.
+	outcome := "?done="
+	if !changed {
+		outcome = "?unchanged="
+	}
+	http.Redirect(w, r, "/cards/"+card.Uuid.String()+outcome+string(a.Name), http.StatusSeeOther)
 	return nil
 }
 
@@ -192,7 +209,7 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, u *page.Se
 	return nil
 }
 
-var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCardImport, storage.ActionCardUpstream,
+var auditActions = []storage.Action{storage.ActionCardStatus, storage.ActionCardStatusUnchanged, storage.ActionCardImport, storage.ActionCardUpstream,
 	storage.ActionRequestCreate, storage.ActionRequestStatus, storage.ActionOutboxPark, storage.ActionOutboxRetry,
 	storage.ActionOutboxDrop, storage.ActionTokenCreate, storage.ActionTokenRevoke, storage.ActionUserAdd,
 	storage.ActionUserPassword, storage.ActionUserRemove, storage.ActionSignIn, storage.ActionSignInFail, storage.ActionSignOut}

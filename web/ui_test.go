@@ -225,7 +225,7 @@ func TestActionAndAuditExport(t *testing.T) {
 		t.Fatalf("disable: %d %s", rec.Code, rec.Body)
 	}
 	page := e.form(cookies[domain.RoleOperator], "GET", rec.Header().Get("Location"), nil).Body.String()
-	for _, want := range []string{"Done: Disable. The card is now Disabled.", "Active → Disabled", "user:p-operator", "stolen at the gym"} {
+	for _, want := range []string{"Done: Disable. The card is now Disabled.", "Active → Disabled", "user:p-operator", "Reason: stolen", "Comment: at the gym", "Disabled on the page"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the card page lacks %q", want)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,14 +78,33 @@ func TestCardsPage(t *testing.T) {
 }
 
 func TestCardPage(t *testing.T) {
-	ev := EventView{Seq: 7, Time: card.StatusChanged, Actor: "user:ada", Source: "192.0.2.1", Action: "card.status",
-		Card: cardID, OldStatus: "Active", NewStatus: "Disabled", Reason: "stolen", Comment: "at the gym"}
-	html := render(t, Card(ada, CardView{Card: card, Events: []EventView{ev}, Notice: "Done: Disable.",
+	page := EventView{Seq: 7, Time: card.StatusChanged, Actor: "user:ada", Source: "192.0.2.1", What: "Disabled on the page",
+		Card: cardID, Change: "Active → Disabled", Reason: "stolen", Comment: "at the gym"}
+	walkUp := EventView{Seq: 6, Time: card.StatusChanged.Add(-time.Hour), Actor: "station:lobby", Source: "Virtual PCD 00 00",
+		What: "Disabled at station lobby", Card: cardID, Change: "Active → Disabled", Reason: "walk-up",
+		Evidence:      "read on Virtual PCD 00 00, identifier {d1ef6869-5517-42a0-8f05-16ca1a0b834d}, ATR 3b80800101, inserted 08:59:45, pressed 08:59:51",
+		ClockUnsynced: true}
+	html := render(t, Card(ada, CardView{Card: card, Events: []EventView{page, walkUp}, Notice: "Done: Disable.",
 		Actions: []Action{{Name: "enable", Label: "Re-enable"}, {Name: "retire", Label: "Retire", Danger: true}}}))
 	golden(t, "card.html", html)
-	if ids := testids(html); ids["history-row"] != 1 || ids["action-enable"] != 1 || ids["action-retire"] != 1 || ids["notice"] != 1 {
-		t.Fatalf("test ids: %v", testids(html))
+	ids := testids(html)
+	if ids["history-row"] != 2 || ids["action-enable"] != 1 || ids["action-retire"] != 1 || ids["notice"] != 1 ||
+		ids["evidence"] != 1 || ids["clock-unsynced"] != 1 || ids["reason"] != 2 || ids["comment"] != 1 {
+		t.Fatalf("test ids: %v", ids)
 	}
+	for _, want := range []string{"Reason: stolen", "Comment: at the gym", "Disabled at station lobby", "pressed 08:59:51",
+		"(clock not synchronised)", "<details", "; reason: stolen"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the card page does not say %q", want)
+		}
+	}
+	// An API retire has no reason: nothing says "reason:" with nothing after it.
+	retired := card
+	retired.StatusReason = ""
+	if html := render(t, Card(ada, CardView{Card: retired})); strings.Contains(html, "reason:") {
+		t.Error("a change without a reason shows an empty reason")
+	}
+
 }
 
 func TestStationPanel(t *testing.T) {
@@ -123,8 +143,8 @@ func TestStationPanel(t *testing.T) {
 func TestPages(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	req := RequestView{Type: "Disable", Status: "Executing", Card: cardID, Submitted: at, Comment: "lost"}
-	ev := EventView{Seq: 9, Time: at, Actor: "token:sec", Source: "192.0.2.7", Action: "card.status", Card: cardID,
-		OldStatus: "Active", NewStatus: "Disabled", Reason: "Disable", Comment: "lost"}
+	ev := EventView{Seq: 9, Time: at, Actor: "token:sec", Source: "192.0.2.7", What: "Disabled over the API", Card: cardID,
+		Change: "Active → Disabled", Comment: "lost"}
 	retire := Action{Name: "retire", Label: "Retire", Danger: true, Reasons: []string{"expired", "destroyed"}, TypeSerial: true}
 	tests := []struct {
 		name   string
@@ -142,10 +162,13 @@ func TestPages(t *testing.T) {
 			[]string{"Retire this card", `<option value="expired" selected>`, "The serial you typed is not this card&#39;s."}},
 		{"disable.html", ActionPage(oscr, ActionView{Card: card, Action: Action{Name: "disable", Label: "Disable", Reasons: []string{"lost", "stolen"}}}),
 			map[string]int{"reason": 1, "comment": 1, "confirm": 1}, []string{"confirm-serial", "error"}, []string{"Disable this card"}},
+		{"enable-refused.html", ActionPage(oscr, ActionView{Card: card, Action: Action{Name: "enable", Label: "Re-enable", Reasons: []string{"found"}},
+			Error: "You cannot re-enable this card: it is Disabled and your role is operator.", Refused: true}),
+			map[string]int{"error": 1, "back": 1}, []string{"confirm", "reason", "comment"}, []string{"your role is operator"}},
 		{"requests.html", Requests(ada, []RequestView{req}),
 			map[string]int{"requests": 1, "request-row": 1}, nil, []string{"/cards/" + cardID.String(), "Executing", "lost"}},
 		{"audit.html", Audit(ada, AuditView{Actor: "token:sec", Events: []EventView{ev}, Older: 9, Actions: []string{"card.status"}}),
-			map[string]int{"audit": 1, "audit-row": 1, "export": 1}, nil, []string{"Active → Disabled", "192.0.2.7", `rel="next"`}},
+			map[string]int{"audit": 1, "audit-row": 1, "export": 1}, nil, []string{"Active → Disabled", "192.0.2.7", `rel="next"`, "Disabled over the API", "Comment: lost"}},
 		{"tokens-created.html", Tokens(ada, TokensView{Tokens: []TokenView{{Name: "sec", Role: "operator", Created: at}}, NewName: "sec", NewSecret: "cst_secret-shown-once"}),
 			map[string]int{"tokens": 1, "new-secret": 1, "create-token": 1}, []string{"error"}, []string{"cst_secret-shown-once", "shown only this once"}},
 		{"tokens.html", Tokens(ada, TokensView{Tokens: []TokenView{{Name: "sec", Role: "operator", Created: at}}}),

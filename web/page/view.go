@@ -68,15 +68,23 @@ type RequestView struct {
 	Comment    string
 }
 
-// EventView is an event of the audit log as the pages list it.
+// EventView is an event of the audit log as the pages list it, in words:
+// no internal action key reaches a person.
 type EventView struct {
-	Seq                  uint64
-	Time                 time.Time
-	Action               string
-	Actor, Source        string
-	Card                 guid.GUID // nil when the event is about no card
-	OldStatus, NewStatus string
-	Reason, Comment      string
+	Seq           uint64
+	Time          time.Time
+	What          string // "Disabled at station lobby", "Request created (Disable)"
+	Actor, Source string
+	Card          guid.GUID // nil when the event is about no card
+	Change        string    // "Active → Disabled"; "" when no status is involved
+	Reason        string    // "" when none
+	Comment       string    // "" when none
+	// Evidence is what the walk-up station read and when ("read on …,
+	// inserted 16:47:45, pressed 16:47:51"); "" for other events.
+	Evidence string
+	// ClockUnsynced: the event's time may be off, the clock was not
+	// synchronised when it was written.
+	ClockUnsynced bool
 }
 
 // TokenView is an API token as the admin page lists it; never its secret.
@@ -120,6 +128,9 @@ type CardView struct {
 	Events   []EventView
 	Requests []RequestView
 	Notice   string // what was just done
+	// Unchanged: the action just taken changed nothing (Notice says why),
+	// which is shown as a warning, not as success.
+	Unchanged bool
 }
 
 // ActionView is the confirmation page of an action.
@@ -129,6 +140,9 @@ type ActionView struct {
 	Reason  string
 	Comment string
 	Error   string
+	// Refused: the person may not take the action on the card as it is
+	// (Error says why), so the page offers no form to try it.
+	Refused bool
 }
 
 // AuditView is the audit log page.
@@ -240,6 +254,19 @@ func when(t time.Time) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// lastChange is a card's last status change in words; an empty reason
+// (an API change says none) is left out rather than shown empty.
+func lastChange(c SmartcardView) string {
+	if c.StatusChanged.IsZero() {
+		return "None recorded"
+	}
+	s := c.PreviousStatus + " → " + c.Status + ", " + when(c.StatusChanged) + " by " + c.StatusChangedBy
+	if c.StatusReason != "" {
+		s += "; reason: " + c.StatusReason
+	}
+	return s
 }
 
 func id(g guid.GUID) string {
