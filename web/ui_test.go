@@ -326,3 +326,87 @@ func (e *env) events() []storage.Event {
 	}
 	return evs
 }
+
+// TestPageActionAlreadyDone: a person who confirms a change that someone
+// else made meanwhile is told that nothing changed, and by whom the card
+// was changed; their reason and comment are kept in the history. An
+// operator opening the re-enable page gets the refusal and no form.
+func TestPageActionAlreadyDone(t *testing.T) {
+	e := newEnv(t)
+	cookies := e.people()
+	op := cookies[domain.RoleOperator]
+	card := "/cards/" + cardActive
+	if rec := e.form(op, "GET", card+"/disable", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), `data-testid="confirm"`) {
+		t.Fatalf("the disable page: %d", rec.Code)
+	}
+	// Meanwhile an admin disables the card.
+	if rec := e.form(cookies[domain.RoleAdmin], "POST", card+"/disable", url.Values{"reason": {"lost"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the admin's disable: %d %s", rec.Code, rec.Body)
+	}
+	before := len(e.events())
+	rec := e.form(op, "POST", card+"/disable", url.Values{"reason": {"stolen"}, "comment": {"ticket 4711"}})
+	if rec.Code != http.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "unchanged=disable") {
+		t.Fatalf("the operator's disable: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if n := len(e.events()); n != before+1 {
+		t.Fatalf("%d events written, want one card.status.unchanged", n-before)
+	}
+	page := e.form(op, "GET", rec.Header().Get("Location"), nil).Body.String()
+	for _, want := range []string{"Nothing changed: the card was already Disabled — by user:p-admin at 2015-07-07 23:36:21 UTC.", `class="notice warn"`,
+		"Disable asked on the page: nothing changed, the card was already Disabled", "Reason: stolen", "Comment: ticket 4711"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the card page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "Done:") {
+		t.Error("the card page claims the operator's change was done")
+	}
+
+	rec = e.form(op, "GET", card+"/enable", nil)
+	body := rec.Body.String()
+	if rec.Code != http.StatusConflict || !strings.Contains(body, "You cannot re-enable this card") ||
+		strings.Contains(body, `data-testid="confirm"`) || strings.Contains(body, "<form method=\"post\" class=\"stack") {
+		t.Fatalf("an operator's re-enable page: %d\n%s", rec.Code, body)
+	}
+}
+
+// TestEventView: events read in words, whichever format and way in; no
+// internal key and no empty label reach the page.
+func TestEventView(t *testing.T) {
+	at := time.Date(2026, 11, 29, 16, 47, 52, 0, time.UTC)
+	walkUp := &domain.Evidence{Reader: "Virtual PCD 00 00", Atr: "3b80800101", Identifier: "{c1}",
+		InsertedAt: at.Add(-7 * time.Second), PressedAt: at.Add(-time.Second)}
+	hub := &domain.Evidence{Reader: "ACS ACR122U", Station: "annex", Committed: at}
+	tests := []struct {
+		name     string
+		e        storage.Event
+		what     string
+		change   string
+		evidence string
+	}{
+		{"walk-up", storage.Event{Action: storage.ActionCardStatus, Actor: "station:lobby", CardAction: domain.Disable, Via: domain.ViaStation,
+			OldStatus: "Active", NewStatus: "Disabled", Evidence: walkUp}, "Disabled at station lobby", "Active → Disabled",
+			"read on Virtual PCD 00 00, identifier {c1}, ATR 3b80800101, inserted 16:47:45, pressed 16:47:51"},
+		{"a hub's station", storage.Event{Action: storage.ActionCardStatus, Actor: "station:annex-token", CardAction: domain.Disable,
+			Via: domain.ViaStation, OldStatus: "Active", NewStatus: "Disabled", Evidence: hub}, "Disabled at station annex", "Active → Disabled",
+			"read on ACS ACR122U, committed at the station 16:47:52"},
+		{"page re-enable", storage.Event{Action: storage.ActionCardStatus, CardAction: domain.Enable, Via: domain.ViaPage,
+			OldStatus: "Disabled", NewStatus: "Active"}, "Re-enabled on the page", "Disabled → Active", ""},
+		{"format 1", storage.Event{Action: storage.ActionCardStatus, OldStatus: "Suspended", NewStatus: "Active"}, "Reinstated", "Suspended → Active", ""},
+		{"unchanged", storage.Event{Action: storage.ActionCardStatusUnchanged, CardAction: domain.Disable, Via: domain.ViaPage,
+			OldStatus: "Disabled", NewStatus: "Disabled"}, "Disable asked on the page: nothing changed, the card was already Disabled", "Disabled (unchanged)", ""},
+		{"request created", storage.Event{Action: storage.ActionRequestCreate, RequestType: "Retire"}, "Retire request created", "", ""},
+		{"request abandoned", storage.Event{Action: storage.ActionRequestStatus, OldStatus: "Approved", NewStatus: "Canceled", StatusWord: "Abandoned"},
+			"Request set to Canceled (asked as “Abandoned”)", "Approved → Canceled", ""},
+		{"token", storage.Event{Action: storage.ActionTokenCreate, Name: "scripts", Role: "operator"}, "API token created: scripts", "operator", ""},
+		{"later version", storage.Event{Action: "card.something"}, "card.something", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := eventView(tt.e)
+			if v.What != tt.what || v.Change != tt.change || v.Evidence != tt.evidence {
+				t.Errorf("got %q, %q, %q\nwant %q, %q, %q", v.What, v.Change, v.Evidence, tt.what, tt.change, tt.evidence)
+			}
+		})
+	}
+}
