@@ -406,3 +406,58 @@ func TestBrowserWrongPasswordSlowsDown(t *testing.T) {
 		t.Fatalf("message after five failures: %q", msg)
 	}
 }
+
+// TestBrowserCardPageFits: on the station's 800×480 display the card
+// page's main action shows without scrolling and every control is a touch
+// target of at least 44 px; on a 390 px phone no page scrolls sideways;
+// at both sizes axe-core finds nothing serious. The card shown was just
+// disabled at the walk-up station, so its history carries the evidence.
+func TestBrowserCardPageFits(t *testing.T) {
+	s := newSite(t)
+	ctx := s.tab()
+	s.signIn(ctx, "ada", adminPass)
+	s.do(ctx, chromedp.Navigate(s.url+"/station"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="press"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="press"]`)), chromedp.WaitVisible(chromedp.CSS(`.led.green.fast`)))
+	disabled := domain.CardDisabled
+	cards, _, err := s.store.SearchCards(storage.CardSearch{Status: &disabled})
+	if err != nil || len(cards) != 1 {
+		t.Fatalf("the walk-up disable left %d disabled cards (%v)", len(cards), err)
+	}
+	cardPage := "/cards/" + cards[0].Uuid.String()
+
+	s.do(ctx, chromedp.EmulateViewport(800, 480), chromedp.Navigate(s.url+cardPage), chromedp.WaitVisible(chromedp.CSS("main h1")))
+	if ev := s.text(ctx, `[data-testid="evidence"]`); !strings.Contains(ev, "read on Virtual PCD 00 00") || !strings.Contains(ev, "pressed ") {
+		t.Errorf("the walk-up evidence in the history: %q", ev)
+	}
+	if what := s.text(ctx, `[data-testid="history-row"]`); !strings.Contains(what, "Disabled at station lobby") || strings.Contains(what, "card.status") {
+		t.Errorf("the walk-up disable in the history: %q", what)
+	}
+	bottom, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+		`document.querySelector('[data-testid="actions"] a').getBoundingClientRect().bottom - innerHeight`))
+	if err != nil || bottom > 0 {
+		t.Errorf("at 800×480 the main action ends %.0f px below the first screen (%v)", bottom, err)
+	}
+	small, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("a, button, input, select, summary"))
+		.map(e => [e, e.getBoundingClientRect()]).filter(([e, r]) => r.width > 0 && r.height > 0 && r.height < 44)
+		.map(([e, r]) => e.outerHTML.slice(0, 80) + " is " + r.height + " px tall")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range small {
+		t.Errorf("at 800×480 on the card page: %s", c)
+	}
+	s.accessible(ctx, "card at 800×480")
+	s.screenshot(ctx, "card-walkup")
+
+	s.do(ctx, chromedp.EmulateViewport(390, 844))
+	for _, p := range []string{"/cards", "/cards?status=Disabled", cardPage, "/requests", "/audit"} {
+		t.Run(p, func(t *testing.T) {
+			s.do(ctx, chromedp.Navigate(s.url+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			over, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+			if err != nil || over > 0 {
+				t.Errorf("at 390 px %s scrolls %.0f px sideways (%v)", p, over, err)
+			}
+			s.accessible(ctx, p+" at 390 px")
+		})
+	}
+}
