@@ -48,7 +48,10 @@
       }
     }).catch(function () { /* the station is unreachable: the next poll tries again */ });
   }
+  // data-live says how the panel stays live, for whoever inspects the
+  // page (and the browser tests): "events" or "poll".
   function startPolling() {
+    panel.setAttribute("data-live", "poll");
     if (!poller) {
       poller = window.setInterval(poll, 1000);
     }
@@ -82,6 +85,7 @@
     signIn();
   });
   events.onopen = function () {
+    panel.setAttribute("data-live", "events");
     window.clearInterval(poller);
     poller = 0;
   };
