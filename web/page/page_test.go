@@ -139,7 +139,7 @@ func TestStationKiosk(t *testing.T) {
 			Readers: reader, Card: inHand, Legend: legend},
 			map[string]int{"station-state": 1, "countdown": 1, "station-card": 1, "legend": 1, "press": 1},
 			[]string{"sign-out", "nav-admin"},
-			[]string{`data-remaining-ms="7300"`, `<span class="st-secs">8 s</span>`, "5c3e1f0a…", `<td class="st-lamp">`, "fast blink"}},
+			[]string{`data-remaining-ms="7300"`, `<span class="st-secs">8 s</span>`, "5c3e1f0a…", `<td class="st-lamps">`, "amber fast blink"}},
 		{"kiosk-disabled.html", StationView{Running: true, State: "disabled", Tone: "go", Headline: "Card blocked",
 			Next: []string{"Take the card out. It no longer works.", "Blocked by mistake? Call the service desk: only an administrator can unblock it."},
 			LEDs: LEDs{Green: "fast", Amber: "off", Red: "off"}, Message: "the card is disabled; take it out", Readers: reader,
