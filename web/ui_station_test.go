@@ -142,4 +142,3 @@ func TestStationLive(t *testing.T) {
 		t.Fatalf("after the session ended: %s %q", ev, data)
 	}
 }
-
