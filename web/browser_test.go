@@ -72,6 +72,10 @@ type site struct {
 	alloc context.Context
 	axe   string
 	shots string // where screenshots go
+	// events feeds the station's reader: a test drives the station with it.
+	events chan<- reader.Event
+	// inserted is the card the station starts with, waiting for its press.
+	inserted reader.Event
 }
 
 const (
@@ -116,7 +120,7 @@ func newSite(t *testing.T) *site {
 	reread := func(context.Context, string) reader.Event { return inserted }
 	stn := station.New(station.Config{Name: "lobby", ConfirmWindow: time.Hour, Reread: reread,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, sim)
-	events := make(chan reader.Event, 2)
+	events := make(chan reader.Event, 8)
 	events <- reader.Event{Kind: reader.ReaderAppeared, Reader: "Virtual PCD 00 00"}
 	events <- inserted
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,7 +159,7 @@ func newSite(t *testing.T) *site {
 	if os.Getenv("CARDSTOP_SCREENSHOTS") != "" {
 		shots = filepath.Join("..", "docs", "screenshots")
 	}
-	return &site{t: t, url: srv.URL, store: st, alloc: alloc, axe: axe, shots: shots}
+	return &site{t: t, url: srv.URL, store: st, alloc: alloc, axe: axe, shots: shots, events: events, inserted: inserted}
 }
 
 // tab starts the site's browser and opens its tab.
@@ -291,7 +295,7 @@ func TestBrowserDisableFlow(t *testing.T) {
 
 	// The station panel, live.
 	s.do(ctx, chromedp.Navigate(s.url+"/station"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="station"]`)))
-	if st := s.text(ctx, `[data-testid="station-state"]`); st != "confirm" {
+	if st := s.text(ctx, `[data-testid="station-state"]`); st != "Press the button to block this card" {
 		t.Fatalf("station state %q", st)
 	}
 	s.accessible(ctx, "station")

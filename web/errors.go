@@ -88,10 +88,13 @@ func retryHeader(w http.ResponseWriter, err error) {
 }
 
 // logStatus records one line per request; never a secret or a body.
-func (s *Server) logStatus(r *http.Request, code int, actor string) {
+func (s *Server) logStatus(r *http.Request, code int, actor string, quiet bool) {
 	level := slog.LevelInfo
-	if code >= 500 {
+	switch {
+	case code >= 500:
 		level = slog.LevelError
+	case quiet && code < 400:
+		level = slog.LevelDebug
 	}
 	s.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", code,
 		"actor", actor, "remote", remoteHost(r), "correlation_id", correlationID(r.Context()).String())

@@ -81,7 +81,9 @@ func TestStationTokenRoutes(t *testing.T) {
 			switch {
 			case rt.api != nil && (rec.Code != 403 || !strings.Contains(rec.Body.String(), `the token \"lobby\" is a station's`)):
 				t.Errorf("%s = %d %s, want 403", rt.pattern, rec.Code, rec.Body)
-			case rt.page != nil && (rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/signin"):
+			case rt.page != nil && rt.live && rec.Code != http.StatusUnauthorized:
+				t.Errorf("%s = %d, want 401: a page's live part takes no token", rt.pattern, rec.Code)
+			case rt.page != nil && !rt.live && (rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/signin"):
 				t.Errorf("%s = %d, want the way to sign in: a page takes no token", rt.pattern, rec.Code)
 			}
 			if e.snapshot() != before {

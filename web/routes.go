@@ -36,6 +36,10 @@ type route struct {
 	// simulated routes exist only while the panel is simulated
 	// (Options.PressButton is set).
 	simulated bool
+	// live is a part of a page that its script fetches: without a session
+	// it answers 401, which sends the page to the sign-in, rather than the
+	// sign-in page's HTML, which the script would show inside the page.
+	live bool
 }
 
 // routes is the route table.
@@ -79,7 +83,9 @@ func (s *Server) routes() []route {
 		{pattern: "GET /audit", least: domain.RoleViewer, page: s.auditPage},
 		{pattern: "GET /audit.jsonl", least: domain.RoleViewer, page: s.auditExport},
 		{pattern: "GET /station", least: domain.RoleViewer, page: s.stationPage},
-		{pattern: "GET /station/panel", least: domain.RoleViewer, page: s.stationPanel},
+		{pattern: "GET /station/kiosk", least: domain.RoleViewer, page: s.stationKiosk},
+		{pattern: "GET /station/panel", least: domain.RoleViewer, page: s.stationPanel, live: true},
+		{pattern: "GET /station/events", least: domain.RoleViewer, page: s.stationEvents, live: true},
 		{pattern: "POST /station/button", least: domain.RoleOperator, page: s.stationPress, simulated: true},
 		{pattern: "GET /admin/tokens", least: domain.RoleAdmin, page: s.tokensPage},
 		{pattern: "POST /admin/tokens", least: domain.RoleAdmin, page: s.createToken},
@@ -104,7 +110,7 @@ func (s *Server) register() {
 		case rt.api != nil:
 			s.mux.Handle(rt.pattern, s.apiHandler(rt.least, rt.station, rt.api))
 		case rt.page != nil:
-			s.mux.Handle(rt.pattern, s.pageHandler(rt.least, rt.page))
+			s.mux.Handle(rt.pattern, s.pageHandler(rt.least, rt.page, rt.live))
 		default:
 			s.mux.Handle(rt.pattern, rt.plain)
 		}

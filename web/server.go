@@ -78,6 +78,8 @@ type Server struct {
 	metrics *metrics
 	// stations is what this hub has seen of its stations' tokens.
 	stations *stationActivity
+	// live ends the station page's event streams at shutdown.
+	live liveStreams
 	// failDelay is how long the 401 for an address's n-th bad token waits.
 	failDelay func(n int) time.Duration
 
@@ -172,11 +174,20 @@ func correlationID(ctx context.Context) guid.GUID {
 	return id
 }
 
+// quiet puts the request's log line at DEBUG: for a route every open
+// page calls again and again, where a line each would drown the log.
+func quiet(w http.ResponseWriter) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.quiet = true
+	}
+}
+
 // statusWriter remembers the status code and the actor for the log line.
 type statusWriter struct {
 	http.ResponseWriter
 	code  int
 	actor string
+	quiet bool // log the line at DEBUG, unless the answer is an error
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -209,7 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var route string
 	defer func() {
-		s.logStatus(r, sw.code, sw.actor)
+		s.logStatus(r, sw.code, sw.actor, sw.quiet)
 		s.metrics.observe(route, sw.code, time.Since(start))
 	}()
 

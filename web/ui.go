@@ -77,11 +77,17 @@ func (s *Server) guard(h http.Handler) http.Handler {
 }
 
 // pageHandler is a page that needs a session with at least role least,
-// behind the host and cross-origin checks.
-func (s *Server) pageHandler(least domain.Role, h pageFunc) http.Handler {
+// behind the host and cross-origin checks. Without a session a page is
+// sent to the sign-in, and a live part of one (route.live) gets a 401.
+func (s *Server) pageHandler(least domain.Role, h pageFunc, live bool) http.Handler {
 	return s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.sessionUser(r)
 		if errors.Is(err, http.ErrNoCookie) || errors.Is(err, domain.ErrNotFound) {
+			if live {
+				w.Header().Set("Cache-Control", "no-store")
+				http.Error(w, "signed out: sign in again at /signin", http.StatusUnauthorized)
+				return
+			}
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}

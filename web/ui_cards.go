@@ -275,19 +275,3 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, _ *page.Ses
 	}
 	return err
 }
-
-func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.Station(u, s.stationPanelView()))
-	return nil
-}
-
-func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.StationPanel(s.stationPanelView()))
-	return nil
-}
-
-func (s *Server) stationPress(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
-	s.opt.PressButton()
-	http.Redirect(w, r, "/station", http.StatusSeeOther)
-	return nil
-}

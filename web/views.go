@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/web/page"
@@ -181,29 +180,4 @@ func views[R, V any](records []R, view func(R) V) []V {
 		out[i] = view(r)
 	}
 	return out
-}
-
-// stationPanelView is the station page's panel, from the station's status
-// when one runs.
-func (s *Server) stationPanelView() page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault(),
-		Outbox: s.outboxWaiting()}
-	if !v.Running {
-		return v
-	}
-	st := s.opt.Station.Status()
-	v.State, v.Message = string(st.State), st.Message
-	v.LEDs = page.LEDs{Green: string(st.LEDs.Green), Amber: string(st.LEDs.Amber), Red: string(st.LEDs.Red)}
-	v.Readers = views(st.Readers, func(r station.ReaderStatus) page.ReaderView {
-		return page.ReaderView{Name: r.Name, Card: readerCard(r.Card)}
-	})
-	v.Card = readerCard(st.Card)
-	return v
-}
-
-func readerCard(c *station.Card) *page.ReaderCard {
-	if c == nil {
-		return nil
-	}
-	return &page.ReaderCard{Kind: string(c.Kind), Serial: c.Serial}
 }

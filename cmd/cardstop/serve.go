@@ -163,7 +163,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer systemd.Notify("STOPPING=1")
 	go systemd.Watchdog(ctx, systemd.WatchdogInterval(), func(context.Context) error { return st.Ping() })
-	return listenAndServe(ctx, newHTTPServer(web.New(st, opt), log), ln, log, scheme, dbPath)
+	h := web.New(st, opt)
+	srv := newHTTPServer(h, log)
+	srv.RegisterOnShutdown(h.StopStreams) // the station page's event streams never end by themselves
+	return listenAndServe(ctx, srv, ln, log, scheme, dbPath)
 }
 
 // newHTTPServer bounds what one client may hold of the server.

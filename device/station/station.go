@@ -170,7 +170,17 @@ func (s *Station) set(state State, msg string, card *Card) {
 	s.mu.Lock()
 	s.status.State, s.status.LEDs, s.status.Message, s.status.Card, s.status.Deadline = state, sig, msg, card, nil
 	s.mu.Unlock()
-	s.cfg.Logger.Info("station", "state", state, "message", msg)
+	// Attempts that change nothing (an unknown card, a timeout, a card
+	// with nothing to disable) are no audit events, which record changes;
+	// this line, with the reader and the identifier, is their record.
+	attrs := []any{"state", state, "message", msg}
+	if s.inHand != nil {
+		attrs = append(attrs, "reader", s.inHand.Reader)
+	}
+	if card != nil {
+		attrs = append(attrs, "identifier", card.Serial, "kind", card.Kind)
+	}
+	s.cfg.Logger.Info("station", attrs...)
 }
 
 // Run drives the station from the reader's events and the button's

@@ -108,11 +108,12 @@ func TestCardPage(t *testing.T) {
 }
 
 func TestStationPanel(t *testing.T) {
-	st := StationView{State: "confirm", LEDs: LEDs{Green: "off", Amber: "fast", Red: "off"}, Message: "press", Running: true}
+	st := StationView{State: "confirm", Headline: "Press the button to block this card", Tone: "wait",
+		LEDs: LEDs{Green: "off", Amber: "fast", Red: "off"}, Message: "press", Running: true}
 	sim := st
 	sim.Simulated = true
 	html := render(t, StationPanel(sim))
-	for _, want := range []string{`class="led amber fast"`, `class="led green off"`, `data-testid="press"`, `hx-get="/station/panel"`} {
+	for _, want := range []string{`class="led amber fast"`, `class="led green off"`, `data-testid="press"`, `id="panel"`} {
 		if !bytes.Contains([]byte(html), []byte(want)) {
 			t.Errorf("the panel lacks %s", want)
 		}
@@ -135,6 +136,63 @@ func TestStationPanel(t *testing.T) {
 	html = render(t, StationPanel(st))
 	if ids := testids(html); ids["reader"] != 2 || ids["panel-fault"] != 1 || !bytes.Contains([]byte(html), []byte("Contactless:")) || !bytes.Contains([]byte(html), []byte("GPIO23")) {
 		t.Errorf("two readers and a failed panel: %s", html)
+	}
+}
+
+// TestStationKiosk renders the station's own screen in the states a
+// person meets most: asked to press, done, and out of order.
+func TestStationKiosk(t *testing.T) {
+	legend := []LegendRow{{LEDs: LEDs{Green: "on", Amber: "off", Red: "off"}, Meaning: "Ready: insert a card"},
+		{LEDs: LEDs{Green: "off", Amber: "fast", Red: "off"}, Meaning: "Press the button to block the card"}}
+	reader := []ReaderView{{Name: "Virtual PCD 00 00", Card: &ReaderCard{Kind: "piv", Serial: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}"}}}
+	inHand := &ReaderCard{Kind: "piv", Serial: "{d1ef6869-5517-42a0-8f05-16ca1a0b834d}", Owner: "5c3e1f0a…", Status: "Active"}
+	tests := []struct {
+		name   string
+		view   StationView
+		ids    map[string]int
+		absent []string
+		text   []string
+	}{
+		{"kiosk-confirm.html", StationView{Running: true, Simulated: true, State: "confirm", Tone: "wait",
+			Headline: "Press the button to block this card", Next: []string{"Press the button once, before the time is up."},
+			Remaining: 7300 * time.Millisecond, LEDs: LEDs{Green: "off", Amber: "fast", Red: "off"}, Message: "press within 10s",
+			Readers: reader, Card: inHand, Legend: legend},
+			map[string]int{"station-state": 1, "countdown": 1, "station-card": 1, "legend": 1, "press": 1},
+			[]string{"sign-out", "nav-admin"},
+			[]string{`data-remaining-ms="7300"`, `<span class="st-secs">8 s</span>`, "5c3e1f0a…", `<td class="st-lamps">`, "amber fast blink"}},
+		{"kiosk-disabled.html", StationView{Running: true, State: "disabled", Tone: "go", Headline: "Card blocked",
+			Next: []string{"Take the card out. It no longer works.", "Blocked by mistake? Call the service desk: only an administrator can unblock it."},
+			LEDs: LEDs{Green: "fast", Amber: "off", Red: "off"}, Message: "the card is disabled; take it out", Readers: reader,
+			Card: &ReaderCard{Kind: "piv", Serial: inHand.Serial, Owner: inHand.Owner, Status: "Disabled"}, Legend: legend},
+			map[string]int{"station-state": 1, "station-card-status": 1, "legend": 1}, []string{"countdown", "press"},
+			[]string{"Card blocked", "only an administrator can unblock it"}},
+		{"kiosk-no-reader.html", StationView{Running: true, State: "no-reader", Tone: "stop", Headline: "No card reader",
+			Next: []string{"This station cannot read cards now. Call the service desk."}, LEDs: LEDs{Green: "off", Amber: "off", Red: "slow"},
+			Message: "no card reader: check the reader and pcscd", Legend: legend, PanelFault: "GPIO line busy: GPIO23 (button)"},
+			map[string]int{"station-state": 1, "panel-fault": 1, "legend": 1}, []string{"countdown", "station-card", "reader"},
+			[]string{"· no reader", "GPIO23"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			html := render(t, StationKiosk(tt.view))
+			golden(t, tt.name, html)
+			ids := testids(html)
+			for id, n := range tt.ids {
+				if ids[id] != n {
+					t.Errorf("%d elements with data-testid %q, want %d", ids[id], id, n)
+				}
+			}
+			for _, id := range tt.absent {
+				if ids[id] != 0 {
+					t.Errorf("data-testid %q is there", id)
+				}
+			}
+			for _, s := range tt.text {
+				if !bytes.Contains([]byte(html), []byte(s)) {
+					t.Errorf("the page does not say %q", s)
+				}
+			}
+		})
 	}
 }
 

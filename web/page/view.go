@@ -222,9 +222,21 @@ type StationView struct {
 	PanelFault string // what is wrong with the LEDs and button; "" when nothing is
 	State      string
 	LEDs       LEDs
-	Message    string
-	Readers    []ReaderView // every reader, by name
-	Card       *ReaderCard  // the card being handled; nil without one
+	// Headline says what the state means, for the person at the station.
+	Headline string
+	// Tone colours the headline: "go", "wait", "stop".
+	Tone string
+	// Next are what to do now, one sentence each.
+	Next []string
+	// Remaining is what is left of the confirm window at rendering; 0:
+	// no window runs. The page counts down from it with its own clock,
+	// so a skewed clock in the browser does not matter.
+	Remaining time.Duration
+	Message   string       // the station's own words, for whoever debugs it
+	Readers   []ReaderView // every reader, by name
+	Card      *ReaderCard  // the card being handled; nil without one
+	// Legend says what each LED signal means; it does not change.
+	Legend []LegendRow
 	// Outbox says that changes made here have not reached a sink yet, and
 	// why; "" when none waits or nothing forwards. Also shown without a
 	// station: a hub forwards to webhooks too.
@@ -246,6 +258,17 @@ type ReaderView struct {
 type ReaderCard struct {
 	Kind   string // how the card was identified: "piv", "fascn", "uid", "unknown"
 	Serial string
+	// Owner is the card's assigned user, shortened (the record holds only
+	// an id); "" when the card has no record or no user.
+	Owner string
+	// Status is the record's status in words; "" without a record.
+	Status string
+}
+
+// LegendRow is one LED signal and what it means.
+type LegendRow struct {
+	LEDs    LEDs
+	Meaning string
 }
 
 // when prints a time for people, in UTC as the audit records it.
