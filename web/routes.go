@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardstop/cardstop/storage/domain"
-	"github.com/cardstop/cardstop/web/page"
 )
 
 // route is one entry of the route table: what the mux matches, who may
@@ -119,7 +118,7 @@ func (s *Server) staticFiles() http.Handler {
 	files := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fi, err := fs.Stat(static, cmp.Or(r.URL.Path, ".")); err != nil || fi.IsDir() {
-			s.render(w, r, http.StatusNotFound, page.Message(nil, "Not found", "There is no page at /static/"+r.URL.Path+"."))
+			s.notFound(w, r, http.StatusNotFound, "/static/"+r.URL.Path)
 			return
 		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")

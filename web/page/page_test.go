@@ -133,8 +133,11 @@ func TestPages(t *testing.T) {
 		absent []string       // data-testids that must not be there
 		text   []string       // what the page must say
 	}{
-		{"sign-in.html", SignIn("ada", "The name or the password is wrong."),
-			map[string]int{"sign-in": 1, "error": 1}, []string{"sign-out", "nav-admin"}, []string{"The name or the password is wrong."}},
+		{"sign-in.html", SignIn("ada", "The name or the password is wrong.", false),
+			map[string]int{"sign-in": 1, "error": 1}, []string{"sign-out", "nav-admin", "first-run"}, []string{"The name or the password is wrong."}},
+		{"sign-in-first-run.html", SignIn("", "", true),
+			map[string]int{"sign-in": 1, "first-run": 1}, []string{"error", "sign-out"},
+			[]string{"No account exists yet.", "bin/cardstop user add --data-dir ./var NAME --role admin", "Stop the server"}},
 		{"message.html", Message(oscr, "Not allowed", "Changing users needs the admin role."),
 			map[string]int{"message": 1, "signed-in-as": 1}, []string{"nav-admin"}, []string{"Changing users needs the admin role."}},
 		{"retire.html", ActionPage(ada, ActionView{Card: card, Action: retire, Reason: "expired", Error: "The serial you typed is not this card's."}),
