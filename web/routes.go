@@ -90,6 +90,11 @@ func (s *Server) routes() []route {
 		{pattern: "GET /admin/users", least: domain.RoleAdmin, page: s.usersPage},
 		{pattern: "POST /admin/users", least: domain.RoleAdmin, page: s.addUser},
 		{pattern: "POST /admin/users/remove", least: domain.RoleAdmin, page: s.removeUser},
+		{pattern: "GET /admin/tokens/revoke", least: domain.RoleAdmin, page: s.confirmRevokeToken},
+		{pattern: "GET /admin/users/remove", least: domain.RoleAdmin, page: s.confirmRemoveUser},
+		// Browsers ask for /favicon.ico where a page names no icon, like a
+		// JSON document opened in a tab: send them to the one there is.
+		{pattern: "GET /favicon.ico", plain: s.hostCheck(http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))},
 	}
 }
 

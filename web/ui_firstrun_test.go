@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -77,5 +78,59 @@ func TestNotFoundPages(t *testing.T) {
 				golden(t, tt.golden, []byte(body))
 			}
 		})
+	}
+}
+
+// TestAdminConfirmations: the list's Revoke and Remove open a question,
+// which changes nothing; only its form's post does the change.
+func TestAdminConfirmations(t *testing.T) {
+	e := newEnv(t)
+	admin := e.people()[domain.RoleAdmin]
+	tests := []struct {
+		name, path string
+		code       int
+		text       []string
+	}{
+		{"revoke a token", "/admin/tokens/revoke?name=operator", 200,
+			[]string{"<h1>Revoke token operator?</h1>", "stop working", `action="/admin/tokens/revoke"`, `value="operator"`, `href="/admin/tokens"`}},
+		{"revoke a token that is not there", "/admin/tokens/revoke?name=ghost", 404, []string{"There is no token named &#34;ghost&#34;."}},
+		{"remove a user", "/admin/users/remove?name=p-viewer", 200,
+			[]string{"<h1>Remove user p-viewer?</h1>", "can no longer sign in", `action="/admin/users/remove"`, `value="p-viewer"`, `href="/admin/users"`}},
+		{"remove a user who is not there", "/admin/users/remove?name=ghost", 404, []string{"There is no user named &#34;ghost&#34;."}},
+		{"remove yourself", "/admin/users/remove?name=p-admin", 409, []string{"you cannot remove your own account"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.snapshot()
+			rec := e.form(admin, "GET", tt.path, nil)
+			for _, want := range tt.text {
+				if rec.Code != tt.code || !strings.Contains(rec.Body.String(), want) {
+					t.Fatalf("GET %s: %d; want %d saying %q\n%s", tt.path, rec.Code, tt.code, want, rec.Body)
+				}
+			}
+			if e.snapshot() != before {
+				t.Fatal("asking changed the database")
+			}
+		})
+	}
+	// The confirmed post revokes, as before.
+	if rec := e.form(admin, "POST", "/admin/tokens/revoke", url.Values{"name": {"operator"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("POST revoke: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.do(domain.RoleOperator, "GET", api+"/smartcards", ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("the revoked token still works: %d", rec.Code)
+	}
+}
+
+// TestFaviconIco: a browser that asks for /favicon.ico is sent to the icon.
+func TestFaviconIco(t *testing.T) {
+	e := newEnv(t)
+	rec := e.form(nil, "GET", "/favicon.ico", nil)
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "/static/favicon.svg" {
+		t.Fatalf("GET /favicon.ico: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	rec = e.form(nil, "GET", "/static/favicon.svg", nil)
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/svg+xml" || rec.Header().Get("Cache-Control") != "public, max-age=3600" {
+		t.Fatalf("GET /static/favicon.svg: %d %v", rec.Code, rec.Header())
 	}
 }
