@@ -82,6 +82,12 @@ run: build
 		echo "The admin API token is in $(DATA_DIR)/admin.token."; \
 	fi
 	@echo "To load the example cards (stop the server first): $(BIN) import --data-dir $(DATA_DIR) docs/examples/cards.json"
+	@if ! $(BIN) user list --data-dir $(DATA_DIR) 2>/dev/null | tail -n +2 | grep -q .; then \
+		echo "No one can sign in yet. To make the first account: stop the server (Ctrl-C), run"; \
+		echo "  $(BIN) user add --data-dir $(DATA_DIR) NAME --role admin"; \
+		echo "(it asks for the password twice), then make run again."; \
+	fi
+	@echo "The pages will be at http://$(LISTEN)/"
 	@started=; \
 	if [ -x /usr/sbin/pcscd ] && ! pgrep -x pcscd >/dev/null; then \
 		mkdir -p $(PCSCD_DIR); setsid /usr/sbin/pcscd --foreground >> $(PCSCD_DIR)/pcscd.log 2>&1 & started=$$!; \

@@ -119,6 +119,18 @@ func (s *Store) Users() ([]User, error) {
 	return listJSON(s, bucketUsers, func(u *User) bool { u.Password = ""; return true })
 }
 
+// HasUsers reports whether any account exists, without reading one: the
+// sign-in page asks it on every visit, to say how to make the first.
+func (s *Store) HasUsers() (bool, error) {
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketUsers).Cursor().First()
+		found = k != nil
+		return nil
+	})
+	return found, err
+}
+
 func getUser(tx *bolt.Tx, name string) (User, error) {
 	return getFound[User](tx.Bucket(bucketUsers), []byte(name), "no user is named %q", domain.Clip(name))
 }

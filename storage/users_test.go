@@ -238,3 +238,28 @@ func TestSignInBusy(t *testing.T) {
 		}
 	})
 }
+
+// TestHasUsers: the first account makes HasUsers true, and removing the
+// last makes it false again.
+func TestHasUsers(t *testing.T) {
+	s := newStore(t)
+	steps := []struct {
+		name string
+		do   func() error
+		want bool
+	}{
+		{"new database", func() error { return nil }, false},
+		{"after the first user", func() error {
+			return s.AddUser(context.Background(), operator, "ann", domain.RoleAdmin, "a long passphrase")
+		}, true},
+		{"after removing the last", func() error { return s.RemoveUser(context.Background(), operator, "ann") }, false},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got, err := s.HasUsers(); err != nil || got != st.want {
+			t.Errorf("%s: HasUsers = %v, %v; want %v", st.name, got, err, st.want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ type authStore interface {
 	SignIn(ctx context.Context, o domain.Origin, name, password string) (string, storage.User, error)
 	SessionUser(ctx context.Context, secret string) (storage.User, error)
 	SignOut(ctx context.Context, o domain.Origin, secret string) error
+	HasUsers() (bool, error) // the sign-in page's first-run hint
 }
 
 const bearerChallenge = `Bearer realm="cardstop"`

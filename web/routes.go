@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardstop/cardstop/storage/domain"
-	"github.com/cardstop/cardstop/web/page"
 )
 
 // route is one entry of the route table: what the mux matches, who may
@@ -97,6 +96,11 @@ func (s *Server) routes() []route {
 		{pattern: "GET /admin/users", least: domain.RoleAdmin, page: s.usersPage},
 		{pattern: "POST /admin/users", least: domain.RoleAdmin, page: s.addUser},
 		{pattern: "POST /admin/users/remove", least: domain.RoleAdmin, page: s.removeUser},
+		{pattern: "GET /admin/tokens/revoke", least: domain.RoleAdmin, page: s.confirmRevokeToken},
+		{pattern: "GET /admin/users/remove", least: domain.RoleAdmin, page: s.confirmRemoveUser},
+		// Browsers ask for /favicon.ico where a page names no icon, like a
+		// JSON document opened in a tab: send them to the one there is.
+		{pattern: "GET /favicon.ico", plain: s.hostCheck(http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))},
 	}
 }
 
@@ -125,7 +129,7 @@ func (s *Server) staticFiles() http.Handler {
 	files := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fi, err := fs.Stat(static, cmp.Or(r.URL.Path, ".")); err != nil || fi.IsDir() {
-			s.render(w, r, http.StatusNotFound, page.Message(nil, "Not found", "There is no page at /static/"+r.URL.Path+"."))
+			s.notFound(w, r, http.StatusNotFound, "/static/"+r.URL.Path)
 			return
 		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")

@@ -17,7 +17,6 @@ import (
 	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
 	"github.com/cardstop/cardstop/storage/domain/guid"
-	"github.com/cardstop/cardstop/web/page"
 	"github.com/cardstop/cardstop/web/wire"
 )
 
@@ -262,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if probe.code == http.StatusMethodNotAllowed {
 			h.Set("Allow", probe.header.Get("Allow"))
 		}
-		s.render(sw, r, probe.code, page.Message(nil, "Not found", "There is no page at "+r.URL.Path+"."))
+		s.notFound(sw, r, probe.code, r.URL.Path)
 		return
 	}
 	switch probe.code {

@@ -108,14 +108,44 @@ func (s *Server) pageHandler(least domain.Role, h pageFunc, live bool) http.Hand
 			CorrelationID: correlationID(r.Context())}
 		if err := h(w, r, sess, o); err != nil {
 			retryHeader(w, err)
-			code, msg := statusOf(err)
+			code, title, msg := failure(r, err)
 			if code >= 500 {
 				s.log.ErrorContext(r.Context(), "page failed", "correlation_id", o.CorrelationID.String(), "err", err)
 				msg += " Correlation id: " + o.CorrelationID.String()
 			}
-			s.render(w, r, code, page.Message(sess, "Not done", msg))
+			s.render(w, r, code, page.Message(sess, title, msg))
 		}
 	}))
+}
+
+// failure is the status, title and text of the page for a handler's
+// error. A card that is not in the records is said plainly: the store's
+// own words name it for the log, not for the person who followed a link.
+func failure(r *http.Request, err error) (code int, title, msg string) {
+	code, msg = statusOf(err)
+	if code != http.StatusNotFound {
+		return code, "Not done", msg
+	}
+	// On a card's routes the card is missing when its id is no GUID or the
+	// store has no such record; an unknown action is another "not found".
+	id := r.PathValue("id")
+	if strings.HasPrefix(r.Pattern, "GET /cards/{id}") || strings.HasPrefix(r.Pattern, "POST /cards/{id}") {
+		if _, perr := guid.Parse(id); perr != nil || errors.Is(err, domain.ErrNotFound) {
+			return code, "Card not found", "There is no card with the id " + clipQ(id) + ". Search for it on the cards page."
+		}
+	}
+	return code, "Not found", msg
+}
+
+// notFound answers a path no route has, or a method it does not take,
+// with the navigation when someone is signed in, so that a wrong link is
+// not a dead end. path is the one asked for, which r may have lost a prefix of.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, code int, path string) {
+	var sess *page.Session
+	if u, err := s.sessionUser(r); err == nil {
+		sess = &page.Session{Name: u.Name, Role: u.Role}
+	}
+	s.render(w, r, code, page.Message(sess, "Not found", "There is no page at "+path+"."))
 }
 
 func (s *Server) sessionUser(r *http.Request) (storage.User, error) {
@@ -157,14 +187,26 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cards", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, page.SignIn("", ""))
+	s.renderSignIn(w, r, http.StatusOK, "", "")
+}
+
+// renderSignIn shows the sign-in form, and how to make the first account
+// while there is none. A store that cannot tell is logged and the hint
+// left out: the form is still the way in.
+func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, code int, name, errMsg string) {
+	exist, err := s.creds.HasUsers()
+	if err != nil {
+		s.log.WarnContext(r.Context(), "sign-in page: whether any account exists", "err", err)
+		exist = true
+	}
+	s.render(w, r, code, page.SignIn(name, errMsg, !exist))
 }
 
 // signIn checks the form's name and password (the store limits the
 // attempts and the password checks) and starts a session.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	if err := formValues(w, r); err != nil {
-		s.render(w, r, http.StatusBadRequest, page.SignIn("", "The form could not be read."))
+		s.renderSignIn(w, r, http.StatusBadRequest, "", "The form could not be read.")
 		return
 	}
 	name := r.PostFormValue("name")
@@ -178,15 +220,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 		switch code, msg := statusOf(err); {
 		case code == http.StatusUnauthorized:
-			s.render(w, r, code, page.SignIn(name, "Wrong user name or password."))
+			s.renderSignIn(w, r, code, name, "Wrong user name or password.")
 		case code == http.StatusTooManyRequests:
-			s.render(w, r, code, page.SignIn(name, "Too many failed sign-ins for this name or from this address. Try again in "+inSeconds(wait)+"."))
+			s.renderSignIn(w, r, code, name, "Too many failed sign-ins for this name or from this address. Try again in "+inSeconds(wait)+".")
 		case errors.Is(err, storage.ErrBusy):
 			s.log.WarnContext(r.Context(), "sign-in refused: "+msg, "remote", o.Source)
-			s.render(w, r, code, page.SignIn(name, "Too many sign-ins at once. Try again in "+inSeconds(wait)+"."))
+			s.renderSignIn(w, r, code, name, "Too many sign-ins at once. Try again in "+inSeconds(wait)+".")
 		default:
 			s.log.ErrorContext(r.Context(), "sign in", "correlation_id", o.CorrelationID.String(), "err", err)
-			s.render(w, r, code, page.SignIn(name, "Signing in failed. Try again."))
+			s.renderSignIn(w, r, code, name, "Signing in failed. Try again.")
 		}
 		return
 	}

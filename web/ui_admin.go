@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
@@ -139,4 +140,44 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, u *page.Sess
 		}
 		return s.renderUsers(w, r, u, code, page.UsersView{Error: msg})
 	})
+}
+
+// confirmRevokeToken asks before revoking: a script or station that uses
+// the token stops working at once, and only a new secret mends it.
+func (s *Server) confirmRevokeToken(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
+	name := r.URL.Query().Get("name")
+	tokens, err := s.admin.Tokens()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(tokens, func(t storage.Token) bool { return t.Name == name })
+	if i < 0 {
+		return domain.Refuse(domain.ErrNotFound, "There is no token named %q.", domain.Clip(name))
+	}
+	s.render(w, r, http.StatusOK, page.Confirm(u, page.ConfirmView{
+		Title:       "Revoke token " + name + "?",
+		Consequence: "Scripts and stations using this " + tokens[i].Role.String() + " token stop working at once; they need a new token to carry on.",
+		Action:      "/admin/tokens/revoke", Name: name, Button: "Revoke", Cancel: "/admin/tokens"}))
+	return nil
+}
+
+// confirmRemoveUser asks before removing an account: its sessions end at
+// once, and only an admin can add it again.
+func (s *Server) confirmRemoveUser(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
+	name := r.URL.Query().Get("name")
+	if name == u.Name {
+		return &domain.Error{Kind: domain.ErrConflict, Msg: "you cannot remove your own account"}
+	}
+	users, err := s.admin.Users()
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(users, func(x storage.User) bool { return x.Name == name }) {
+		return domain.Refuse(domain.ErrNotFound, "There is no user named %q.", domain.Clip(name))
+	}
+	s.render(w, r, http.StatusOK, page.Confirm(u, page.ConfirmView{
+		Title:       "Remove user " + name + "?",
+		Consequence: name + " can no longer sign in, and is signed out everywhere now. The audit log keeps what they did.",
+		Action:      "/admin/users/remove", Name: name, Button: "Remove", Cancel: "/admin/users"}))
+	return nil
 }

@@ -134,8 +134,7 @@ func readConfig(file string) (map[string]string, error) {
 // configPrint shows the effective configuration of serve, each value with
 // where it came from. No option holds a secret (the TLS key is a path).
 func configPrint(args []string, stdout, stderr io.Writer) error {
-	c, _ := serveCommand(stderr)
-	c.fs.Init("cardstop config print", c.fs.ErrorHandling())
+	c, _ := serveFlags("config print", "", "cardstop config print --config /etc/cardstop/cardstop.toml", stderr)
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}

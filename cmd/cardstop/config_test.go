@@ -83,7 +83,7 @@ func TestConfigErrors(t *testing.T) {
 		name, file, env, want string
 	}{
 		{"unknown key", "data-dir = \"x\"\nlisen = \"y\"\n", "", `unknown key "lisen"`},
-		{"bad duration", "confirm-window = \"ten seconds\"\n", "", "confirm-window: parse error"},
+		{"bad duration", "confirm-window = \"ten seconds\"\n", "", "confirm-window: want a duration like 10s or 1m30s"},
 		{"wrong type", "listen = 8080.5\n", "", "listen must be a string"},
 		{"table", "[station]\nname = \"x\"\n", "", `unknown key "station"`},
 		{"not TOML", "listen = \n", "", "line 1"},

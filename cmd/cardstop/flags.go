@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"regexp"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,13 +34,13 @@ type command struct {
 // every flag.
 func newCommand(name, args string, stderr io.Writer, example string) command {
 	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(twoDashes{stderr})
 	c := command{fs: fs,
 		dataDir: fs.String("data-dir", "./var", "the directory of the database"),
 		config:  fs.String("config", defaultConfig(), "the configuration file (TOML; keys are the long flag names)"),
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cardstop %s [--data-dir DIR] [--config FILE] %s\n\n", name, args)
+		fmt.Fprintf(stderr, "%s\n\n", strings.TrimSpace("usage: cardstop "+name+" [--data-dir DIR] [--config FILE] "+args))
 		fmt.Fprintf(stderr, "Every flag can also be set in the configuration file, or as CARDSTOP_<NAME> in the\n"+
 			"environment (CARDSTOP_DATA_DIR for --data-dir); flags win over the environment, which wins\n"+
 			"over the file.\n\nflags:\n")
@@ -53,7 +55,7 @@ func newCommand(name, args string, stderr io.Writer, example string) command {
 // about, when not empty, is a paragraph under the usage line.
 func newToolCommand(name, args, about string, stderr io.Writer, example string) command {
 	fs := flag.NewFlagSet("cardstop "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(twoDashes{stderr})
 	line := "usage: cardstop " + name
 	if args != "" {
 		line += " " + args
@@ -73,6 +75,51 @@ func newToolCommand(name, args, about string, stderr io.Writer, example string) 
 		fmt.Fprintf(stderr, "example:\n  %s\n", example)
 	}
 	return command{fs: fs}
+}
+
+// twoDashes writes what package flag writes (the help's flag list, its
+// refusals) with two dashes before a flag's name, as the README and the
+// examples write them; flag takes either.
+type twoDashes struct{ w io.Writer }
+
+func (t twoDashes) Write(p []byte) (int, error) {
+	if _, err := t.w.Write(singleDash.ReplaceAll(p, []byte("${1}--"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// singleDash finds a flag's name where flag's messages write it: at the
+// start of PrintDefaults' lines, and after "flag" in its errors. Each of
+// those is one Write.
+var singleDash = regexp.MustCompile(`(?m)(^  |flag )-`)
+
+// durationValue is a time.Duration flag whose refusal says what a
+// duration looks like: flag.Duration's says only "parse error".
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil { // flag asks the zero value, to tell a default apart
+		return "0s"
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration like 10s or 1m30s")
+	}
+	*v.d = d
+	return nil
+}
+
+// durationFlag defines a duration flag; usage should name its type in
+// backquotes, as flag.UnquoteUsage reads it for the help.
+func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	d := value
+	fs.Var(durationValue{&d}, name, usage)
+	return &d
 }
 
 // parse reads the flags, checks that exactly nargs arguments follow, and
@@ -97,7 +144,7 @@ func (c *command) parseArgs(args []string, nargs int) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
 			}
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %s", errUsage, singleDash.ReplaceAllString(err.Error(), "${1}--"))
 		}
 		if fs.NArg() == 0 {
 			break

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/cardstop/cardstop/storage"
@@ -38,7 +39,8 @@ commands:
   backup FILE                        write a consistent copy of the database (- for stdout)
   restore FILE                       check a backup and put it in place (server stopped)
   audit export | verify [FILE]       the audit log as JSON Lines; check its numbering and hash chain
-  tls fingerprint                    print the SHA-256 of the TLS certificate (made if missing)
+  tls fingerprint                    print the SHA-256 of the TLS certificate
+  tls create                         make the self-signed TLS certificate from this clock (check the date)
   version                            print the version
 
 Every command that opens the database takes --data-dir DIR right after its
@@ -89,10 +91,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
 	cmd, rest := args[0], args[1:]
-	// The command groups' help is the overview, which lists their verbs.
+	// A command group's help is its verbs' lines of the overview.
 	if groups := map[string]bool{"token": true, "user": true, "reader": true, "audit": true, "tls": true, "config": true, "outbox": true}; groups[cmd] &&
 		len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, groupUsage(cmd))
 		return nil
 	}
 	switch cmd {
@@ -118,10 +120,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "reader":
 		return readerCommand(ctx, rest, stdout, stderr)
 	case "tls":
-		if len(rest) == 0 || rest[0] != "fingerprint" {
-			return fmt.Errorf("%w: tls needs fingerprint", errUsage)
-		}
-		return tlsFingerprint(rest[1:], stdout, stderr)
+		return tlsCommand(rest, stdout, stderr)
 	case "import":
 		return importCards(ctx, rest, stdin, stdout, stderr)
 	case "export":
@@ -149,6 +148,20 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+// groupUsage is a command group's help: the overview's lines of its verbs,
+// and the way to each verb's flags.
+func groupUsage(group string) string {
+	var verbs []string
+	for line := range strings.Lines(usage) {
+		if strings.HasPrefix(line, "  "+group+" ") {
+			verbs = append(verbs, line)
+		}
+	}
+	first := strings.Fields(verbs[0])[1]
+	return fmt.Sprintf("usage: cardstop %s <verb> [flags]\n\nverbs:\n%s\nRun 'cardstop %s <verb> --help' for a verb's flags.\n\nexample:\n  cardstop %s %s --help\n",
+		group, strings.Join(verbs, ""), group, group, first)
 }
 
 // printVersion is `cardstop version`: it takes no flags of its own.

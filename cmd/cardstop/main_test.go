@@ -320,13 +320,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 }
 
 // TestServeTLSOffLoopback: on any address but loopback the service speaks
-// TLS with the certificate `tls fingerprint` names; plain HTTP only with
+// TLS with the certificate `tls create` made; plain HTTP only with
 // --insecure-http. The test connects over loopback only.
 func TestServeTLSOffLoopback(t *testing.T) {
 	dir := t.TempDir()
-	code, fp, stderr := cardstop(t, "", "tls", "fingerprint", "--data-dir", dir)
+	code, fp, stderr := cardstop(t, "", "tls", "create", "--data-dir", dir)
 	if code != 0 || !strings.HasPrefix(fp, "SHA256 Fingerprint=") {
-		t.Fatalf("tls fingerprint: %d %q %q", code, fp, stderr)
+		t.Fatalf("tls create: %d %q %q", code, fp, stderr)
 	}
 	srv := startServer(t, dir, "--listen", "0.0.0.0:0")
 	port := srv.base[strings.LastIndex(srv.base, ":")+1:]
@@ -347,7 +347,7 @@ func TestServeTLSOffLoopback(t *testing.T) {
 	}
 	resp.Body.Close()
 	if want := strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(fp), "SHA256 Fingerprint="), ":", ""); seen != want {
-		t.Fatalf("the server's certificate %s is not the one tls fingerprint printed (%s)", seen, want)
+		t.Fatalf("the server's certificate %s is not the one tls create printed (%s)", seen, want)
 	}
 	if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil && resp.StatusCode == 200 {
 		t.Fatal("plain HTTP was answered off loopback")
@@ -450,12 +450,115 @@ func TestHelp(t *testing.T) {
 		{"user", "list", "--help"}, {"user", "remove", "--help"}, {"import", "--help"}, {"export", "--help"},
 		{"reader", "--help"}, {"reader", "list", "--help"}, {"reader", "watch", "--help"}, {"check", "--help"},
 		{"backup", "--help"}, {"restore", "--help"}, {"audit", "--help"}, {"audit", "export", "--help"},
-		{"audit", "verify", "--help"}, {"tls", "--help"}, {"tls", "fingerprint", "--help"}, {"config", "--help"},
+		{"audit", "verify", "--help"}, {"tls", "--help"}, {"tls", "fingerprint", "--help"}, {"tls", "create", "--help"}, {"config", "--help"},
 		{"config", "print", "--help"}, {"version", "--help"},
 	} {
 		code, out, stderr := cardstop(t, "", args...)
 		if code != 0 || !strings.Contains(out+stderr, "usage") || !strings.Contains(out+stderr, "example") {
 			t.Errorf("cardstop %s: exit %d\n%s%s", strings.Join(args, " "), code, out, stderr)
 		}
+	}
+}
+
+// TestHelpSaysItsOwnCommand: each command's help is its own, not serve's or
+// the overview, and writes the flags with two dashes as the README does.
+func TestHelpSaysItsOwnCommand(t *testing.T) {
+	tests := []struct {
+		args   []string
+		want   []string
+		absent []string
+	}{
+		{[]string{"config", "print", "--help"}, []string{"usage: cardstop config print [--data-dir DIR] [--config FILE]\n", "  --listen string"}, []string{"cardstop serve", "  -listen"}},
+		{[]string{"tls", "fingerprint", "--help"}, []string{"usage: cardstop tls fingerprint", "  --tls-cert string"}, []string{"cardstop serve"}},
+		{[]string{"tls", "create", "--help"}, []string{"usage: cardstop tls create"}, []string{"cardstop serve"}},
+		{[]string{"token", "--help"}, []string{"usage: cardstop token <verb>", "  token revoke NAME", "cardstop token create --help"}, []string{"import FILE", "  user add"}},
+		{[]string{"tls", "--help"}, []string{"  tls fingerprint", "  tls create"}, []string{"  token create"}},
+		{[]string{"serve", "--help"}, []string{"  --confirm-window duration", "10s or 1m30s", "  --data-dir string"}, []string{"  -confirm-window", "  -data-dir"}},
+		{[]string{"reader", "watch", "--help"}, []string{"  --reader string", "  --json"}, []string{"  -json"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, stderr := cardstop(t, "", tt.args...)
+			for _, w := range tt.want {
+				if code != 0 || !strings.Contains(out+stderr, w) {
+					t.Errorf("exit %d, want %q in\n%s%s", code, w, out, stderr)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(out+stderr, a) {
+					t.Errorf("%q is there:\n%s%s", a, out, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestDurationErrors: a duration the flag cannot read says what one looks
+// like, from the command line, the environment and the file alike.
+func TestDurationErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cardstop.toml")
+	if err := os.WriteFile(file, []byte("confirm-window = \"ten\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  string
+		args []string
+		want string
+	}{
+		{"flag", "", []string{"serve", "--data-dir", dir, "--confirm-window", "ten"}, `invalid value "ten" for flag --confirm-window: want a duration like 10s or 1m30s`},
+		{"flag without a unit", "", []string{"config", "print", "--read-timeout", "5"}, "--read-timeout: want a duration like 10s or 1m30s"},
+		{"environment", "CARDSTOP_CONFIRM_WINDOW=ten", []string{"config", "print"}, "CARDSTOP_CONFIRM_WINDOW: want a duration like 10s or 1m30s"},
+		{"file", "", []string{"config", "print", "--config", file}, "confirm-window: want a duration like 10s or 1m30s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(binary, tt.args...)
+			cmd.Env = append(os.Environ(), "CARDSTOP_DATA_DIR=", tt.env)
+			out, _ := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("exit %d, want 2 and %q in\n%s", cmd.ProcessState.ExitCode(), tt.want, out)
+			}
+		})
+	}
+}
+
+// TestTLSFingerprintAndCreate: fingerprint only reads; create makes the
+// certificate once and keeps it after; both print the same fingerprint.
+func TestTLSFingerprintAndCreate(t *testing.T) {
+	dir := t.TempDir()
+	var fp string
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+		files  bool // the certificate's files exist afterwards
+	}{
+		{"fingerprint before any", []string{"tls", "fingerprint"}, 1, "no certificate yet: the service makes it once the clock is synchronised, or run `cardstop tls create`", false},
+		{"create", []string{"tls", "create"}, 0, "made a self-signed certificate", true},
+		{"create again", []string{"tls", "create"}, 0, "kept the certificate", true},
+		{"fingerprint", []string{"tls", "fingerprint"}, 0, "", true},
+		{"create for a configured certificate", []string{"tls", "create", "--tls-cert", filepath.Join(dir, "c.pem"), "--tls-key", filepath.Join(dir, "k.pem")}, 2, "makes only the self-signed one", true},
+		{"unknown verb", []string{"tls", "renew"}, 2, `unknown tls command "renew"`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := cardstop(t, "", append(tt.args, "--data-dir", dir)...)
+			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tt.code, tt.stderr)
+			}
+			if code == 0 {
+				if !strings.HasPrefix(out, "SHA256 Fingerprint=") || (fp != "" && out != fp) {
+					t.Fatalf("printed %q, before %q", out, fp)
+				}
+				fp = out
+			}
+			_, err := os.Stat(filepath.Join(dir, "tls-cert.pem"))
+			if (err == nil) != tt.files {
+				t.Fatalf("the certificate file exists: %v, want %v", err == nil, tt.files)
+			}
+		})
 	}
 }

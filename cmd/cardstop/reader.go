@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,13 @@ func readerWatch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	events, err := pcsc.Watch(ctx, pcsc.Options{Readers: splitList(*names), Logger: slog.New(slog.NewTextHandler(stderr, nil))})
 	if err != nil {
 		return err
+	}
+	// A filter that matches no reader would print nothing, as if no card
+	// came: say so once, and watch on for such a reader to be plugged in.
+	if known, err := pcsc.List(); err == nil {
+		if msg := noMatch(splitList(*names), known); msg != "" {
+			fmt.Fprintln(stderr, msg)
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	for e := range events {
@@ -112,4 +120,32 @@ func describe(e reader.Event) string {
 		fmt.Fprintf(&b, " (%s)", e.Err)
 	}
 	return b.String()
+}
+
+// noMatch says that no reader pcscd knows matches the --reader filters,
+// and which it knows; "" when one matches, or when there is no filter.
+func noMatch(filters, known []string) string {
+	if len(filters) == 0 {
+		return ""
+	}
+	for _, n := range known {
+		for _, f := range filters {
+			if strings.Contains(n, f) {
+				return ""
+			}
+		}
+	}
+	readers := "none"
+	if len(known) > 0 {
+		readers = strings.Join(quote(known), ", ")
+	}
+	return fmt.Sprintf("no reader matches %s; readers: %s (watching for one that does)", strings.Join(quote(filters), " or "), readers)
+}
+
+func quote(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }

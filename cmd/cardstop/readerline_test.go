@@ -40,3 +40,25 @@ func TestWatchLine(t *testing.T) {
 		}
 	}
 }
+
+// TestNoMatch: reader watch says once when its filter matches no reader.
+func TestNoMatch(t *testing.T) {
+	known := []string{"Virtual PCD 00 00", "Virtual PCD 00 01"}
+	tests := []struct {
+		name           string
+		filters, known []string
+		want           string
+	}{
+		{"no filter", nil, known, ""},
+		{"a match", []string{"nope", "00 01"}, known, ""},
+		{"no match", []string{"Yubico", "ACS"}, known, `no reader matches "Yubico" or "ACS"; readers: "Virtual PCD 00 00", "Virtual PCD 00 01" (watching for one that does)`},
+		{"no reader at all", []string{"Yubico"}, nil, `no reader matches "Yubico"; readers: none (watching for one that does)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := noMatch(tt.filters, tt.known); got != tt.want {
+				t.Errorf("noMatch = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

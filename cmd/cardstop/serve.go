@@ -42,7 +42,13 @@ type serveOptions struct {
 
 // serveCommand declares serve's flags; configKeys reads them too.
 func serveCommand(stderr io.Writer) (*command, serveOptions) {
-	c := newCommand("serve", "[--listen ADDR]", stderr, "cardstop serve --data-dir ./var --listen 127.0.0.1:8080")
+	return serveFlags("serve", "[--listen ADDR]", "cardstop serve --data-dir ./var --listen 127.0.0.1:8080", stderr)
+}
+
+// serveFlags declares serve's flags for a command that reads serve's
+// configuration (serve, config print, tls), with that command's own usage.
+func serveFlags(name, args, example string, stderr io.Writer) (*command, serveOptions) {
+	c := newCommand(name, args, stderr, example)
 	o := serveOptions{
 		listen:    c.fs.String("listen", "127.0.0.1:8080", "the address to serve on"),
 		insecure:  c.fs.Bool("insecure-http", false, "INSECURE: serve plain HTTP on an address other than loopback; tokens and passwords cross the network readable"),

@@ -34,8 +34,8 @@ func addStationFlags(fs *flag.FlagSet) *stationFlags {
 		reader:      fs.String("reader", "", "watch the card readers whose names contain one of these comma-separated texts (default: every reader)"),
 		name:        fs.String("station-name", host, "the station's name in the audit log (station:NAME)"),
 		panel:       fs.String("panel", "auto", "the LEDs and button: gpio, simulated, or auto (GPIO when its lines exist, else simulated)"),
-		confirm:     fs.Duration("confirm-window", 10*time.Second, "how long after a card is found a press may disable it"),
-		readTimeout: fs.Duration("read-timeout", pcsc.DefaultReadTimeout, "how long a card may take to say who it is before it counts as unreadable"),
+		confirm:     durationFlag(fs, "confirm-window", 10*time.Second, "how long after a card is found a press may disable it (a `duration` like 10s or 1m30s)"),
+		readTimeout: durationFlag(fs, "read-timeout", pcsc.DefaultReadTimeout, "how long a card may take to say who it is before it counts as unreadable (a `duration`)"),
 	}
 	fs.StringVar(&f.pins.Green, "led-green", panel.DefaultPins.Green, "GPIO line of the green LED")
 	fs.StringVar(&f.pins.Amber, "led-amber", panel.DefaultPins.Amber, "GPIO line of the amber LED")

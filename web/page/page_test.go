@@ -211,8 +211,11 @@ func TestPages(t *testing.T) {
 		absent []string       // data-testids that must not be there
 		text   []string       // what the page must say
 	}{
-		{"sign-in.html", SignIn("ada", "The name or the password is wrong."),
-			map[string]int{"sign-in": 1, "error": 1}, []string{"sign-out", "nav-admin"}, []string{"The name or the password is wrong."}},
+		{"sign-in.html", SignIn("ada", "The name or the password is wrong.", false),
+			map[string]int{"sign-in": 1, "error": 1}, []string{"sign-out", "nav-admin", "first-run"}, []string{"The name or the password is wrong."}},
+		{"sign-in-first-run.html", SignIn("", "", true),
+			map[string]int{"sign-in": 1, "first-run": 1}, []string{"error", "sign-out"},
+			[]string{"No account exists yet.", "bin/cardstop user add --data-dir ./var NAME --role admin", "Stop the server"}},
 		{"message.html", Message(oscr, "Not allowed", "Changing users needs the admin role."),
 			map[string]int{"message": 1, "signed-in-as": 1}, []string{"nav-admin"}, []string{"Changing users needs the admin role."}},
 		{"retire.html", ActionPage(ada, ActionView{Card: card, Action: retire, Reason: "expired", Error: "The serial you typed is not this card's."}),
@@ -231,8 +234,16 @@ func TestPages(t *testing.T) {
 			map[string]int{"tokens": 1, "new-secret": 1, "create-token": 1}, []string{"error"}, []string{"cst_secret-shown-once", "shown only this once"}},
 		{"tokens.html", Tokens(ada, TokensView{Tokens: []TokenView{{Name: "sec", Role: "operator", Created: at}}}),
 			map[string]int{"tokens": 1, "create-token": 1}, []string{"new-secret"}, []string{"sec"}},
-		{"users.html", Users(ada, UsersView{Users: []UserView{{Name: "oscar", Role: "operator", Created: at}}, Added: "oscar"}),
-			map[string]int{"users": 1}, []string{"error"}, []string{"The user oscar was added.", "operator"}},
+		{"tokens-none.html", Tokens(ada, TokensView{}),
+			map[string]int{"no-tokens": 1, "create-token": 1}, []string{"tokens"}, []string{"No API token exists yet."}},
+		{"users.html", Users(ada, UsersView{Users: []UserView{{Name: "oscar", Role: "operator", Created: at}, {Name: "ada", Role: "admin", Created: at}}, Added: "oscar"}),
+			map[string]int{"users": 1}, []string{"error", "only-user"}, []string{"The user oscar was added.", "operator", `action="/admin/users/remove"`}},
+		{"users-only-you.html", Users(ada, UsersView{Users: []UserView{{Name: "ada", Role: "admin", Created: at}}}),
+			map[string]int{"users": 1, "only-user": 1}, []string{"error"}, []string{"You are the only user."}},
+		{"confirm-revoke.html", Confirm(ada, ConfirmView{Title: "Revoke token sec?", Consequence: "Scripts using it stop working.",
+			Action: "/admin/tokens/revoke", Name: "sec", Button: "Revoke", Cancel: "/admin/tokens"}),
+			map[string]int{"consequence": 1, "confirm": 1, "cancel": 1}, nil,
+			[]string{"<h1>Revoke token sec?</h1>", `<form method="post" action="/admin/tokens/revoke"`, `<input type="hidden" name="name" value="sec">`, `<a href="/admin/tokens" data-testid="cancel">Cancel</a>`}},
 		{"stations.html", Stations(ada, StationsView{Since: at, Stations: []HubStationView{
 			{Name: "lobby", Created: at, LastSeen: at.Add(time.Minute), LastChange: at.Add(time.Minute), LastCard: cardID},
 			{Name: "annex", Created: at}}}),

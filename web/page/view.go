@@ -168,6 +168,16 @@ type UsersView struct {
 	Added string
 }
 
+// ConfirmView is a question before a change to a named token or user.
+type ConfirmView struct {
+	Title       string // the question, like "Revoke token ci?"
+	Consequence string // what happens, in a sentence
+	Action      string // where the form posts, with Name as "name"
+	Name        string
+	Button      string // the change's verb, like "Revoke"
+	Cancel      string // where Cancel goes: the list the question came from
+}
+
 // StationsView is the hub's list of its stations.
 type StationsView struct {
 	Since    time.Time // when the service started: the activity is counted from then

@@ -64,6 +64,25 @@ func Load(s Source) (tls.Certificate, error) {
 	return *cert, nil
 }
 
+// ErrNoCertificate is Existing's answer while the self-signed certificate
+// has not been made.
+var ErrNoCertificate = errors.New("no certificate yet")
+
+// Existing returns the certificate as it is on disk, and makes nothing:
+// the configured one, or the self-signed one in Dir, or ErrNoCertificate.
+// Unlike Load it may return one that has expired; its dates are in Leaf.
+func Existing(s Source) (tls.Certificate, error) {
+	certPath, keyPath, selfSigned := s.files()
+	if _, err := os.Stat(certPath); selfSigned && errors.Is(err, os.ErrNotExist) {
+		return tls.Certificate{}, ErrNoCertificate
+	}
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS certificate %s and key %s: %w", certPath, keyPath, err)
+	}
+	return cert, nil
+}
+
 // renewBefore is how long before it expires a self-signed certificate is
 // made again at start.
 const renewBefore = 30 * 24 * time.Hour

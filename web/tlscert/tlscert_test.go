@@ -164,3 +164,43 @@ Local:
 		t.Errorf("IPv6 %s; want [::1 fe80::2]", got)
 	}
 }
+
+// TestExisting: Existing reads what is there and never makes a
+// certificate; a damaged file is an error, not ErrNoCertificate.
+func TestExisting(t *testing.T) {
+	made := t.TempDir()
+	want, err := Load(Source{Dir: made})
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := t.TempDir()
+	if err := os.WriteFile(filepath.Join(damaged, CertFile), []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		src     Source
+		noCert  bool // ErrNoCertificate
+		failed  bool // another error
+		created bool // a certificate file exists afterwards
+	}{
+		{"none yet", Source{Dir: t.TempDir()}, true, false, false},
+		{"self-signed", Source{Dir: made}, false, false, true},
+		{"damaged", Source{Dir: damaged}, false, true, true},
+		{"configured but missing", Source{CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem", Dir: t.TempDir()}, false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cert, err := Existing(tt.src)
+			if errors.Is(err, ErrNoCertificate) != tt.noCert || (err != nil && !errors.Is(err, ErrNoCertificate)) != tt.failed {
+				t.Fatalf("Existing: %v", err)
+			}
+			if err == nil && Fingerprint(cert) != Fingerprint(want) {
+				t.Fatal("Existing read another certificate than Load made")
+			}
+			if _, err := os.Stat(filepath.Join(tt.src.Dir, CertFile)); (err == nil) != tt.created {
+				t.Fatalf("a certificate file exists: %v, want %v", err == nil, tt.created)
+			}
+		})
+	}
+}

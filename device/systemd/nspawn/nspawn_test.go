@@ -208,7 +208,7 @@ func TestInstalledUnderSystemd(t *testing.T) {
 		}
 		// An admin who knows the date is right makes it by hand.
 		c.run(t, "systemctl", "stop", "cardstop")
-		c.run(t, "runuser", "-u", "cardstop", "--", "cardstop", "tls", "fingerprint", "--data-dir", "/var/lib/cardstop")
+		c.run(t, "runuser", "-u", "cardstop", "--", "cardstop", "tls", "create", "--data-dir", "/var/lib/cardstop")
 		c.run(t, "systemctl", "start", "cardstop")
 	})
 
