@@ -264,7 +264,7 @@ func TestBrowserDisableFlow(t *testing.T) {
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid="search-button"]`))); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.text(ctx, `[data-testid="count"]`); n != "1 cards" {
+	if n := s.text(ctx, `[data-testid="count"]`); n != "1 card" {
 		t.Fatalf("searching part of a serial found %q", n)
 	}
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid="card-row"] a`))); err != nil {

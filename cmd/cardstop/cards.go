@@ -41,7 +41,11 @@ func importCards(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err := st.ImportCards(ctx, cliOrigin(), records); err != nil {
 		return fmt.Errorf("%s: %w; nothing was imported", c.fs.Arg(0), err)
 	}
-	fmt.Fprintf(stdout, "imported %d cards\n", len(records))
+	noun := "cards"
+	if len(records) == 1 {
+		noun = "card"
+	}
+	fmt.Fprintf(stdout, "imported %d %s\n", len(records), noun)
 	return nil
 }
 

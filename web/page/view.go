@@ -311,6 +311,14 @@ func id(g guid.GUID) string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// count says how many, with the noun in the singular for one.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
 func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // age is how long something waited, to the second.
