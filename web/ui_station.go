@@ -103,8 +103,9 @@ func ledsView(sig panel.Signal) page.LEDs {
 
 // stationPanelView is the station page's panel, from the station's status
 // when one runs.
-func (s *Server) stationPanelView(ctx context.Context) page.StationView {
-	v := page.StationView{Simulated: s.opt.PressButton != nil, Running: s.opt.Station != nil, PanelFault: s.panelFault(),
+// The simulated button is offered to those who may press it: operators.
+func (s *Server) stationPanelView(ctx context.Context, u *page.Session) page.StationView {
+	v := page.StationView{Simulated: s.opt.PressButton != nil && u != nil && u.Role.Includes(domain.RoleOperator), Running: s.opt.Station != nil, PanelFault: s.panelFault(),
 		Outbox: s.outboxWaiting()}
 	if !v.Running {
 		return v
@@ -158,22 +159,22 @@ func readerCard(c *station.Card) *page.ReaderCard {
 }
 
 func (s *Server) stationPage(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.Station(u, s.stationPanelView(r.Context())))
+	s.render(w, r, http.StatusOK, page.Station(u, s.stationPanelView(r.Context(), u)))
 	return nil
 }
 
 // stationKiosk answers GET /station/kiosk, the station's own screen.
-func (s *Server) stationKiosk(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
-	s.render(w, r, http.StatusOK, page.StationKiosk(s.stationPanelView(r.Context())))
+func (s *Server) stationKiosk(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
+	s.render(w, r, http.StatusOK, page.StationKiosk(s.stationPanelView(r.Context(), u)))
 	return nil
 }
 
 // stationPanel answers GET /station/panel, the page's fallback poll when
 // server-sent events do not get through. It logs at DEBUG only: every
 // open page asks once a second.
-func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
+func (s *Server) stationPanel(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	quiet(w)
-	s.render(w, r, http.StatusOK, page.StationBody(s.stationPanelView(r.Context())))
+	s.render(w, r, http.StatusOK, page.StationBody(s.stationPanelView(r.Context(), u)))
 	return nil
 }
 
@@ -200,7 +201,7 @@ const (
 // the panel's HTML as a "panel" event at the start and at every change,
 // and a "signin" event, after which it ends, when the session does. The
 // stream logs one line, when it ends.
-func (s *Server) stationEvents(w http.ResponseWriter, r *http.Request, _ *page.Session, _ domain.Origin) error {
+func (s *Server) stationEvents(w http.ResponseWriter, r *http.Request, u *page.Session, _ domain.Origin) error {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return err // pageHandler has just read it
@@ -247,7 +248,7 @@ func (s *Server) stationEvents(w http.ResponseWriter, r *http.Request, _ *page.S
 	}
 	panel := func() error {
 		var b bytes.Buffer
-		if err := page.StationBody(s.stationPanelView(r.Context())).Render(r.Context(), &b); err != nil {
+		if err := page.StationBody(s.stationPanelView(r.Context(), u)).Render(r.Context(), &b); err != nil {
 			return err
 		}
 		return send("panel", b.String())

@@ -142,3 +142,18 @@ func TestStationLive(t *testing.T) {
 		t.Fatalf("after the session ended: %s %q", ev, data)
 	}
 }
+
+// TestStationPressOnlyForOperators: the simulated panel's button is on
+// the page only for those who may press it.
+func TestStationPressOnlyForOperators(t *testing.T) {
+	e := newEnv(t)
+	stn := &liveStation{st: station.Status{State: station.Ready, LEDs: station.Signal(station.Ready)}}
+	e.srv = New(e.store, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Station: stn, PressButton: func() {}})
+	people := e.people()
+	for role, want := range map[domain.Role]bool{domain.RoleViewer: false, domain.RoleOperator: true, domain.RoleAdmin: true} {
+		rec := e.form(people[role], "GET", "/station/panel", nil)
+		if got := strings.Contains(rec.Body.String(), `data-testid="press"`); rec.Code != 200 || got != want {
+			t.Errorf("%s: %d, press button shown %v; want %v", role, rec.Code, got, want)
+		}
+	}
+}
