@@ -18,10 +18,8 @@ BIN       := bin/cardstop
 GPIOSIM_PKGS := linux-source-6.12 bc flex bison libelf-dev qemu-system-x86 busybox-static cpio
 APT_PKGS  := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd opensc chromium systemd e2fsprogs \
 	$(GPIOSIM_PKGS)
-# Front-end files from the npm registry, pinned by sha256: htmx is vendored
-# (committed); axe-core is only fetched for the accessibility tests.
-HTMX_VERSION := 2.0.11
-HTMX_SHA256  := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
+# axe-core, from the npm registry pinned by sha256, is only fetched for
+# the accessibility tests.
 AXE_VERSION  := 4.11.0
 AXE_SHA256   := e9e5863c33a874f09bc01acd9234b7e3c871479f5eef8802fa582544465e6d01
 AXE          := bin/axe/axe.min.js
@@ -34,7 +32,7 @@ PCSCD_DIR := $(CURDIR)/bin/pcscd
 
 CYCLES    ?= 100
 
-.PHONY: help run build test test-pcsc test-crash test-hostile bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated vendor-htmx check-htmx screenshots gpiosim-kernel test-gpiosim test-systemd
+.PHONY: help run build test test-pcsc test-crash test-hostile bench deb test-deb vet fmt fmt-check fuzz deps clean generate check-generated screenshots gpiosim-kernel test-gpiosim test-systemd
 
 help:
 	@echo "make run    - build and start the service on $(LISTEN), data in $(DATA_DIR)"
@@ -104,15 +102,6 @@ generate:
 
 check-generated:
 	@$(GO) tool templ generate -check || { echo "run make generate and commit the result" >&2; exit 1; }
-
-vendor-htmx:
-	tmp=$$(mktemp -d) && npm pack --silent --pack-destination "$$tmp" htmx.org@$(HTMX_VERSION) >/dev/null && \
-	tar -xzf "$$tmp/htmx.org-$(HTMX_VERSION).tgz" -C "$$tmp" package/dist/htmx.min.js && \
-	cp "$$tmp/package/dist/htmx.min.js" web/static/htmx.min.js && rm -rf "$$tmp"
-	$(MAKE) --no-print-directory check-htmx
-
-check-htmx:
-	@echo "$(HTMX_SHA256)  web/static/htmx.min.js" | sha256sum -c --quiet -
 
 $(AXE):
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
@@ -226,7 +215,7 @@ fmt-check:
 vet: deps
 	$(GO) vet ./...
 
-test: deps fmt-check vet check-generated check-htmx $(AXE)
+test: deps fmt-check vet check-generated $(AXE)
 	@$(GO) mod verify >/dev/null
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./...

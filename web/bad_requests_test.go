@@ -642,7 +642,7 @@ func TestStaticListsNoDirectory(t *testing.T) {
 		if rec.Code != tc.code {
 			t.Errorf("GET %s: %d, want %d", tc.path, rec.Code, tc.code)
 		}
-		if b := rec.Body.String(); tc.code == 404 && (strings.Contains(b, `href="htmx.min.js"`) || !strings.Contains(b, `data-testid="message">There is no page at `+tc.path)) {
+		if b := rec.Body.String(); tc.code == 404 && (strings.Contains(b, `href="station.js"`) || !strings.Contains(b, `data-testid="message">There is no page at `+tc.path)) {
 			t.Errorf("GET %s: want the page saying it is not found, not a listing: %s", tc.path, b)
 		}
 	}
