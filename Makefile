@@ -202,7 +202,7 @@ test-systemd: deb
 
 # screenshots renews docs/screenshots from the browser test.
 screenshots: deps $(AXE)
-	CARDSTOP_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowserDisableFlow ./web/
+	CARDSTOP_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestBrowser(DisableFlow|StationKiosk|CardPageFits)' ./web/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

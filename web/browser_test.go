@@ -227,10 +227,10 @@ func (s *site) accessible(ctx context.Context, name string) {
 	}
 }
 
-// screenshot saves the page at both sizes of the station and a desktop.
+// screenshot saves the page at the station's size, a desktop's and a phone's.
 func (s *site) screenshot(ctx context.Context, name string) {
 	s.t.Helper()
-	for _, size := range [][2]int64{{800, 480}, {1280, 800}} {
+	for _, size := range [][2]int64{{800, 480}, {1280, 800}, {390, 844}} {
 		s.do(ctx, chromedp.EmulateViewport(size[0], size[1]))
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err != nil {
