@@ -454,7 +454,7 @@ func TestBrowserCardPageFits(t *testing.T) {
 	s.screenshot(ctx, "card-walkup")
 
 	s.do(ctx, chromedp.EmulateViewport(390, 844))
-	for _, p := range []string{"/cards", "/cards?status=Disabled", cardPage, "/requests", "/audit"} {
+	for _, p := range []string{"/cards", "/cards?status=Disabled", cardPage, "/requests", "/audit", "/station", "/admin/tokens", "/admin/users", "/admin/outbox", "/admin/stations"} {
 		t.Run(p, func(t *testing.T) {
 			s.do(ctx, chromedp.Navigate(s.url+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			over, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
