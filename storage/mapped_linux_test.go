@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cardstop/cardstop/storage"
+	"github.com/cardstop/cardstop/storage/domain"
 )
 
 // TestListingDropsTheFilesPages lists every card of a file bigger than
@@ -52,6 +53,47 @@ func TestListingDropsTheFilesPages(t *testing.T) {
 	t.Logf("file %d KiB; resident file pages grew by %d KiB while listing %d cards twice", fi.Size()>>10, growth>>10, n)
 	if limit := fi.Size() / 8; growth > limit {
 		t.Errorf("resident file pages grew by %d KiB while listing; want under %d KiB (an eighth of the file)", growth>>10, limit>>10)
+	}
+}
+
+// TestChangesDropTheFilesPages: changes to cards all over a file leave
+// no more of it resident than a few trims' worth (issue 14's budget).
+func TestChangesDropTheFilesPages(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	const n = 40_000
+	for b := 0; b < n; b += 10_000 {
+		importCards(t, s, manyCardsFrom(b, 10_000)...)
+	}
+	s.Close()
+	fi, err := os.Stat(filepath.Join(dir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	before := rssFile(t)
+	const changes, writers = 4_000, 32
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			var err error
+			for i := w; i < changes && err == nil; i += writers {
+				// Every tenth card: the changes fall on pages all over the file.
+				card := manyCardsFrom(i*n/changes, 1)[0]
+				_, err = s.Apply(context.Background(), admin, domain.Command{Card: card.Uuid, Action: domain.Retire, Reason: "expired", Via: domain.ViaPage})
+			}
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	growth := rssFile(t) - before
+	t.Logf("file %d KiB; resident file pages grew by %d KiB over %d changes", fi.Size()>>10, growth>>10, changes)
+	if limit := fi.Size() / 8; growth > limit {
+		t.Errorf("resident file pages grew by %d KiB over the changes; want under %d KiB (an eighth of the file)", growth>>10, limit>>10)
 	}
 }
 

@@ -254,7 +254,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if why := s.damaged.Load(); why != nil {
 		return &domain.Error{Kind: ErrDamaged, Msg: "the database failed its check (" + *why + "); changes are refused until it is restored from a backup"}
 	}
-	return s.commits.do(func(tx *bolt.Tx) error {
+	err := s.commits.do(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -263,6 +263,10 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.mapped.wrote(s.db)
+	}
+	return err
 }
 
 // holdLimit is how long a change waits for the start-up check.
