@@ -19,27 +19,15 @@ import (
 // cards' part of the file mapped (issue 14: 8 full lists of 100,000 cards
 // left 120 MB of the file resident).
 func TestListingDropsTheFilesPages(t *testing.T) {
-	dir := t.TempDir()
-	s := openStore(t, dir)
-	const n = 40_000
-	for b := 0; b < n; b += 10_000 {
-		importCards(t, s, manyCardsFrom(b, 10_000)...)
-	}
-	s.Close()
-	fi, err := os.Stat(filepath.Join(dir, storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	s = openStore(t, dir) // a fresh mapping: none of the file is resident
+	s, size := bigStore(t)
 	before := rssFile(t)
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
 			read := 0
 			err := s.EachCard(context.Background(), storage.CardFilter{}, func(storage.Smartcard) error { read++; return nil })
-			if err == nil && read != n {
-				err = fmt.Errorf("listed %d cards; want %d", read, n)
+			if err == nil && read != bigCards {
+				err = fmt.Errorf("listed %d cards; want %d", read, bigCards)
 			}
 			errs <- err
 		}()
@@ -50,8 +38,8 @@ func TestListingDropsTheFilesPages(t *testing.T) {
 		}
 	}
 	growth := rssFile(t) - before
-	t.Logf("file %d KiB; resident file pages grew by %d KiB while listing %d cards twice", fi.Size()>>10, growth>>10, n)
-	if limit := fi.Size() / 8; growth > limit {
+	t.Logf("file %d KiB; resident file pages grew by %d KiB while listing %d cards twice", size>>10, growth>>10, bigCards)
+	if limit := size / 8; growth > limit {
 		t.Errorf("resident file pages grew by %d KiB while listing; want under %d KiB (an eighth of the file)", growth>>10, limit>>10)
 	}
 }
@@ -59,18 +47,7 @@ func TestListingDropsTheFilesPages(t *testing.T) {
 // TestChangesDropTheFilesPages: changes to cards all over a file leave
 // no more of it resident than a few trims' worth (issue 14's budget).
 func TestChangesDropTheFilesPages(t *testing.T) {
-	dir := t.TempDir()
-	s := openStore(t, dir)
-	const n = 40_000
-	for b := 0; b < n; b += 10_000 {
-		importCards(t, s, manyCardsFrom(b, 10_000)...)
-	}
-	s.Close()
-	fi, err := os.Stat(filepath.Join(dir, storage.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s = openStore(t, dir)
+	s, size := bigStore(t)
 	before := rssFile(t)
 	const changes, writers = 4_000, 32
 	errs := make(chan error, writers)
@@ -79,7 +56,7 @@ func TestChangesDropTheFilesPages(t *testing.T) {
 			var err error
 			for i := w; i < changes && err == nil; i += writers {
 				// Every tenth card: the changes fall on pages all over the file.
-				card := manyCardsFrom(i*n/changes, 1)[0]
+				card := manyCardsFrom(i*bigCards/changes, 1)[0]
 				_, err = s.Apply(context.Background(), admin, domain.Command{Card: card.Uuid, Action: domain.Retire, Reason: "expired", Via: domain.ViaPage})
 			}
 			errs <- err
@@ -91,10 +68,30 @@ func TestChangesDropTheFilesPages(t *testing.T) {
 		}
 	}
 	growth := rssFile(t) - before
-	t.Logf("file %d KiB; resident file pages grew by %d KiB over %d changes", fi.Size()>>10, growth>>10, changes)
-	if limit := fi.Size() / 8; growth > limit {
+	t.Logf("file %d KiB; resident file pages grew by %d KiB over %d changes", size>>10, growth>>10, changes)
+	if limit := size / 8; growth > limit {
 		t.Errorf("resident file pages grew by %d KiB over the changes; want under %d KiB (an eighth of the file)", growth>>10, limit>>10)
 	}
+}
+
+// bigCards is how many cards bigStore holds: a file of about 60 MB.
+const bigCards = 40_000
+
+// bigStore fills a store with bigCards cards and opens it again, so that
+// none of its file is resident yet, and returns it with the file's size.
+func bigStore(t *testing.T) (*storage.Store, int64) {
+	t.Helper()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	for b := 0; b < bigCards; b += 10_000 {
+		importCards(t, s, manyCardsFrom(b, 10_000)...)
+	}
+	s.Close()
+	fi, err := os.Stat(filepath.Join(dir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return openStore(t, dir), fi.Size()
 }
 
 // rssFile is the test process's resident file-backed memory.
