@@ -67,13 +67,7 @@ type CardFilter struct {
 
 // Card returns the card with the given uuid.
 func (s *Store) Card(id guid.GUID) (Smartcard, error) {
-	var c Smartcard
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		c, err = getCard(tx, id)
-		return err
-	})
-	return c, err
+	return cachedView(s, &s.cards, id, func(tx *bolt.Tx) (Smartcard, error) { return getCard(tx, id) })
 }
 
 // CardBySerial finds a card by its serial number (MIM CM's cardid), in any

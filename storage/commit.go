@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -32,6 +33,10 @@ type groupCommit struct {
 	// onBroken is told when a commit panicked inside bbolt (it does on
 	// some damaged files): from then on every change fails with broken.
 	onBroken func(why string)
+
+	// gen counts the commits (and failed commits): the read caches serve
+	// a record only at the generation it was read at (cache.go).
+	gen atomic.Uint64
 
 	mu      sync.Mutex
 	queue   []*change
@@ -105,6 +110,7 @@ func (g *groupCommit) lead(group []*change, broken error) {
 		if finished {
 			return
 		}
+		g.gen.Add(1) // the commit's outcome is unknown: no cached read stays
 		why := fmt.Sprintf("a commit failed inside the database library: %v", recover())
 		err := errors.New(why)
 		for _, c := range group {
@@ -142,6 +148,7 @@ func (g *groupCommit) commit(group []*change) {
 			}
 			return nil
 		})
+		g.gen.Add(1) // before anyone is told: see cache.go
 		if failed < 0 {
 			for _, c := range group {
 				answer(c, err)
@@ -150,7 +157,9 @@ func (g *groupCommit) commit(group []*change) {
 		}
 		c := group[failed]
 		group = slices.Delete(group, failed, failed+1)
-		answer(c, g.db.Update(func(tx *bolt.Tx) error { return call(c.fn, tx) }))
+		err = g.db.Update(func(tx *bolt.Tx) error { return call(c.fn, tx) })
+		g.gen.Add(1)
+		answer(c, err)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/cardstop/cardstop/storage/auth"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
 // SchemaVersion is the layout of the file this code reads and writes.
@@ -100,11 +101,20 @@ type Store struct {
 	damaged     atomic.Pointer[string]        // why changes are refused, once the file failed its check
 	held        atomic.Pointer[chan struct{}] // closed when held changes may go on
 	changed     func(o domain.Origin, to domain.CardStatus)
-	signins     *auth.Limiter // sign-in attempts, by account name and by address
-	passwords   *auth.Hasher  // every argon2id hash and check, a few at once
-	mapped      mappedPages   // the file's pages listings read, dropped now and then
-	sinks       []string      // the outbox's sinks (Options.Sinks)
+	signins     *auth.Limiter                   // sign-in attempts, by account name and by address
+	passwords   *auth.Hasher                    // every argon2id hash and check, a few at once
+	mapped      mappedPages                     // the file's pages listings read, dropped now and then
+	sinks       []string                        // the outbox's sinks (Options.Sinks)
+	tokens      readCache[string, Token]        // by the secret's hash
+	cards       readCache[guid.GUID, Smartcard] // by uuid
 }
+
+// How many records the read caches keep (cache.go): every token a site
+// has, and the cards asked for most (a Smartcard is under 1 KB).
+const (
+	cachedTokens = 256
+	cachedCards  = 4096
+)
 
 // Open opens (or creates) the database in dir. It fails with ErrInUse when
 // another process holds the file, refuses a file written by a newer
@@ -146,7 +156,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		opt.ClockSynced = func() bool { return true }
 	}
 	s := &Store{db: database{DB: db}, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed,
-		sinks: slices.Clone(opt.Sinks)}
+		sinks: slices.Clone(opt.Sinks), tokens: readCache[string, Token]{max: cachedTokens}, cards: readCache[guid.GUID, Smartcard]{max: cachedCards}}
 	s.commits.onBroken = s.RefuseChanges
 	s.signins = auth.NewLimiter(auth.MaxSignInFailures, s.now)
 	s.passwords = auth.NewHasher(auth.MaxPasswordWork, auth.PasswordWait)

@@ -78,23 +78,25 @@ func (s *Store) RevokeToken(ctx context.Context, o domain.Origin, name string) e
 	})
 }
 
-// Authenticate returns the token whose secret this is. The look-up is by
-// the secret's hash, so no comparison of secrets takes place at all.
+// Authenticate returns the token whose secret this is, without its hash.
+// The look-up is by the secret's hash, so no comparison of secrets takes
+// place at all.
 func (s *Store) Authenticate(secret string) (Token, error) {
-	var t Token
 	if !auth.IsTokenSecret(secret) {
-		return t, domain.Refuse(domain.ErrNotFound, "unknown token")
+		return Token{}, domain.Refuse(domain.ErrNotFound, "unknown token")
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		name := tx.Bucket(bucketTokensByHash).Get(auth.Hash(secret))
+	hash := auth.Hash(secret)
+	return cachedView(s, &s.tokens, string(hash), func(tx *bolt.Tx) (Token, error) {
+		var t Token
+		name := tx.Bucket(bucketTokensByHash).Get(hash)
 		if name == nil {
-			return domain.Refuse(domain.ErrNotFound, "unknown token")
+			return t, domain.Refuse(domain.ErrNotFound, "unknown token")
 		}
 		ok, err := getJSON(tx.Bucket(bucketTokens), name, &t)
 		if err == nil && !ok {
 			err = domain.Refuse(domain.ErrNotFound, "unknown token")
 		}
-		return err
+		t.Hash = nil
+		return t, err
 	})
-	return t, err
 }

@@ -223,9 +223,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.observe(route, sw.code, time.Since(start))
 	}()
 
-	routed := r.Clone(r.Context())
-	routed.URL.Path = strings.ToLower(r.URL.Path)
-	routed.URL.RawPath = ""
+	// A shallow copy: the mux only reads the request, and a deep Clone
+	// copies every header.
+	routed, u := r.WithContext(r.Context()), *r.URL
+	u.Path, u.RawPath = strings.ToLower(r.URL.Path), ""
+	routed.URL = &u
 	api := isAPI(routed.URL.Path)
 	if api {
 		h.Set("Content-Type", "application/json; charset=utf-8")
@@ -294,8 +296,19 @@ func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.code = code }
 
+// jsonAppender is a wire shape that writes its own JSON, the bytes
+// encoding/json would write, without reflection.
+type jsonAppender interface{ AppendJSON(b []byte) []byte }
+
 // writeJSON answers with v encoded as JSON.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	if a, ok := v.(jsonAppender); ok {
+		data := a.AppendJSON(make([]byte, 0, 1024))
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(code)
+		_, _ = w.Write(data)
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)              // MIM CM does not escape <, > and &; neither do we

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cardstop/cardstop/device/clock"
+	"github.com/cardstop/cardstop/device/logbuf"
 	"github.com/cardstop/cardstop/device/station"
 	"github.com/cardstop/cardstop/device/systemd"
 	"github.com/cardstop/cardstop/storage"
@@ -68,7 +69,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}
-	log := newLogger(stderr)
+	log, flushLog := newLogger(stderr)
+	defer flushLog()
 	senders, upstream, err := so.fleet.senders(*sf.name)
 	if err != nil {
 		return err
@@ -268,11 +270,14 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 // on a Raspberry Pi.
 const checkLimit = 2 * time.Minute
 
-// newLogger writes text for a person at a terminal and JSON Lines for a
-// log collector otherwise. No secret is ever passed to it.
-func newLogger(w io.Writer) *slog.Logger {
+// newLogger writes text for a person at a terminal, at once, and JSON
+// Lines for a log collector otherwise, batched (logbuf): a line waits at
+// most logbuf.Delay, a warning or error not at all. flush writes what
+// waits. No secret is ever passed to it.
+func newLogger(w io.Writer) (log *slog.Logger, flush func()) {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, nil)), func() {}
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	b := logbuf.New(w)
+	return slog.New(logbuf.Handler(slog.NewJSONHandler(b, nil), b, slog.LevelWarn)), func() { _ = b.Flush() }
 }
