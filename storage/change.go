@@ -18,6 +18,14 @@ func (s *Store) Size() int64 {
 	return n
 }
 
+// WriteStats says how many write transactions were committed (or failed)
+// since Open, and how many pages they wrote to the file: every page is
+// fsync'd, so pages a change are what a change costs on an SD card.
+func (s *Store) WriteStats() (commits, pages int64) {
+	st := s.db.Stats()
+	return int64(s.commits.gen.Load()), st.TxStats.GetWrite()
+}
+
 // Apply makes one change of a card's status, whichever way it comes in:
 // the API carrying out a request, a person on the page, the walk-up
 // station. In one transaction it finds the request carried out (or

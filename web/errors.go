@@ -96,6 +96,9 @@ func (s *Server) logStatus(r *http.Request, code int, actor string, quiet bool) 
 	case quiet && code < 400:
 		level = slog.LevelDebug
 	}
-	s.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", code,
-		"actor", actor, "remote", remoteHost(r), "correlation_id", correlationID(r.Context()).String())
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	s.log.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", code),
+		slog.String("actor", actor), slog.String("remote", remoteHost(r)), slog.String("correlation_id", correlationID(r.Context()).String()))
 }

@@ -59,6 +59,10 @@ var (
 	descReader = prometheus.NewDesc("cardstop_reader_events_total",
 		"Reader events the station saw, by kind; read-error counts cards that could not be read.", []string{"kind"}, nil)
 	descDBSize  = prometheus.NewDesc("cardstop_database_size_bytes", "Size of the database's pages in use (the file can be larger: bbolt grows it ahead).", nil, nil)
+	descCommits = prometheus.NewDesc("cardstop_database_commits_total",
+		"Write transactions committed since start; concurrent changes share one.", nil, nil)
+	descPageWrites = prometheus.NewDesc("cardstop_database_page_writes_total",
+		"Pages written to the database file since start, each fsync'd at its commit.", nil, nil)
 	descDamaged = prometheus.NewDesc("cardstop_database_damaged",
 		"1 when the database failed its check and changes are refused.", nil, nil)
 	descOutboxPending = prometheus.NewDesc("cardstop_outbox_pending",
@@ -76,7 +80,7 @@ var (
 type stateCollector struct{ s *Server }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChanges, descState, descReader, descDBSize, descDamaged,
+	for _, d := range []*prometheus.Desc{descChanges, descState, descReader, descDBSize, descCommits, descPageWrites, descDamaged,
 		descOutboxPending, descOutboxParked, descOutboxOldest, descOutboxDelivered} {
 		ch <- d
 	}
@@ -87,6 +91,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(n), k.status.String(), k.actorKind)
 	}
 	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(c.s.ops.Size()))
+	commits, pages := c.s.ops.WriteStats()
+	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(commits))
+	ch <- prometheus.MustNewConstMetric(descPageWrites, prometheus.CounterValue, float64(pages))
 	damaged := 0.0
 	if c.s.ops.Damaged() != "" {
 		damaged = 1

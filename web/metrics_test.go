@@ -63,6 +63,16 @@ func TestMetrics(t *testing.T) {
 	if want := fmt.Sprintf("\ncardstop_database_size_bytes %d\n", size); !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks%s (the store's size):\n%s", strings.TrimSuffix(want, "\n"), body)
 	}
+	// What the changes above wrote, counted by the store.
+	commits, pages := e.store.WriteStats()
+	if commits == 0 || pages < commits {
+		t.Errorf("WriteStats = %d commits, %d pages; the test made changes", commits, pages)
+	}
+	for _, want := range []string{fmt.Sprintf("\ncardstop_database_commits_total %d\n", commits), fmt.Sprintf("\ncardstop_database_page_writes_total %d\n", pages)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks%s", strings.TrimSuffix(want, "\n"))
+		}
+	}
 	if rec.Code != 200 || strings.Contains(body, "cst_") {
 		t.Fatalf("/metrics: %d, or a secret in it", rec.Code)
 	}

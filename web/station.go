@@ -25,6 +25,7 @@ type opsStore interface {
 	Damaged() string // why the database failed its check; "" when it did not
 	Checking() bool  // the start-up check runs
 	Size() int64
+	WriteStats() (commits, pages int64)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
