@@ -122,15 +122,21 @@ test-hostile: deps
 	$(GO) test -count=1 -run '^TestHostileLoad$$' -v -timeout 10m ./cmd/cardstop/
 
 # bench measures the service against this machine's own limits and writes
-# docs/PERFORMANCE.md; a few minutes, loopback only. The station's numbers
-# come from its Go benchmarks, run against a pcscd like test-pcsc's.
+# docs/PERFORMANCE.md; a few minutes, loopback only. The load comes from
+# wrk (a C load generator; the Go client's figures are reported beside),
+# profiles of the server go to bin/perf/ when perf is installed. The
+# station's numbers come from its Go benchmarks, run against a pcscd like
+# test-pcsc's. PHASES=get,put (startup, get, hostile, search, put, pi,
+# fleet) runs only those, and writes no report.
 bench: build
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	@command -v perf >/dev/null || $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf || echo "no perf: the bench runs without profiles"
 	@mkdir -p $(PCSCD_DIR); started=; \
 	if ! pgrep -x pcscd >/dev/null; then setsid /usr/sbin/pcscd --foreground >> $(PCSCD_DIR)/pcscd.log 2>&1 & started=$$!; fi; \
 	trap '[ -n "$$started" ] && kill -TERM $$started 2>/dev/null; true' EXIT; \
 	station=$$($(GO) test -run '^$$' -bench . -benchtime 200x ./device/station/ | grep '^Benchmark'; \
 		$(GO) test -run '^$$' -bench . -benchtime 40x ./device/reader/pcsc/ | grep '^Benchmark'); \
-	CARDSTOP_PERF=1 CARDSTOP_PERF_REPORT=$(CURDIR)/docs/PERFORMANCE.md CARDSTOP_STATION_BENCH="$$station" \
+	CARDSTOP_PERF=1 CARDSTOP_PERF_REPORT=$(CURDIR)/docs/PERFORMANCE.md CARDSTOP_STATION_BENCH="$$station" CARDSTOP_PERF_PHASES=$(PHASES) \
 		$(GO) test -count=1 -run '^TestPerformance$$' -timeout 20m -v ./cmd/cardstop/ | grep -v '^=== RUN'
 
 # deb builds .deb packages for amd64, arm64 and armhf (Raspberry Pi OS and

@@ -112,7 +112,7 @@ func (s *Store) EachCard(ctx context.Context, f CardFilter, fn func(Smartcard) e
 		switch {
 		case !f.AssignedUser.IsNil():
 			c, prefix = tx.Bucket(bucketCardsUser).Cursor(), f.AssignedUser[:]
-		case f.Status != nil:
+		case f.Status != nil && statusIndexed(*f.Status):
 			c, prefix = tx.Bucket(bucketCardsStatus).Cursor(), []byte{byte(*f.Status)}
 		default:
 			c = tx.Bucket(bucketCards).Cursor()
@@ -141,7 +141,7 @@ func (s *Store) EachCard(ctx context.Context, f CardFilter, fn func(Smartcard) e
 			}
 			after, started = id, true
 			if f.Status != nil && card.Status != *f.Status {
-				continue // the user index, filtered by status here
+				continue // the user index or all cards, filtered by status here
 			}
 			buf = append(buf, card)
 			if taken++; taken == f.Limit {
@@ -161,6 +161,13 @@ func getCard(tx *bolt.Tx, id guid.GUID) (Smartcard, error) {
 
 func userKey(c Smartcard) []byte   { return append(c.AssignedUserUuid[:], c.Uuid[:]...) }
 func statusKey(c Smartcard) []byte { return append([]byte{byte(c.Status)}, c.Uuid[:]...) }
+
+// statusIndexed says whether cards of status st are in the status index.
+// Active cards, nearly all of a site's, are not: a disable then writes one
+// index entry, where moving the card from one entry to another wrote two
+// pages anywhere in the index (schema 2). Active cards are the ones in no
+// entry.
+func statusIndexed(st domain.CardStatus) bool { return st != domain.CardActive }
 
 // putCard stores c and keeps the indexes in step with it. old is the stored
 // record c replaces, or nil for a new card. Index entries that do not
@@ -195,13 +202,15 @@ func putCard(tx *bolt.Tx, old *Smartcard, c Smartcard) error {
 		}
 	}
 	if old == nil || old.Status != c.Status {
-		if old != nil {
+		if old != nil && statusIndexed(old.Status) {
 			if err := byStatus.Delete(statusKey(*old)); err != nil {
 				return err
 			}
 		}
-		if err := byStatus.Put(statusKey(c), nil); err != nil {
-			return err
+		if statusIndexed(c.Status) {
+			if err := byStatus.Put(statusKey(c), nil); err != nil {
+				return err
+			}
 		}
 	}
 	return putJSON(tx.Bucket(bucketCards), c.Uuid[:], c)
@@ -296,14 +305,17 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		// With a status, the status index says which cards have it, on its
 		// keys alone; the list is still walked in serial order, as without
 		// one, rather than in the status index's order of hidden uuids.
-		var withStatus map[guid.GUID]bool
+		// Active cards are the ones the index does not hold.
+		hasStatus := func(guid.GUID) bool { return true }
 		if q.Status != nil {
-			withStatus = map[guid.GUID]bool{}
+			indexed := map[guid.GUID]bool{}
 			c := tx.Bucket(bucketCardsStatus).Cursor()
-			prefix := []byte{byte(*q.Status)}
-			for k, _ := c.Seek(prefix); k != nil && k[0] == prefix[0]; k, _ = c.Next() {
-				withStatus[guid.GUID(k[1:])] = true
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if !statusIndexed(*q.Status) || k[0] == byte(*q.Status) {
+					indexed[guid.GUID(k[1:])] = true
+				}
 			}
+			hasStatus = func(id guid.GUID) bool { return indexed[id] == statusIndexed(*q.Status) }
 		}
 		needle := []byte(text)
 		uuidLike := len(text) <= 36 && strings.Trim(text, "0123456789abcdef-") == ""
@@ -312,7 +324,7 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 				!(uuidLike && guid.GUID(id).HasPrefix(needle)) {
 				return nil
 			}
-			if withStatus != nil && !withStatus[guid.GUID(id)] {
+			if !hasStatus(guid.GUID(id)) {
 				return nil
 			}
 			return take(id)

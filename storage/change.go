@@ -80,7 +80,7 @@ func (s *Store) ApplyChanged(ctx context.Context, o domain.Origin, cmd domain.Co
 		reason, comment := cmd.Reason, cmd.Comment
 		if rs == nil {
 			r = Request{
-				Uuid:                guid.New(),
+				Uuid:                guid.NewOrdered(now), // appended where the last requests are,
 				RequestType:         d.Action.Type,
 				Status:              domain.RequestCompleted,
 				Flags:               requestFlagSmartcard,

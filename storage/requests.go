@@ -114,7 +114,7 @@ func (s *Store) CreateRequest(ctx context.Context, o domain.Origin, n NewRequest
 		}
 	}
 	r := Request{
-		Uuid:                guid.New(),
+		Uuid:                guid.NewOrdered(s.now()), // appended where the last requests are,
 		RequestType:         n.Type,
 		Status:              status,
 		Flags:               requestFlagSmartcard,

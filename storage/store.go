@@ -31,7 +31,7 @@ import (
 
 // SchemaVersion is the layout of the file this code reads and writes.
 // A later version that changes the layout migrates from the stored one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // FileName is the database's name inside the data directory.
 const FileName = "cardstop.db"
@@ -217,8 +217,29 @@ func (s *Store) init() error {
 		if n > SchemaVersion {
 			return fmt.Errorf("the database has schema version %d; this cardstop reads up to %d: upgrade cardstop", n, SchemaVersion)
 		}
-		return nil
+		if n < 2 {
+			if err := migrateTo2(tx); err != nil {
+				return fmt.Errorf("migrate the database to schema version 2: %w", err)
+			}
+		}
+		if n == SchemaVersion {
+			return nil
+		}
+		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
+}
+
+// migrateTo2 takes the Active cards out of the status index (see
+// statusIndexed), in the transaction that opens the file.
+func migrateTo2(tx *bolt.Tx) error {
+	c := tx.Bucket(bucketCardsStatus).Cursor()
+	active := []byte{byte(domain.CardActive)}
+	for k, _ := c.Seek(active); k != nil && k[0] == active[0]; k, _ = c.Seek(active) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // schema checks, reading only, that the file is a Cardstop database this

@@ -238,10 +238,11 @@ func TestOpenSchema(t *testing.T) {
 		schema  string
 		wantErr string // "" means Open succeeds
 	}{
-		{name: "current", schema: "1"},
-		{name: "older", schema: "0"},
+		{name: "current", schema: "2"},
+		{name: "older", schema: "1"},
+		{name: "oldest", schema: "0"},
 		{name: "newer", schema: "99", wantErr: "schema version 99"},
-		{name: "next", schema: "2", wantErr: "schema version 2"},
+		{name: "next", schema: "3", wantErr: "schema version 3"},
 		{name: "garbage", schema: "one", wantErr: "unreadable schema version"},
 	}
 	for _, tt := range tests {
@@ -278,6 +279,71 @@ func TestOpenSchema(t *testing.T) {
 				t.Errorf("schema after refused Open = %q, want %q", got, tt.schema)
 			}
 		})
+	}
+}
+
+// TestMigrateTo2: a schema 1 file, whose status index holds the Active
+// cards too, opens as schema 2 without them, and its searches and lists
+// by status find what they did.
+func TestMigrateTo2(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	importCards(t, s, newCard(1, "{c1}", domain.CardActive), newCard(2, "{c2}", domain.CardActive), newCard(3, "{c3}", domain.CardSuspended))
+	s.Close()
+	// What schema 1 wrote: an entry for every card, Active ones too.
+	db, err := bolt.Open(filepath.Join(dir, storage.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := func() (n int) {
+		db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("cards.status")).ForEach(func(k, v []byte) error { n++; return nil })
+		})
+		return n
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, n := range []byte{1, 2} {
+			id := testID(n)
+			if err := tx.Bucket([]byte("cards.status")).Put(append([]byte{byte(domain.CardActive)}, id[:]...), nil); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 3 {
+		t.Fatalf("the schema 1 file has %d status entries; want 3", n)
+	}
+	db.Close()
+
+	s = openStore(t, dir)
+	active, suspended := domain.CardActive, domain.CardSuspended
+	for _, tt := range []struct {
+		status *domain.CardStatus
+		want   int
+	}{{&active, 2}, {&suspended, 1}, {nil, 3}} {
+		cards, total, err := s.SearchCards(storage.CardSearch{Status: tt.status})
+		if err != nil || total != tt.want || len(cards) != tt.want {
+			t.Errorf("SearchCards(%v) = %d cards, total %d, %v; want %d", tt.status, len(cards), total, err, tt.want)
+		}
+		list, err := s.Cards(storage.CardFilter{Status: tt.status})
+		if err != nil || len(list) != tt.want {
+			t.Errorf("Cards(%v) = %d cards, %v; want %d", tt.status, len(list), err, tt.want)
+		}
+	}
+	checkStore(t, s)
+	s.Close()
+	if got := getMeta(t, dir, "schema"); got != "2" {
+		t.Errorf("schema after the migration = %q; want 2", got)
+	}
+	db, err = bolt.Open(filepath.Join(dir, storage.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := entries(); n != 1 {
+		t.Errorf("after the migration the status index has %d entries; want 1 (the Suspended card)", n)
 	}
 }
 

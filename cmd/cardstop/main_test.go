@@ -176,7 +176,15 @@ func (b *logBuffer) String() string {
 
 func startServer(t *testing.T, dir string, extra ...string) *server {
 	t.Helper()
+	return startServerEnv(t, nil, dir, extra...)
+}
+
+// startServerEnv is startServer with more environment variables (env,
+// "NAME=value" each) for serve.
+func startServerEnv(t *testing.T, env []string, dir string, extra ...string) *server {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	bin "encoding/binary"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -76,7 +74,77 @@ func TestPerformance(t *testing.T) {
 	dir := t.TempDir()
 	token := perfSeed(t, dir)
 
+	// CARDSTOP_PERF_PHASES (make bench PHASES=get,put) runs only the
+	// phases it names, and then writes no report.
+	only := os.Getenv("CARDSTOP_PERF_PHASES")
+	phase := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
+	cardURL := "/CertificateManagement/api/v1.0/smartcards/" + perfCard(7).String()
+
 	// (4) memory and start-up with 100k cards.
+	if phase("startup") {
+		startup(t, dir, token, cardURL, add)
+	}
+
+	// (1) GET /smartcards/{id} under wrk against a bare net/http server
+	// answering the same bytes, in turn, perfRounds times; a profile of
+	// the first round. (2) status changes through PUT from Go clients.
+	if phase("get") {
+		getPhase(t, dir, token, cardURL, add)
+	}
+
+	// (6) TestHostileLoad's load, on a process of its own so that its peak
+	// is the load's.
+	if phase("hostile") {
+		srv, sampled := hostileLoad(t, dir, token)
+		add("peak RSS (VmHWM) under hostile load, 100k cards", mb(vmHWM(t, srv))+" ("+sampled.String()+")", "< 96 MB")
+		srv.stop(t)
+	}
+
+	// (3) search and list with 100k cards, in the store itself.
+	if phase("search") {
+		search(t, dir, add)
+	}
+
+	// (3) durable status changes under wrk against the minimal-write
+	// ceiling, and (4) the same on a Raspberry Pi-class budget.
+	pool := newCardPool(20_000, perfCards)
+	if phase("put") {
+		putPhase(t, dir, token, pool, add)
+	}
+	if phase("pi") {
+		piPhase(t, dir, token, cardURL, pool, add)
+	}
+
+	// (7) delivery beyond the station.
+	if phase("fleet") {
+		fleetBench(t, add)
+	}
+	if only != "" {
+		return
+	}
+
+	// Binary sizes.
+	for _, b := range []string{"bin/cardstop", "bin/cardstop-linux-arm64"} {
+		if info, err := os.Stat(filepath.Join("..", "..", b)); err == nil {
+			add("binary "+b+" (stripped)", mb(uint64(info.Size())), map[bool]string{true: "< 25 MB"}[strings.Contains(b, "arm64")])
+		}
+	}
+	// (5) the station, from its benchmarks (make bench runs them with pcscd).
+	targets := map[string]string{"insert-to-led-ms": "< 20 ms", "press-to-led-ms": "< 50 ms beyond fsync (commit-ms)",
+		"median-read-ms": "< 20 ms", "median-detect-ms": "pcscd's 400 ms poll"}
+	for _, l := range strings.Split(os.Getenv("CARDSTOP_STATION_BENCH"), "\n") {
+		f := strings.Fields(l)
+		for i := 2; i+1 < len(f); i += 2 {
+			if strings.HasSuffix(f[i+1], "-ms") {
+				add("station: "+f[i+1], f[i]+" ms", targets[f[i+1]])
+			}
+		}
+	}
+	writeReport(t, rows)
+}
+
+// startup measures memory idle and the time to start with 100k cards.
+func startup(t *testing.T, dir, token, cardURL string, add func(name, value, target string)) {
 	emptyDir := t.TempDir()
 	srv := startServer(t, emptyDir, "--status-changes-per-minute", "0")
 	time.Sleep(time.Second)
@@ -87,7 +155,7 @@ func TestPerformance(t *testing.T) {
 	start := time.Now()
 	srv = startServer(t, dir, "--status-changes-per-minute", "0")
 	for {
-		if code, _ := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+perfCard(7).String(), ""); code == 200 {
+		if code, _ := srv.call(t, token, "GET", cardURL, ""); code == 200 {
 			break
 		}
 	}
@@ -102,63 +170,11 @@ func TestPerformance(t *testing.T) {
 	anon, file = rss(t, srv)
 	add("RssAnon idle, 100k cards (mapped file: RssFile "+mb(file)+")", mb(anon), "< 20 MB")
 
-	// (1) durable status changes through PUT, against raw bbolt's best.
-	// The tuned Batch is the best by far; it and the 32 PUT clients are
-	// measured in turn, perfRounds times, and the median ratio reported:
-	// this machine's disk and CPU are shared, and drift between phases.
-	update, defaults := rawRate(t, rawUpdate, 32), rawRate(t, rawBatch, 32)
-	add("raw bbolt, 32 writers, Update", fmt.Sprintf("%.0f tx/s", update), "")
-	add("raw bbolt, 32 writers, Batch (defaults)", fmt.Sprintf("%.0f tx/s", defaults), "")
-	for _, clients := range []int{1, 8} {
-		add(fmt.Sprintf("status changes/s through PUT, %d clients", clients), fmt.Sprintf("%.0f /s", putLoad(t, srv, token, clients, clients)), "")
-	}
-	var tuned, puts, putRatios []float64
-	for r := range perfRounds {
-		raw := rawRate(t, rawBatchTuned, 32)
-		rate := putLoad(t, srv, token, 32, 32+r) // fresh cards each round: every PUT is a change
-		tuned, puts, putRatios = append(tuned, raw), append(puts, rate), append(putRatios, rate/max(update, defaults, raw))
-	}
-	add("raw bbolt, 32 writers, Batch (1 ms, size 32), median of rounds", fmt.Sprintf("%.0f tx/s", medianOf(tuned)), "")
-	add("status changes/s through PUT, 32 clients, median of rounds", fmt.Sprintf("%.0f /s", medianOf(puts)),
-		fmt.Sprintf("≥ 0.5× raw best (%.2f×; rounds %s)", medianOf(putRatios), ratios(putRatios)))
-
-	// (2) GET /smartcards/{id} against a bare net/http server, in turn.
-	id := perfCard(7).String()
-	_, body := srv.call(t, token, "GET", "/CertificateManagement/api/v1.0/smartcards/"+id, "")
-	bare := exec.Command(os.Args[0])
-	bare.Env = append(os.Environ(), "CARDSTOP_BARE_SERVER_BODY="+body)
-	out, _ := bare.StdoutPipe()
-	if err := bare.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { bare.Process.Kill(); bare.Wait() }()
-	addr, _ := bufio.NewReader(out).ReadString('\n')
-	var ours, theirs []loadResult
-	var rateRatios, p99Ratios []float64
-	for r := range perfRounds {
-		during := func() {}
-		if r == 0 {
-			during = func() { anon, file = rss(t, srv) }
-		}
-		o := getLoad(t, srv.base+"/CertificateManagement/api/v1.0/smartcards/"+id, token, during)
-		b := getLoad(t, "http://"+strings.TrimSpace(addr)+"/", "", nil)
-		ours, theirs = append(ours, o), append(theirs, b)
-		rateRatios, p99Ratios = append(rateRatios, o.rate/b.rate), append(p99Ratios, float64(o.p99)/float64(b.p99))
-	}
-	add("RssAnon under GET load, 100k cards", mb(anon), "< 30 MB")
-	o, b := medianLoad(ours), medianLoad(theirs)
-	add("GET /smartcards/{id}, 32 clients, median of rounds", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", o.rate, ms(o.p50), ms(o.p99)),
-		fmt.Sprintf("≥ 0.5× bare (%.2f×; rounds %s), p99 ≤ 2× bare (%.2f×; rounds %s)", medianOf(rateRatios), ratios(rateRatios), medianOf(p99Ratios), ratios(p99Ratios)))
-	add("bare net/http, same bytes, 32 clients, median of rounds", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", b.rate, ms(b.p50), ms(b.p99)), "")
 	srv.stop(t)
+}
 
-	// (6) TestHostileLoad's load, on a process of its own so that its peak
-	// is the load's.
-	srv, sampled := hostileLoad(t, dir, token)
-	add("peak RSS (VmHWM) under hostile load, 100k cards", mb(vmHWM(t, srv))+" ("+sampled.String()+")", "< 96 MB")
-	srv.stop(t)
-
-	// (3) search and list with 100k cards, in the store itself.
+// search measures search and list with 100k cards, in the store itself.
+func search(t *testing.T, dir string, add func(name, value, target string)) {
 	st, err := storage.Open(dir, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -188,28 +204,66 @@ func TestPerformance(t *testing.T) {
 		add(q.name+", median of 21", ms(median(d)), "< 5 ms")
 	}
 	st.Close()
+}
 
-	// (7) delivery beyond the station.
-	fleetBench(t, add)
-
-	// Binary sizes.
-	for _, b := range []string{"bin/cardstop", "bin/cardstop-linux-arm64"} {
-		if info, err := os.Stat(filepath.Join("..", "..", b)); err == nil {
-			add("binary "+b+" (stripped)", mb(uint64(info.Size())), map[bool]string{true: "< 25 MB"}[strings.Contains(b, "arm64")])
+// getRounds runs wrk against the service's path and the bare server in
+// turn, perfRounds times, and returns the median rounds and the ratios of
+// each round. With a profile name, the first round of the service is
+// profiled.
+func getRounds(t *testing.T, s *server, token, path, bareURL, profile string) (ours, bare wrkResult, rate, p99 []float64) {
+	var os_, bs []wrkResult
+	for r := range perfRounds {
+		report := func() string { return "" }
+		if r == 0 && profile != "" {
+			report = perfRecord(t, s.cmd.Process.Pid, profile, perfPhase-time.Second)
 		}
+		o := runWrk(t, s.base+path, token, "")
+		if msg := report(); msg != "" {
+			t.Logf("profile of GET: %s", msg)
+		}
+		b := runWrk(t, bareURL, "", "")
+		if o.errors > 0 {
+			t.Errorf("GET under wrk: %d errors", o.errors)
+		}
+		os_, bs = append(os_, o), append(bs, b)
+		rate, p99 = append(rate, o.rate/b.rate), append(p99, float64(o.p99)/float64(b.p99))
 	}
-	// (5) the station, from its benchmarks (make bench runs them with pcscd).
-	targets := map[string]string{"insert-to-led-ms": "< 20 ms", "press-to-led-ms": "< 50 ms beyond fsync (commit-ms)",
-		"median-read-ms": "< 20 ms", "median-detect-ms": "pcscd's 400 ms poll"}
-	for _, l := range strings.Split(os.Getenv("CARDSTOP_STATION_BENCH"), "\n") {
-		f := strings.Fields(l)
-		for i := 2; i+1 < len(f); i += 2 {
-			if strings.HasSuffix(f[i+1], "-ms") {
-				add("station: "+f[i+1], f[i]+" ms", targets[f[i+1]])
+	return medianWrk(os_), medianWrk(bs), rate, p99
+}
+
+// putRounds runs the minimal-write ceiling in mode m and the PUTs under
+// wrk in turn, perfRounds times. The PUT phases get requests for 1.3
+// times the ceiling's rate (more than the last round sent).
+func putRounds(t *testing.T, s *server, token string, pool *cardPool, m ceilingMode, rate float64, profile string) (ceil float64, put putResult, ratios []float64, pages float64) {
+	var ceils, pagesList []float64
+	var puts []putResult
+	want := int(rate*perfPhase.Seconds()*1.3) &^ 1
+	for r := range perfRounds {
+		c, p := minimalRate(t, m)
+		report := func() string { return "" }
+		pr := wrkPuts(t, s, token, pool, min(max(want, 2000), 60_000), func() {
+			if r == 0 && profile != "" {
+				report = perfRecord(t, s.cmd.Process.Pid, profile, perfPhase-time.Second)
 			}
+		})
+		if msg := report(); msg != "" {
+			t.Logf("profile of PUT: %s", msg)
 		}
+		if pr.errors > 0 {
+			t.Errorf("PUT under wrk: %d errors", pr.errors)
+		}
+		want = max(want, int(pr.rate*perfPhase.Seconds()*1.5)&^1)
+		ceils, pagesList, puts, ratios = append(ceils, c), append(pagesList, p), append(puts, pr), append(ratios, pr.rate/c)
 	}
-	writeReport(t, rows)
+	slices.SortFunc(puts, func(a, b putResult) int { return cmp.Compare(a.rate, b.rate) })
+	return medianOf(ceils), puts[len(puts)/2], ratios, medianOf(pagesList)
+}
+
+// medianWrk is the run with the median rate.
+func medianWrk(rs []wrkResult) wrkResult {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b wrkResult) int { return cmp.Compare(a.rate, b.rate) })
+	return rs[len(rs)/2]
 }
 
 // changeCards is how many cards each load client changes in turn: client

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // GUID is a 16-byte identifier. The zero value is the all-zero GUID, which
@@ -30,6 +31,21 @@ func New() GUID {
 	_, _ = rand.Read(g[:]) // crypto/rand.Read never fails on Linux.
 	g[6] = g[6]&0x0f | 0x40
 	g[8] = g[8]&0x3f | 0x80
+	return g
+}
+
+// NewOrdered returns a GUID that sorts after those made before it (a
+// version 7 UUID: milliseconds since 1970, then 74 random bits). Records
+// keyed by it are appended where the last ones were, so that a commit
+// writes the same few pages instead of one page a record anywhere in the
+// file.
+func NewOrdered(now time.Time) GUID {
+	g := New()
+	ms := uint64(now.UnixMilli())
+	for i := range 6 {
+		g[i] = byte(ms >> (40 - 8*i))
+	}
+	g[6] = g[6]&0x0f | 0x70
 	return g
 }
 

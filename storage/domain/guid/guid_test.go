@@ -1,9 +1,12 @@
 package guid
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -50,6 +53,27 @@ func TestNewIsVersion4AndUnique(t *testing.T) {
 	}
 	if a[6]>>4 != 4 || a[8]>>6 != 2 {
 		t.Fatalf("New() = %v is not an RFC 4122 version 4 GUID", a)
+	}
+}
+
+// TestNewOrderedSortsByTime: GUIDs made later sort after earlier ones (as
+// bbolt orders keys, bytewise), whatever their random part, and are
+// version 7 RFC 9562 UUIDs carrying the millisecond.
+func TestNewOrderedSortsByTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	var prev GUID
+	for i := range 1000 {
+		g := NewOrdered(t0.Add(time.Duration(i) * time.Millisecond))
+		if g[6]>>4 != 7 || g[8]>>6 != 2 {
+			t.Fatalf("NewOrdered = %v is not a version 7 GUID", g)
+		}
+		if i > 0 && bytes.Compare(prev[:], g[:]) >= 0 {
+			t.Fatalf("%v (made later) does not sort after %v", g, prev)
+		}
+		prev = g
+	}
+	if g := NewOrdered(t0); !strings.HasPrefix(g.String(), fmt.Sprintf("%08x-%04x-7", t0.UnixMilli()>>16, t0.UnixMilli()&0xffff)) {
+		t.Fatalf("NewOrdered(%v) = %v: the milliseconds are not its first 48 bits", t0, g)
 	}
 }
 
