@@ -47,8 +47,8 @@ const (
 // RequestType, Role, Name, StatusWord); format 1 (Format absent) put some
 // of them in OldStatus, NewStatus, Reason and Comment. Both verify: a new
 // field is left out of an event that does not have it, so an old event
-// encodes to the bytes it was hashed as.
-const EventFormat = 2
+// encodes to the bytes it was hashed as. Format 3 adds PrevCardEvent.
+const EventFormat = 3
 
 // Event is one entry of the audit log. Events are numbered without gaps
 // and chained: Hash covers the event's other fields and PrevHash, so an
@@ -78,6 +78,12 @@ type Event struct {
 	// ClockUnsynced marks an event dated before the clock was synchronised
 	// since boot: its Time may be off.
 	ClockUnsynced bool `json:",omitempty"`
+	// Format 3. PrevCardEvent is, in a card.status event, the number of
+	// the card's card.status event before it (0: none, or one from before
+	// schema 2, found in the audit.card index): a card's status changes
+	// are chained from the card (Smartcard.StatusEvent), and a change
+	// writes no index entry, on a page of its own, for its event.
+	PrevCardEvent uint64 `json:",omitzero"`
 	PrevHash      string
 	Hash          string `json:",omitempty"`
 }
@@ -149,6 +155,22 @@ func seqKey(seq uint64) []byte {
 // appendEvent numbers, chains and stores e inside the caller's transaction,
 // so the event commits or rolls back with the change it records.
 func (s *Store) appendEvent(tx *bolt.Tx, o domain.Origin, e Event) error {
+	_, err := s.appendEventSeq(tx, o, e, true)
+	return err
+}
+
+// appendStatusEvent appends e, a card.status event, to the chain of card's
+// status changes: the caller stores card, whose StatusEvent it moves on.
+func (s *Store) appendStatusEvent(tx *bolt.Tx, o domain.Origin, e Event, card *Smartcard) error {
+	e.PrevCardEvent = card.StatusEvent
+	seq, err := s.appendEventSeq(tx, o, e, false)
+	card.StatusEvent = seq
+	return err
+}
+
+// appendEventSeq appends e and returns its number; indexed puts an event
+// about a card in the audit.card index.
+func (s *Store) appendEventSeq(tx *bolt.Tx, o domain.Origin, e Event, indexed bool) (uint64, error) {
 	b := tx.Bucket(bucketAudit)
 	b.FillPercent = 1 // keys only ever grow: full pages, half the page writes
 	e.PrevHash = genesisHash
@@ -158,7 +180,7 @@ func (s *Store) appendEvent(tx *bolt.Tx, o domain.Origin, e Event) error {
 			err = fmt.Errorf("key %x is no event number", k)
 		}
 		if err != nil {
-			return fmt.Errorf("read last audit event: %w", err)
+			return 0, fmt.Errorf("read last audit event: %w", err)
 		}
 		e.Seq, e.PrevHash = binary.BigEndian.Uint64(k), hash
 	}
@@ -169,14 +191,50 @@ func (s *Store) appendEvent(tx *bolt.Tx, o domain.Origin, e Event) error {
 	e.Actor, e.Source, e.CorrelationId = o.Actor, o.Source, o.CorrelationID
 	data, err := encodeEvent(&e)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if !e.CardUuid.IsNil() {
+	if indexed && !e.CardUuid.IsNil() {
 		if err := tx.Bucket(bucketAuditByCard).Put(append(e.CardUuid[:], seqKey(e.Seq)...), nil); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return b.Put(seqKey(e.Seq), data)
+	return e.Seq, b.Put(seqKey(e.Seq), data)
+}
+
+// cardEvents returns the numbers of the events about a card, oldest
+// first: those in the audit.card index, and the card's chain of status
+// changes (Smartcard.StatusEvent, Event.PrevCardEvent).
+func cardEvents(tx *bolt.Tx, card guid.GUID) ([]uint64, error) {
+	var seqs []uint64
+	c := tx.Bucket(bucketAuditByCard).Cursor()
+	for k, _ := c.Seek(card[:]); k != nil && bytes.HasPrefix(k, card[:]); k, _ = c.Next() {
+		seqs = append(seqs, binary.BigEndian.Uint64(k[16:]))
+	}
+	var rec struct{ StatusEvent uint64 }
+	if _, err := getJSON(tx.Bucket(bucketCards), card[:], &rec); err != nil {
+		return nil, err
+	}
+	audit := tx.Bucket(bucketAudit)
+	for seq := rec.StatusEvent; seq != 0; {
+		seqs = append(seqs, seq)
+		var e struct {
+			CardUuid      guid.GUID
+			PrevCardEvent uint64
+		}
+		v := audit.Get(seqKey(seq))
+		if v == nil {
+			return nil, fmt.Errorf("the status changes of card %s lead to event %d, which is not in the audit log", card, seq)
+		}
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, fmt.Errorf("read audit event %d: %w", seq, err)
+		}
+		if e.CardUuid != card || e.PrevCardEvent >= seq {
+			return nil, fmt.Errorf("audit event %d does not continue the status changes of card %s", seq, card)
+		}
+		seq = e.PrevCardEvent
+	}
+	slices.Sort(seqs)
+	return slices.Compact(seqs), nil
 }
 
 // AuditFilter selects events for AuditPage. Zero fields select everything.
@@ -228,13 +286,19 @@ func (s *Store) AuditPage(f AuditFilter) ([]Event, error) {
 			return nil
 		}
 		if !f.Card.IsNil() {
-			prefix := f.Card[:]
-			return walk(tx.Bucket(bucketAuditByCard).Cursor(), append(prefix, seqKey(before)...), func(k, _ []byte) (bool, error) {
-				if !bytes.HasPrefix(k, prefix) {
-					return false, nil
+			seqs, err := cardEvents(tx, f.Card)
+			if err != nil {
+				return err
+			}
+			for i := len(seqs) - 1; i >= 0; i-- {
+				if seqs[i] >= before {
+					continue
 				}
-				return keep(audit.Get(k[16:]))
-			})
+				if more, err := keep(audit.Get(seqKey(seqs[i]))); err != nil || !more {
+					return err
+				}
+			}
+			return nil
 		}
 		return walk(audit.Cursor(), seqKey(before), func(_, v []byte) (bool, error) { return keep(v) })
 	})
@@ -250,25 +314,42 @@ func (s *Store) EachEvent(ctx context.Context, f AuditFilter, fn func(Event) err
 	var after uint64 // the last event read
 	return eachBatch(ctx, s, func(tx *bolt.Tx, buf []Event) ([]Event, bool, error) {
 		audit := tx.Bucket(bucketAudit)
-		var c *bolt.Cursor
-		var prefix []byte
+		// next returns the next event after after, and its number; nil at
+		// the end.
+		var next func() (uint64, []byte)
 		if f.Card.IsNil() {
-			c = audit.Cursor()
+			c := audit.Cursor()
+			k, v := c.Seek(seqKey(after + 1))
+			next = func() (uint64, []byte) {
+				if k == nil {
+					return 0, nil
+				}
+				seq, ev := binary.BigEndian.Uint64(k), v
+				k, v = c.Next()
+				return seq, ev
+			}
 		} else {
-			c, prefix = tx.Bucket(bucketAuditByCard).Cursor(), f.Card[:]
+			seqs, err := cardEvents(tx, f.Card)
+			if err != nil {
+				return buf, false, err
+			}
+			i, _ := slices.BinarySearch(seqs, after+1)
+			next = func() (uint64, []byte) {
+				if i == len(seqs) {
+					return 0, nil
+				}
+				i++
+				return seqs[i-1], audit.Get(seqKey(seqs[i-1]))
+			}
 		}
-		for k, v := c.Seek(append(slices.Clip(prefix), seqKey(after+1)...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k[len(prefix):])
+		for seq, v := next(); v != nil; seq, v = next() {
 			if f.Before != 0 && seq >= f.Before {
 				return buf, false, nil
 			}
 			after = seq
-			if prefix != nil {
-				v = audit.Get(k[len(prefix):])
-			}
 			var e Event
 			if err := json.Unmarshal(v, &e); err != nil {
-				return buf, false, fmt.Errorf("read audit event %x: %w", k, err)
+				return buf, false, fmt.Errorf("read audit event %d: %w", seq, err)
 			}
 			if (f.Action != "" && e.Action != f.Action) || (f.Actor != "" && !strings.Contains(e.Actor, f.Actor)) {
 				continue

@@ -1,14 +1,20 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cardstop/cardstop/storage"
 	"github.com/cardstop/cardstop/storage/domain"
+	"github.com/cardstop/cardstop/storage/domain/guid"
+	bolt "go.etcd.io/bbolt"
 )
 
 // chainOf makes a store write six events of different kinds and returns them.
@@ -178,4 +184,109 @@ func FuzzReadEventLines(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCardHistory: a card's events are found whether the audit.card index
+// holds them or the chain of its status changes does (schema 2 writes no
+// index entry for a status change), newest first by AuditPage, page by
+// page, and oldest first by EachEvent, over more than one batch; an index
+// entry a schema 1 file wrote for a status change now chained too is not
+// shown twice.
+func TestCardHistory(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	card, other := newCard(1, "{c1}", domain.CardActive), newCard(2, "{c2}", domain.CardActive)
+	importCards(t, s, card, other)
+	ctx := context.Background()
+	change := func(id guid.GUID, i int) {
+		t.Helper()
+		cmd := domain.Command{Card: id, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}
+		if i%2 == 1 {
+			cmd.Action, cmd.Reason = domain.Enable, "found"
+		}
+		if _, err := s.Apply(ctx, admin, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 300 {
+		change(card.Uuid, i)
+		if i%7 == 0 {
+			change(other.Uuid, i/7)
+		}
+		if i%10 == 0 { // the card has the status already: an unchanged event, indexed
+			if _, changed, err := s.ApplyChanged(ctx, admin, domain.Command{Card: card.Uuid, Action: domain.Disable, Reason: "lost", Via: domain.ViaPage}); err != nil || changed {
+				t.Fatalf("disabling a disabled card: changed %v, %v", changed, err)
+			}
+			if _, err := s.CreateRequest(ctx, admin, storage.NewRequest{Type: domain.TypeDisable, Smartcard: card.Uuid}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var want []uint64
+	var statusChanges int
+	var lastChange uint64
+	for _, e := range allEvents(t, s) {
+		if e.CardUuid == card.Uuid {
+			want = append(want, e.Seq)
+			if e.Action == storage.ActionCardStatus {
+				statusChanges, lastChange = statusChanges+1, e.Seq
+			}
+		}
+	}
+	check := func(t *testing.T) {
+		var got []uint64
+		if err := s.EachEvent(ctx, storage.AuditFilter{Card: card.Uuid}, func(e storage.Event) error {
+			got = append(got, e.Seq)
+			return nil
+		}); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("EachEvent: %d events (%v); want %d", len(got), err, len(want))
+		}
+		var pages []uint64
+		for before := uint64(0); ; {
+			page, err := s.AuditPage(storage.AuditFilter{Card: card.Uuid, Before: before})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, e := range page {
+				pages = append(pages, e.Seq)
+			}
+			before = page[len(page)-1].Seq
+		}
+		slices.Reverse(pages)
+		if !slices.Equal(pages, want) {
+			t.Fatalf("AuditPage, page by page: %d events; want %d", len(pages), len(want))
+		}
+	}
+	check(t)
+	s.Close()
+
+	// The index holds the card's other events only, and a schema 1 entry
+	// for one of its status changes is not shown twice.
+	db, err := bolt.Open(filepath.Join(dir, storage.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed := 0
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("audit.card")).ForEach(func(k, _ []byte) error {
+			if bytes.HasPrefix(k, card.Uuid[:]) {
+				indexed++
+			}
+			return nil
+		})
+	})
+	if statusChanges != 300 || indexed != len(want)-statusChanges {
+		t.Errorf("%d index entries for %d events of which %d status changes; want only the others indexed", indexed, len(want), statusChanges)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("audit.card")).Put(append(card.Uuid[:], binary.BigEndian.AppendUint64(nil, lastChange)...), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = openStore(t, dir)
+	check(t)
 }

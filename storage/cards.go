@@ -41,6 +41,10 @@ type Smartcard struct {
 	StatusChangedBy   string            `json:",omitempty"`
 	StatusReason      string            `json:",omitempty"`
 	StatusRequestUuid guid.GUID         `json:",omitzero"`
+	// StatusEvent is the number of the card's newest card.status event,
+	// the head of the chain of its status changes (Event.PrevCardEvent):
+	// those events have no entry in the audit.card index (schema 2).
+	StatusEvent uint64 `json:",omitzero"`
 }
 
 // NormalizeSerial is the form serials are indexed and compared in: no

@@ -112,15 +112,15 @@ func (s *Store) ApplyChanged(ctx context.Context, o domain.Origin, cmd domain.Co
 		card.StatusChanged, card.StatusChangedBy = now, o.Actor
 		// The card keeps the reason, or without one the request's comment.
 		card.StatusReason, card.StatusRequestUuid = cmp.Or(reason, comment), r.Uuid
+		if err := s.appendStatusEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cmd.Card, RequestUuid: r.Uuid,
+			OldStatus: old.Status.String(), NewStatus: d.To.String(), Reason: reason, Comment: comment,
+			CardAction: d.Action.Name, Via: cmd.Via, RequestType: d.Action.Type.String(), Evidence: cmd.Evidence}, &card); err != nil {
+			return err
+		}
 		if err := putCard(tx, &old, card); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bucketRequests), r.Uuid[:], r); err != nil {
-			return err
-		}
-		if err := s.appendEvent(tx, o, Event{Action: ActionCardStatus, CardUuid: cmd.Card, RequestUuid: r.Uuid,
-			OldStatus: old.Status.String(), NewStatus: d.To.String(), Reason: reason, Comment: comment,
-			CardAction: d.Action.Name, Via: cmd.Via, RequestType: d.Action.Type.String(), Evidence: cmd.Evidence}); err != nil {
 			return err
 		}
 		return s.enqueue(tx, OutboxItem{Change: guid.New(), Card: cmd.Card, Serial: card.SerialNumber, Action: d.Action.Name,

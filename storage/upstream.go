@@ -30,7 +30,7 @@ func (s *Store) AdoptUpstreamCard(ctx context.Context, o domain.Origin, c Smartc
 		return Smartcard{}, fmt.Errorf("the upstream's card: %w", err)
 	}
 	// Only MIM CM's own fields come from outside.
-	c.PreviousStatus, c.StatusChanged, c.StatusChangedBy, c.StatusReason, c.StatusRequestUuid = 0, time.Time{}, "", "", guid.GUID{}
+	c.PreviousStatus, c.StatusChanged, c.StatusChangedBy, c.StatusReason, c.StatusRequestUuid, c.StatusEvent = 0, time.Time{}, "", "", guid.GUID{}, 0
 	c.Atr = strings.ToLower(c.Atr)
 	var out Smartcard
 	var changed bool

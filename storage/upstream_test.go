@@ -136,7 +136,7 @@ func disabledHere(c storage.Smartcard) storage.Smartcard {
 
 func wantStored(t *testing.T, what string, got, want storage.Smartcard) {
 	t.Helper()
-	got.StatusRequestUuid = want.StatusRequestUuid
+	got.StatusRequestUuid, got.StatusEvent = want.StatusRequestUuid, want.StatusEvent // the store's own references
 	if !got.StatusChanged.Equal(want.StatusChanged) {
 		t.Errorf("%s StatusChanged %s; want %s", what, got.StatusChanged, want.StatusChanged)
 	}
