@@ -76,3 +76,36 @@ func BenchmarkPutStatus(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetCard is a GET of one card through the whole handler
+// (authentication, the read, the answer and the log line), without
+// net/http's own work: profile it with -cpuprofile and -memprofile to see
+// what a GET costs beyond the bare server's (docs/PERFORMANCE.md).
+func BenchmarkGetCard(b *testing.B) {
+	st, err := storage.Open(b.TempDir(), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	admin := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
+	token, _, _ := st.CreateToken(context.Background(), admin, "bench", domain.RoleAdmin)
+	card := storage.Smartcard{Uuid: guid.New(), SerialNumber: "{00000001}", Status: domain.CardActive, Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8"}
+	if err := st.ImportCards(context.Background(), admin, []storage.Smartcard{card}); err != nil {
+		b.Fatal(err)
+	}
+	srv := New(st, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	path := "/CertificateManagement/api/v1.0/smartcards/" + card.Uuid.String()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Errorf("%d %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+}

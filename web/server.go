@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -65,6 +66,10 @@ type Options struct {
 	// Forwarder delivers the outbox; nil when no upstream or webhook is
 	// configured.
 	Forwarder Forwarder
+	// AccessLog, when set, takes the INFO line of each request, written by
+	// hand in the shape Logger's slog.JSONHandler writes (accesslog.go):
+	// the service's JSON log. Nil: the lines go through Logger.
+	AccessLog io.Writer
 }
 
 // Server is the HTTP handler of the whole service.
@@ -251,8 +256,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
-		route = pattern             // the route table's pattern: the metrics' label
-		s.mux.ServeHTTP(sw, routed) // again through the mux, which sets the path values
+		route = pattern // the route table's pattern: the metrics' label
+		routed.Pattern = pattern
+		setPathValues(routed, pattern)
+		handler.ServeHTTP(sw, routed)
 		return
 	}
 	// No route: let the mux decide between 404 and 405 (with Allow), and
@@ -277,6 +284,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h[k] = v
 		}
 		sw.WriteHeader(probe.code)
+	}
+}
+
+// setPathValues sets the wildcards of pattern ("GET /cards/{id}") from r's
+// path, as the mux does when it serves r: the route was found once, with
+// Handler, and is not looked up again. The route table's wildcards are
+// whole segments.
+func setPathValues(r *http.Request, pattern string) {
+	_, pat, _ := strings.Cut(pattern, " ")
+	if !strings.Contains(pat, "{") {
+		return
+	}
+	segs := strings.Split(r.URL.Path, "/")
+	for i, w := range strings.Split(pat, "/") {
+		if i < len(segs) && len(w) > 2 && w[0] == '{' && w[len(w)-1] == '}' && w != "{$}" {
+			r.SetPathValue(w[1:len(w)-1], segs[i])
+		}
 	}
 }
 

@@ -69,7 +69,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.parse(args, 0); err != nil {
 		return err
 	}
-	log, flushLog := newLogger(stderr)
+	log, accessLog, flushLog := newLogger(stderr)
 	defer flushLog()
 	senders, upstream, err := so.fleet.senders(*sf.name)
 	if err != nil {
@@ -161,6 +161,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	opt.ClockSynced = clock.Synced
 	opt.ClockProblem = clock.Problem
 	opt.AllowedHosts = web.DefaultAllowedHosts(ln.Addr().String(), names...)
+	opt.AccessLog = accessLog
 	if f := forwarder.Load(); f != nil {
 		opt.Forwarder = f
 	}
@@ -272,12 +273,13 @@ const checkLimit = 2 * time.Minute
 
 // newLogger writes text for a person at a terminal, at once, and JSON
 // Lines for a log collector otherwise, batched (logbuf): a line waits at
-// most logbuf.Delay, a warning or error not at all. flush writes what
-// waits. No secret is ever passed to it.
-func newLogger(w io.Writer) (log *slog.Logger, flush func()) {
+// most logbuf.Delay, a warning or error not at all. access takes the
+// requests' INFO lines in the same JSON (web.Options.AccessLog); nil at a
+// terminal. flush writes what waits. No secret is ever passed to it.
+func newLogger(w io.Writer) (log *slog.Logger, access io.Writer, flush func()) {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return slog.New(slog.NewTextHandler(w, nil)), func() {}
+		return slog.New(slog.NewTextHandler(w, nil)), nil, func() {}
 	}
 	b := logbuf.New(w)
-	return slog.New(logbuf.Handler(slog.NewJSONHandler(b, nil), b, slog.LevelWarn)), func() { _ = b.Flush() }
+	return slog.New(logbuf.Handler(slog.NewJSONHandler(b, nil), b, slog.LevelWarn)), b, func() { _ = b.Flush() }
 }

@@ -31,20 +31,20 @@ func (c Smartcard) AppendJSON(b []byte) []byte {
 	b = append(b, `","ProfileTemplateVersion":`...)
 	b = strconv.AppendInt(b, int64(c.ProfileTemplateVersion), 10)
 	b = append(b, `,"Comment":`...)
-	b = appendString(b, c.Comment)
+	b = AppendString(b, c.Comment)
 	b = append(b, `,"SerialNumber":`...)
-	b = appendString(b, c.SerialNumber)
+	b = AppendString(b, c.SerialNumber)
 	b = append(b, `,"Middleware":`...)
-	b = appendString(b, c.Middleware)
+	b = AppendString(b, c.Middleware)
 	b = append(b, `,"Atr":`...)
-	b = appendString(b, c.Atr)
+	b = AppendString(b, c.Atr)
 	return append(b, '}')
 }
 
-// appendString appends s as a JSON string the way encoding/json does
+// AppendString appends s as a JSON string the way encoding/json does
 // without HTML escaping: control characters as \n, \r, \t, \b, \f or \u00XX,
 // invalid UTF-8 as U+FFFD, and U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
