@@ -46,9 +46,16 @@ func (m *metrics) observe(route string, code int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	c, ok := codeLabels[code]
+	if !ok {
+		c = strconv.Itoa(code)
+	}
+	m.requests.WithLabelValues(route, c).Inc()
 	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
+
+// codeLabels are the common status codes' labels, made once.
+var codeLabels = map[int]string{200: "200", 201: "201", 204: "204", 303: "303", 400: "400", 401: "401", 403: "403", 404: "404", 409: "409", 429: "429"}
 
 var (
 	descChanges = prometheus.NewDesc("cardstop_status_changes_total",

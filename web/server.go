@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cardstop/cardstop/storage/auth"
@@ -218,8 +219,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	corr := guid.New()
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, corr))
 	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Correlation-Id", corr.String())
+	h["X-Content-Type-Options"] = nosniff
+	h["X-Correlation-Id"] = []string{corr.String()}
 	sw := &statusWriter{ResponseWriter: w}
 	start := time.Now()
 	var route string
@@ -235,8 +236,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	routed.URL = &u
 	api := isAPI(routed.URL.Path)
 	if api {
-		h.Set("Content-Type", "application/json; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
+		h["Content-Type"], h["Cache-Control"] = jsonType, noStore
 		// ASP.NET Web API, which MIM CM runs on, routes /smartcards/ as
 		// /smartcards: so do we, for every API path.
 		routed.URL.Path = strings.TrimSuffix(routed.URL.Path, "/")
@@ -304,6 +304,14 @@ func setPathValues(r *http.Request, pattern string) {
 	}
 }
 
+// The values of the headers every answer carries, shared: set whole, never
+// appended to, they need not be made anew for each answer.
+var (
+	nosniff  = []string{"nosniff"}
+	jsonType = []string{"application/json; charset=utf-8"}
+	noStore  = []string{"no-store"}
+)
+
 // isAPI tells the JSON API's paths (lowercased) from the pages'.
 func isAPI(path string) bool {
 	return strings.HasPrefix(path, "/certificatemanagement/") || strings.HasPrefix(path, "/api/") ||
@@ -320,6 +328,8 @@ func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.code = code }
 
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // jsonAppender is a wire shape that writes its own JSON, the bytes
 // encoding/json would write, without reflection.
 type jsonAppender interface{ AppendJSON(b []byte) []byte }
@@ -327,10 +337,13 @@ type jsonAppender interface{ AppendJSON(b []byte) []byte }
 // writeJSON answers with v encoded as JSON.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	if a, ok := v.(jsonAppender); ok {
-		data := a.AppendJSON(make([]byte, 0, 1024))
+		bp := answerBuffers.Get().(*[]byte)
+		data := a.AppendJSON((*bp)[:0])
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		w.WriteHeader(code)
-		_, _ = w.Write(data)
+		_, _ = w.Write(data) // copied into the connection's buffer
+		*bp = data
+		answerBuffers.Put(bp)
 		return
 	}
 	var buf bytes.Buffer
