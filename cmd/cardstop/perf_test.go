@@ -586,39 +586,72 @@ func writeReport(t *testing.T, rows []perfRow) {
 // perfAnalysis follows the table in docs/PERFORMANCE.md: what the numbers
 // mean and where the time goes.
 const perfAnalysis = `
+## How it is measured
+
+- **Load from wrk.** The targets are read from wrk (` + "`wrk -t2 -c32`" + `, a load generator in C, Debian's
+  ` + "`wrk`" + `), which leaves the cores to the servers; a Go load generator took enough of the two cores
+  from both servers that the ratios looked better than they were (its figures are still in the
+  table, marked "Go client"). Every ratio is of rounds run in turn with the thing compared, three
+  times; the median is the result and the rounds are listed, since this machine's disk and CPU are
+  shared and drift between phases.
+- **GET** is compared with a bare net/http server answering the same bytes. "One card asked again and
+  again" is what a script polling a card does; "cards at random of 100k" reads bbolt and decodes the
+  record nearly every time (the read cache holds 4,096 cards).
+- **Durable changes** are compared with the minimal write: raw bbolt on the same disk, 32 writers, each
+  transaction one 600-byte card record rewritten and one 500-byte audit record appended, fsync'd, with
+  100,000 cards present and the cards changed in a random order, as a site's cards are; the fastest of
+  Update, Batch with its defaults and Batch (1 ms, 32), each with and without NoFreelistSync, every one
+  listed. The PUT phases change cards in a random order too, each with a request made beforehand, so
+  that only the PUTs are timed. "Pages a change" is bbolt's count of page writes
+  (` + "`cardstop_database_page_writes_total`" + ` in /metrics) over the changes: every page is fsync'd, and on
+  an SD card pages are what is slow.
+- **Pi-class** is serve, the bare server and the ceiling with ` + "`GOMAXPROCS=1 GOMEMLIMIT=64MiB`" + `, wrk as above.
+- **Profiles** of the server under the first GET and PUT rounds (` + "`perf record -g`" + `) are kept in
+  ` + "`bin/perf/`" + ` (` + "`get.data`, `put.data`" + ` and their reports ` + "`get.txt`, `put.txt`" + `).
+
+## What the profiles showed, and what changed (issue 18)
+
+Before this issue, measured with wrk on this machine: GET of a card 0.36× bare net/http with a p99 3×
+the bare server's; 8.6 pages written a change.
+
+- **GET.** The server's own share of a GET was half its CPU: the token's look-up (a bbolt read and a
+  JSON decode, 12%), the card's read and decode (12%), the access log line (slog's JSON handler, a
+  write(2) of its own and the caller's program counter, 10%), the card's JSON by reflection (6%), a
+  deep copy of the request to route it and a second route look-up (5%). Now tokens and cards read
+  again are served from memory between commits (storage/cache.go: a record is served only at the
+  commit generation it was read at, and the generation moves on before any change is answered, so no
+  one told of a change reads what was there before it); the card's JSON is written by hand (fuzzed
+  against encoding/json); the route is looked up once; request lines are written by hand in slog's
+  JSON shape and batched (device/logbuf: at most 100 ms, a warning or an error at once). What remains
+  of the server's CPU is net/http's own and the kernel's: reading the request, writing the answer.
+  The p99 follows the rate: with 32 connections in a closed loop, the latency is the connections over
+  the rate, so a p99 within 1.5× needs the rate at two thirds of the bare server's and the same tail;
+  on two cores shared with wrk the tail is the scheduler's.
+- **Changes.** A change wrote its card, its request (a random uuid: a page anywhere), two entries of
+  the status index (out of one status, into another: two pages anywhere), its event and an entry in
+  the audit.card index (a page anywhere). Now (schema 2) the status index holds only cards that are
+  not Active, so a disable or a re-enable writes one entry; a card's status changes are chained from
+  the card (its newest ` + "`card.status`" + ` event, each naming the one before) instead of an index entry
+  each; requests get time-ordered uuids, so new requests share pages. The commits are shared as
+  before (storage/commit.go: group commit, one fsync for all the changes that arrived during the one
+  before), which also beats bbolt's Batch on the ceiling's own work.
+
 ## Reading the table
 
-- **Durable status changes** share commits. Cardstop commits in groups (storage/commit.go): a
-  lone change commits at once, and while one commit is written and fsync'd the changes that
-  arrive queue up and all go into the next. bbolt's own Batch closes a group on a 1 ms timer,
-  which under load queued several small groups behind each commit, each with an fsync of its own:
-  with it, 32 clients reached 1,309 changes/s (0.10× the ceiling of that day); with group commit,
-  3,000-4,100 in the runs so far. The ceiling is raw bbolt doing the same transactions on the same cards as the 32
-  clients (each client cycles through 50 cards of its own): where the keys fall decides how many
-  pages a commit writes, and an earlier ceiling that changed adjacent cards wrote a third of the
-  pages and ran about twice as fast. Because the disk and CPU of this machine are shared and drift
-  between phases, the tuned ceiling and the 32 clients run in turn three times and the median
-  ratio is the result; the rounds are listed. What remains is the HTTP work and the change's own
-  work on the same two cores that also run the 32 load-generating clients: a perf profile of the
-  server under this load (` + "`perf record -g -p <pid>`" + `) put 42% of its CPU in the store's
-  transactions (bbolt's commit 19%, the change's JSON, hash chain and index entries 22%), 10% in
-  garbage collection (before serve collected less often: GOGC 400, under a soft limit of 56 MiB that
-  keeps the memory budget, unless GOGC or GOMEMLIMIT are set) and the rest in net/http, authentication and the access log.
-- **GET** of a card reaches more than half of a bare net/http server returning the same bytes,
-  with a p99 within twice the bare server's: authentication (a hash look-up), the bbolt read and
-  the JSON encoding cost about as much as net/http itself.
 - **Memory**: RssAnon is the service's own memory; RssFile is bbolt's memory-mapped file and the
-  binary's text, page cache that the kernel can drop; listings unmap the file's pages they read
-  every 16 batches, so RssFile stays near 20 MB. Passwords are hashed with argon2id (19 MiB): a sign-in raises
+  binary's text, page cache that the kernel can drop; listings and writes unmap the file's pages now
+  and then, so RssFile stays near 20 MB. Passwords are hashed with argon2id (19 MiB): a sign-in raises
   RssAnon for a moment; the memory is returned afterwards.
 - **Start-up**: the API answers as soon as the file is open; the consistency check runs beside
   serving, in a child process fed a consistent snapshot (bbolt's check can panic on a damaged
   page), and changes wait for its verdict (` + "`/readyz`" + ` says ` + "`checking`" + ` until then). Most of that
-  time is copying the snapshot to the check's temporary file (TMPDIR; on the appliance a RAM disk):
-  the file of 100,000 cards and their audit events is about 100 MB.
+  time is copying the snapshot to the check's temporary file (TMPDIR; on the appliance a RAM disk).
+- **Search**: a search by part of a serial, or by status, walks the serial index (100,000 keys) to
+  list the page in serial order; a page far into the list walks to it.
 - **Station**: the insert event → LED and press → LED times are the station's own work; the
   press → LED time is almost all the commit's fsync. Detection (card in → insert event) is pcscd's
   400 ms poll, not Cardstop's.
 
-Run ` + "`make bench`" + ` to measure again; it takes a few minutes and sends traffic only to 127.0.0.1.
+Run ` + "`make bench`" + ` to measure again (` + "`PHASES=get,put`" + ` runs a part and writes no report); it takes about
+ten minutes and sends traffic only to 127.0.0.1.
 `
