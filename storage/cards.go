@@ -310,16 +310,15 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		// keys alone; the list is still walked in serial order, as without
 		// one, rather than in the status index's order of hidden uuids.
 		// Active cards are the ones the index does not hold.
-		hasStatus := func(guid.GUID) bool { return true }
+		var indexed map[guid.GUID]bool
 		if q.Status != nil {
-			indexed := map[guid.GUID]bool{}
+			indexed = map[guid.GUID]bool{}
 			c := tx.Bucket(bucketCardsStatus).Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
 				if !statusIndexed(*q.Status) || k[0] == byte(*q.Status) {
 					indexed[guid.GUID(k[1:])] = true
 				}
 			}
-			hasStatus = func(id guid.GUID) bool { return indexed[id] == statusIndexed(*q.Status) }
 		}
 		needle := []byte(text)
 		uuidLike := len(text) <= 36 && strings.Trim(text, "0123456789abcdef-") == ""
@@ -328,7 +327,7 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 				!(uuidLike && guid.GUID(id).HasPrefix(needle)) {
 				return nil
 			}
-			if !hasStatus(guid.GUID(id)) {
+			if q.Status != nil && indexed[guid.GUID(id)] != statusIndexed(*q.Status) {
 				return nil
 			}
 			return take(id)

@@ -271,15 +271,16 @@ func startupCheck(ctx context.Context, st *storage.Store, log *slog.Logger) {
 // on a Raspberry Pi.
 const checkLimit = 2 * time.Minute
 
-// newLogger writes text for a person at a terminal, at once, and JSON
-// Lines for a log collector otherwise, batched (logbuf): a line waits at
-// most logbuf.Delay, a warning or error not at all. access takes the
-// requests' INFO lines in the same JSON (web.Options.AccessLog); nil at a
-// terminal. flush writes what waits. No secret is ever passed to it.
+// newLogger writes text for a person at a terminal and JSON Lines for a
+// log collector otherwise. access takes the requests' INFO lines in the
+// same JSON (web.Options.AccessLog), batched (logbuf): a request's line
+// waits at most logbuf.Delay, and any other line is written at once, with
+// the request lines before it. access is nil at a terminal; flush writes
+// what waits. No secret is ever passed to it.
 func newLogger(w io.Writer) (log *slog.Logger, access io.Writer, flush func()) {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return slog.New(slog.NewTextHandler(w, nil)), nil, func() {}
 	}
 	b := logbuf.New(w)
-	return slog.New(logbuf.Handler(slog.NewJSONHandler(b, nil), b, slog.LevelWarn)), b, func() { _ = b.Flush() }
+	return slog.New(logbuf.Handler(slog.NewJSONHandler(b, nil), b, slog.LevelDebug)), b, func() { _ = b.Flush() }
 }

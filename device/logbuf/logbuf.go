@@ -2,10 +2,11 @@
 // the journal for every request's line costs more than the rest of the
 // request's own work on a Raspberry Pi.
 //
-// Lines wait at most Delay in memory, and a warning or error is written at
-// once (Handler), so what matters reaches the journal when it happens. A
-// process killed with SIGKILL loses the lines of its last Delay; the audit
-// log, not this one, is the record of changes.
+// Lines wait at most Delay in memory, and a record of a Handler's level or
+// above is written at once with those before it (the service writes every
+// line but the requests' at once), so what matters reaches the journal
+// when it happens. A process killed with SIGKILL loses the lines of its
+// last Delay; the audit log, not this one, is the record of changes.
 package logbuf
 
 import (
