@@ -16,18 +16,28 @@ import (
 	"github.com/cardstop/cardstop/storage/domain/guid"
 )
 
+// benchStore is a store in a fresh directory, closed when the benchmark
+// ends, with an admin's origin and token.
+func benchStore(b *testing.B) (*storage.Store, domain.Origin, string) {
+	st, err := storage.Open(b.TempDir(), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	admin := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
+	token, _, err := st.CreateToken(context.Background(), admin, "bench", domain.RoleAdmin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, admin, token
+}
+
 // BenchmarkPutStatus is the whole status change through the handler:
 // authentication, the body, the durable transaction and the answer, with
 // 32 concurrent clients. Profile it with -cpuprofile to see where a
 // change's time goes (docs/PERFORMANCE.md).
 func BenchmarkPutStatus(b *testing.B) {
-	st, err := storage.Open(b.TempDir(), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	admin := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
-	token, _, _ := st.CreateToken(context.Background(), admin, "bench", domain.RoleAdmin)
+	st, admin, token := benchStore(b)
 	const n = 3200
 	cards := make([]storage.Smartcard, n)
 	for i := range cards {
@@ -82,13 +92,7 @@ func BenchmarkPutStatus(b *testing.B) {
 // net/http's own work: profile it with -cpuprofile and -memprofile to see
 // what a GET costs beyond the bare server's (docs/PERFORMANCE.md).
 func BenchmarkGetCard(b *testing.B) {
-	st, err := storage.Open(b.TempDir(), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	admin := domain.Origin{Actor: "bench", Role: domain.RoleAdmin}
-	token, _, _ := st.CreateToken(context.Background(), admin, "bench", domain.RoleAdmin)
+	st, admin, token := benchStore(b)
 	card := storage.Smartcard{Uuid: guid.New(), SerialNumber: "{00000001}", Status: domain.CardActive, Middleware: "MSBaseCSP", Atr: "3b8d0180fba000000397425446590301c8"}
 	if err := st.ImportCards(context.Background(), admin, []storage.Smartcard{card}); err != nil {
 		b.Fatal(err)
