@@ -192,6 +192,9 @@ func putCard(tx *bolt.Tx, old *Smartcard, c Smartcard) error {
 		if err := bySerial.Put(serial, c.Uuid[:]); err != nil {
 			return err
 		}
+		if err := serialsChanged(bySerial); err != nil {
+			return err
+		}
 	}
 	if old == nil || old.AssignedUserUuid != c.AssignedUserUuid {
 		if old != nil && !old.AssignedUserUuid.IsNil() {
@@ -322,16 +325,35 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		}
 		needle := []byte(text)
 		uuidLike := len(text) <= 36 && strings.Trim(text, "0123456789abcdef-") == ""
-		return tx.Bucket(bucketCardsSerial).ForEach(func(serial, id []byte) error {
-			if len(needle) > 0 && !bytes.Contains(serial, needle) &&
-				!(uuidLike && guid.GUID(id).HasPrefix(needle)) {
-				return nil
+		list, err := s.serialsOf(tx)
+		if err != nil {
+			return err
+		}
+		if len(needle) == 0 && q.Status == nil { // a page of the whole list
+			total = len(list.ids)
+			for i := min(max(q.Offset, 0), total); i < min(max(q.Offset, 0)+q.Limit, total); i++ {
+				var c Smartcard
+				if _, err := getJSON(cards, list.ids[i][:], &c); err != nil {
+					return err
+				}
+				out = append(out, c)
 			}
-			if q.Status != nil && indexed[guid.GUID(id)] != statusIndexed(*q.Status) {
-				return nil
+			return nil
+		}
+		bySerial, byUuid := list.containing(needle), guid.MakePrefix(needle)
+		for i := range list.ids {
+			id := &list.ids[i] // not a copy: a slice of a copy would be made on the heap, each time
+			if len(needle) > 0 && !bySerial(i) && !(uuidLike && byUuid.Of(*id)) {
+				continue
 			}
-			return take(id)
-		})
+			if q.Status != nil && indexed[*id] != statusIndexed(*q.Status) {
+				continue
+			}
+			if err := take(id[:]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return out, total, err
 }

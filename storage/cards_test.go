@@ -254,6 +254,43 @@ func TestNormalizeSerial(t *testing.T) {
 
 // TestSearchCards: a search lists the cards in serial order, with or
 // without a status, and ignores braces and case, even one brace of a part.
+// TestSearchSeesNewSerials: the search's copy of the serial index (kept
+// between searches) follows the index: a card imported after a search is
+// found by the next.
+func TestSearchSeesNewSerials(t *testing.T) {
+	s := newStore(t)
+	importCards(t, s, newCard(1, "{AA000001}", domain.CardActive))
+	for i, serial := range []string{"{BB000002}", "{CC000003}"} {
+		if _, total, err := s.SearchCards(storage.CardSearch{}); err != nil || total != i+1 {
+			t.Fatalf("before import %d: total %d, %v", i+1, total, err)
+		}
+		importCards(t, s, newCard(byte(i+2), serial, domain.CardDisabled))
+		cards, total, err := s.SearchCards(storage.CardSearch{Text: serial[1:3]})
+		if err != nil || total != 1 || cards[0].SerialNumber != serial {
+			t.Fatalf("after import %d: %d found (%v)", i+1, total, err)
+		}
+		if _, total, _ := s.SearchCards(storage.CardSearch{}); total != i+2 {
+			t.Fatalf("after import %d the whole list has %d cards; want %d", i+1, total, i+2)
+		}
+	}
+}
+
+// TestSearchSerialParts: a part of a serial is found once a card however
+// often the serial holds it, and never across two serials that follow
+// each other in the index.
+func TestSearchSerialParts(t *testing.T) {
+	s := newStore(t)
+	importCards(t, s, newCard(1, "{ABAB01}", domain.CardActive), newCard(2, "{ABAB02}", domain.CardActive), newCard(3, "{CD03}", domain.CardActive))
+	for _, tt := range []struct {
+		text string
+		want int
+	}{{"ab", 2}, {"bab0", 2}, {"b02", 1}, {"02cd", 0}, {"1ab", 0}, {"03", 1}, {"ab01ab", 0}} {
+		if _, total, err := s.SearchCards(storage.CardSearch{Text: tt.text}); err != nil || total != tt.want {
+			t.Errorf("search %q: %d found (%v); want %d", tt.text, total, err, tt.want)
+		}
+	}
+}
+
 func TestSearchCards(t *testing.T) {
 	s := newStore(t)
 	// Their uuids run against their serials: an order by uuid shows.
@@ -269,6 +306,8 @@ func TestSearchCards(t *testing.T) {
 		total int
 	}{
 		{"all", storage.CardSearch{}, []string{"AA", "BB", "CC"}, 3},
+		{"a page of all", storage.CardSearch{Offset: 1, Limit: 1}, []string{"BB"}, 3},
+		{"past the end", storage.CardSearch{Offset: 3}, nil, 3},
 		{"status", storage.CardSearch{Status: &active}, []string{"AA", "CC"}, 2},
 		{"status, second page", storage.CardSearch{Status: &active, Offset: 1, Limit: 1}, []string{"CC"}, 2},
 		{"status and text", storage.CardSearch{Status: &disabled, Text: "0000"}, []string{"BB"}, 1},

@@ -107,6 +107,7 @@ type Store struct {
 	sinks       []string                        // the outbox's sinks (Options.Sinks)
 	tokens      readCache[string, Token]        // by the secret's hash
 	cards       readCache[guid.GUID, Smartcard] // by uuid
+	serials     atomic.Pointer[serialList]      // the serial index, for searches (serials.go)
 }
 
 // How many records the read caches keep (cache.go): every token a site

@@ -102,30 +102,56 @@ func (g GUID) Append(b []byte) []byte {
 }
 
 // HasPrefix reports whether g's canonical form begins with p, without
-// making the form: a search tries it on every card of a large file.
-func (g GUID) HasPrefix(p []byte) bool {
+// making the form.
+func (g GUID) HasPrefix(p []byte) bool { return MakePrefix(p).Of(g) }
+
+// Prefix is the start of a canonical form, read once into bytes: a search
+// tries it on every card of a large file.
+type Prefix struct {
+	b       [16]byte
+	nibbles int
+	ok      bool // p can begin a canonical form
+}
+
+// MakePrefix reads p, the start of a canonical form (lowercase).
+func MakePrefix(p []byte) Prefix {
+	var x Prefix
 	if len(p) > 36 {
-		return false
+		return x
 	}
-	const digits = "0123456789abcdef"
-	nibble := 0
 	for i, c := range p {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
+		var v byte
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
 			if c != '-' {
-				return false
+				return x
 			}
 			continue
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return x
 		}
-		b := g[nibble/2]
-		if nibble%2 == 0 {
-			b >>= 4
+		if x.nibbles%2 == 0 {
+			x.b[x.nibbles/2] = v << 4
+		} else {
+			x.b[x.nibbles/2] |= v
 		}
-		if c != digits[b&0xf] {
-			return false
-		}
-		nibble++
+		x.nibbles++
 	}
-	return true
+	x.ok = true
+	return x
+}
+
+// Of reports whether g's canonical form begins with the prefix.
+func (x Prefix) Of(g GUID) bool {
+	full := x.nibbles / 2
+	if !x.ok || string(g[:full]) != string(x.b[:full]) {
+		return false
+	}
+	return x.nibbles%2 == 0 || g[full]>>4 == x.b[full]>>4
 }
 
 // IsNil reports whether g is the all-zero GUID.
