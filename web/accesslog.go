@@ -18,21 +18,21 @@ import (
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // writeAccessLine writes r's line to w, one Write, as slog's handlers do.
-func writeAccessLine(w io.Writer, now time.Time, r *http.Request, code int, actor string) {
+func writeAccessLine(w io.Writer, now time.Time, r *http.Request, path string, code int, actor string) {
 	bp := lineBuffers.Get().(*[]byte)
-	b := appendAccessLine((*bp)[:0], now, r, code, actor)
+	b := appendAccessLine((*bp)[:0], now, r, path, code, actor)
 	_, _ = w.Write(b)
 	*bp = b
 	lineBuffers.Put(bp)
 }
 
-func appendAccessLine(b []byte, now time.Time, r *http.Request, code int, actor string) []byte {
+func appendAccessLine(b []byte, now time.Time, r *http.Request, path string, code int, actor string) []byte {
 	b = append(b, `{"time":"`...)
 	b = now.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"http","method":`...)
 	b = wire.AppendString(b, r.Method)
 	b = append(b, `,"path":`...)
-	b = wire.AppendString(b, r.URL.Path)
+	b = wire.AppendString(b, path)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"actor":`...)

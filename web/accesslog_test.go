@@ -23,13 +23,13 @@ func TestAccessLineIsSlogs(t *testing.T) {
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, guid.New()))
 		var viaSlog bytes.Buffer
 		s := &Server{log: slog.New(slog.NewJSONHandler(&viaSlog, nil))}
-		s.logStatus(r, 404, "token:ops", false)
+		s.logStatus(r, path, 404, "token:ops", false)
 
 		var want, got map[string]any
 		if err := json.Unmarshal(viaSlog.Bytes(), &want); err != nil {
 			t.Fatal(err)
 		}
-		line := appendAccessLine(nil, now, r, 404, "token:ops")
+		line := appendAccessLine(nil, now, r, path, 404, "token:ops")
 		if err := json.Unmarshal(line, &got); err != nil || !bytes.HasSuffix(line, []byte("}\n")) {
 			t.Fatalf("%q: the line %q is not one JSON object: %v", path, line, err)
 		}
@@ -51,9 +51,9 @@ func TestAccessLogTakesInfoLinesOnly(t *testing.T) {
 	var access, logged bytes.Buffer
 	s := &Server{log: slog.New(slog.NewJSONHandler(&logged, nil)), opt: Options{AccessLog: &access}}
 	r := httptest.NewRequest("GET", "/healthz", nil)
-	s.logStatus(r, 200, "", false)
-	s.logStatus(r, 200, "", true) // quiet: DEBUG, below the handler's level
-	s.logStatus(r, 500, "", false)
+	s.logStatus(r, "/healthz", 200, "", false)
+	s.logStatus(r, "/healthz", 200, "", true) // quiet: DEBUG, below the handler's level
+	s.logStatus(r, "/healthz", 500, "", false)
 	if n := bytes.Count(access.Bytes(), []byte("\n")); n != 1 || !bytes.Contains(access.Bytes(), []byte(`"status":200`)) {
 		t.Errorf("the access log got %d lines: %q", n, access.String())
 	}

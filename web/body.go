@@ -52,6 +52,9 @@ func bodyError(err error, declared int64, got int) error {
 // readQuery returns the query parameters, keys lowercased. An unknown or
 // repeated parameter is refused by name, like an unknown body key.
 func readQuery(r *http.Request, allowed ...string) (map[string]string, error) {
+	if r.URL.RawQuery == "" {
+		return nil, nil // nothing to parse; a nil map reads as an empty one
+	}
 	values, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, &httpError{code: http.StatusBadRequest, msg: "the query string cannot be parsed"}

@@ -88,8 +88,9 @@ func retryHeader(w http.ResponseWriter, err error) {
 	}
 }
 
-// logStatus records one line per request; never a secret or a body.
-func (s *Server) logStatus(r *http.Request, code int, actor string, quiet bool) {
+// logStatus records one line per request, with its path as it came;
+// never a secret or a body.
+func (s *Server) logStatus(r *http.Request, path string, code int, actor string, quiet bool) {
 	level := slog.LevelInfo
 	switch {
 	case code >= 500:
@@ -102,13 +103,13 @@ func (s *Server) logStatus(r *http.Request, code int, actor string, quiet bool) 
 		return
 	}
 	if level == slog.LevelInfo && s.opt.AccessLog != nil {
-		writeAccessLine(s.opt.AccessLog, time.Now(), r, code, actor)
+		writeAccessLine(s.opt.AccessLog, time.Now(), r, path, code, actor)
 		return
 	}
 	// A record of its own, without the caller's program counter, which
 	// slog's Logger looks up for every line (a fifth of the line's cost).
 	rec := slog.NewRecord(time.Now(), level, "http", 0)
-	rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", code),
+	rec.AddAttrs(slog.String("method", r.Method), slog.String("path", path), slog.Int("status", code),
 		slog.String("actor", actor), slog.String("remote", remoteHost(r)), slog.String("correlation_id", correlationID(r.Context()).String()))
 	_ = h.Handle(r.Context(), rec)
 }

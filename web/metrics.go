@@ -19,6 +19,10 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// The vectors' members by their labels, found once: prometheus hashes
+	// the labels at every look-up.
+	counters  sync.Map // routeCode → prometheus.Counter
+	observers sync.Map // route → prometheus.Observer
 }
 
 // eventCounter is a station that counts its reader events.
@@ -46,16 +50,23 @@ func (m *metrics) observe(route string, code int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	c, ok := codeLabels[code]
+	counter, ok := m.counters.Load(routeCode{route, code})
 	if !ok {
-		c = strconv.Itoa(code)
+		counter, _ = m.counters.LoadOrStore(routeCode{route, code}, m.requests.WithLabelValues(route, strconv.Itoa(code)))
 	}
-	m.requests.WithLabelValues(route, c).Inc()
-	m.latency.WithLabelValues(route).Observe(took.Seconds())
+	counter.(prometheus.Counter).Inc()
+	observer, ok := m.observers.Load(route)
+	if !ok {
+		observer, _ = m.observers.LoadOrStore(route, m.latency.WithLabelValues(route))
+	}
+	observer.(prometheus.Observer).Observe(took.Seconds())
 }
 
-// codeLabels are the common status codes' labels, made once.
-var codeLabels = map[int]string{200: "200", 201: "201", 204: "204", 303: "303", 400: "400", 401: "401", 403: "403", 404: "404", 409: "409", 429: "429"}
+// routeCode is a requests counter's labels.
+type routeCode struct {
+	route string
+	code  int
+}
 
 var (
 	descChanges = prometheus.NewDesc("cardstop_status_changes_total",

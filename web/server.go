@@ -217,23 +217,23 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // routes it in any case, and turns the router's own 404 and 405 into JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	corr := guid.New()
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, corr))
 	h := w.Header()
 	h["X-Content-Type-Options"] = nosniff
 	h["X-Correlation-Id"] = []string{corr.String()}
 	sw := &statusWriter{ResponseWriter: w}
 	start := time.Now()
 	var route string
+	// The request the handlers get: one shallow copy (a deep Clone copies
+	// every header) with the correlation id and the path lowercased. r
+	// keeps the path as it came, for the log and the messages.
+	routed, u := r.WithContext(context.WithValue(r.Context(), ctxKey{}, corr)), *r.URL
+	u.Path, u.RawPath = strings.ToLower(r.URL.Path), ""
+	routed.URL = &u
 	defer func() {
-		s.logStatus(r, sw.code, sw.actor, sw.quiet)
+		s.logStatus(routed, r.URL.Path, sw.code, sw.actor, sw.quiet)
 		s.metrics.observe(route, sw.code, time.Since(start))
 	}()
 
-	// A shallow copy: the mux only reads the request, and a deep Clone
-	// copies every header.
-	routed, u := r.WithContext(r.Context()), *r.URL
-	u.Path, u.RawPath = strings.ToLower(r.URL.Path), ""
-	routed.URL = &u
 	api := isAPI(routed.URL.Path)
 	if api {
 		h["Content-Type"], h["Cache-Control"] = jsonType, noStore
@@ -270,15 +270,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if probe.code == http.StatusMethodNotAllowed {
 			h.Set("Allow", probe.header.Get("Allow"))
 		}
-		s.notFound(sw, r, probe.code, r.URL.Path)
+		s.notFound(sw, routed, probe.code, r.URL.Path)
 		return
 	}
 	switch probe.code {
 	case http.StatusMethodNotAllowed:
 		h.Set("Allow", probe.header.Get("Allow"))
-		s.writeError(sw, r, &httpError{code: probe.code, msg: "the method " + r.Method + " is not allowed here; allowed: " + probe.header.Get("Allow")})
+		s.writeError(sw, routed, &httpError{code: probe.code, msg: "the method " + r.Method + " is not allowed here; allowed: " + probe.header.Get("Allow")})
 	case http.StatusNotFound:
-		s.writeError(sw, r, &httpError{code: probe.code, msg: "no such resource: " + r.URL.Path})
+		s.writeError(sw, routed, &httpError{code: probe.code, msg: "no such resource: " + r.URL.Path})
 	default: // a redirect to the cleaned path
 		for k, v := range probe.header {
 			h[k] = v
