@@ -30,11 +30,11 @@ type readCache[K comparable, V any] struct {
 func (c *readCache[K, V]) get(gen uint64, k K) (V, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	v, ok := c.m[k]
 	if c.gen != gen {
 		var zero V
 		return zero, false
 	}
+	v, ok := c.m[k]
 	return v, ok
 }
 

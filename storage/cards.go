@@ -316,11 +316,13 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		var indexed map[guid.GUID]bool
 		if q.Status != nil {
 			indexed = map[guid.GUID]bool{}
+			prefix := []byte{byte(*q.Status)}
+			if !statusIndexed(*q.Status) {
+				prefix = nil // every card the index holds is not Active
+			}
 			c := tx.Bucket(bucketCardsStatus).Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if !statusIndexed(*q.Status) || k[0] == byte(*q.Status) {
-					indexed[guid.GUID(k[1:])] = true
-				}
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				indexed[guid.GUID(k[1:])] = true
 			}
 		}
 		needle := []byte(text)
@@ -328,17 +330,6 @@ func (s *Store) SearchCards(q CardSearch) ([]Smartcard, int, error) {
 		list, err := s.serialsOf(tx)
 		if err != nil {
 			return err
-		}
-		if len(needle) == 0 && q.Status == nil { // a page of the whole list
-			total = len(list.ids)
-			for i := min(max(q.Offset, 0), total); i < min(max(q.Offset, 0)+q.Limit, total); i++ {
-				var c Smartcard
-				if _, err := getJSON(cards, list.ids[i][:], &c); err != nil {
-					return err
-				}
-				out = append(out, c)
-			}
-			return nil
 		}
 		bySerial, byUuid := list.containing(needle), guid.MakePrefix(needle)
 		for i := range list.ids {

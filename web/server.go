@@ -336,26 +336,29 @@ type jsonAppender interface{ AppendJSON(b []byte) []byte }
 
 // writeJSON answers with v encoded as JSON.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	var data []byte
 	if a, ok := v.(jsonAppender); ok {
 		bp := answerBuffers.Get().(*[]byte)
-		data := a.AppendJSON((*bp)[:0])
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		w.WriteHeader(code)
-		_, _ = w.Write(data) // copied into the connection's buffer
-		*bp = data
-		answerBuffers.Put(bp)
-		return
+		data = a.AppendJSON((*bp)[:0])
+		defer func() { *bp = data; answerBuffers.Put(bp) }() // Write copies it into the connection's buffer
+	} else {
+		data = encodeJSON(v, &code)
 	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(code)
+	_, _ = w.Write(data)
+}
+
+// encodeJSON encodes v by reflection; code becomes 500 when v does not
+// encode.
+func encodeJSON(v any, code *int) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)              // MIM CM does not escape <, > and &; neither do we
 	if err := enc.Encode(v); err != nil { // only our own types reach here, and they always encode
-		code = http.StatusInternalServerError
+		*code = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString(`{"Message":"An error has occurred."}` + "\n")
 	}
-	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	w.WriteHeader(code)
-	_, _ = w.Write(data)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

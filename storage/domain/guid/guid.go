@@ -101,10 +101,6 @@ func (g GUID) Append(b []byte) []byte {
 	return b
 }
 
-// HasPrefix reports whether g's canonical form begins with p, without
-// making the form.
-func (g GUID) HasPrefix(p []byte) bool { return MakePrefix(p).Of(g) }
-
 // Prefix is the start of a canonical form, read once into bytes: a search
 // tries it on every card of a large file.
 type Prefix struct {
