@@ -60,7 +60,7 @@ func (c *readCache[K, V]) put(gen uint64, k K, v V) {
 // cachedView returns the record of key k: from the cache when no commit
 // has happened since it was read, else read by fn in a read transaction
 // and kept. Errors (not found) are not kept.
-func cachedView[K comparable, V any](s *Store, c *readCache[K, V], k K, fn func(tx *bolt.Tx) (V, error)) (V, error) {
+func cachedView[K comparable, V any](s *Store, c *readCache[K, V], k K, fn func(tx *bolt.Tx, k K) (V, error)) (V, error) {
 	gen := s.commits.gen.Load()
 	if v, ok := c.get(gen, k); ok {
 		return v, nil
@@ -68,7 +68,7 @@ func cachedView[K comparable, V any](s *Store, c *readCache[K, V], k K, fn func(
 	var v V
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		v, err = fn(tx)
+		v, err = fn(tx, k)
 		return err
 	})
 	if err == nil {

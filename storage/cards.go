@@ -71,7 +71,7 @@ type CardFilter struct {
 
 // Card returns the card with the given uuid.
 func (s *Store) Card(id guid.GUID) (Smartcard, error) {
-	return cachedView(s, &s.cards, id, func(tx *bolt.Tx) (Smartcard, error) { return getCard(tx, id) })
+	return cachedView(s, &s.cards, id, getCard)
 }
 
 // CardBySerial finds a card by its serial number (MIM CM's cardid), in any

@@ -8,6 +8,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,13 +102,13 @@ type Store struct {
 	damaged     atomic.Pointer[string]        // why changes are refused, once the file failed its check
 	held        atomic.Pointer[chan struct{}] // closed when held changes may go on
 	changed     func(o domain.Origin, to domain.CardStatus)
-	signins     *auth.Limiter                   // sign-in attempts, by account name and by address
-	passwords   *auth.Hasher                    // every argon2id hash and check, a few at once
-	mapped      mappedPages                     // the file's pages listings read, dropped now and then
-	sinks       []string                        // the outbox's sinks (Options.Sinks)
-	tokens      readCache[string, Token]        // by the secret's hash
-	cards       readCache[guid.GUID, Smartcard] // by uuid
-	serials     atomic.Pointer[serialList]      // the serial index, for searches (serials.go)
+	signins     *auth.Limiter                       // sign-in attempts, by account name and by address
+	passwords   *auth.Hasher                        // every argon2id hash and check, a few at once
+	mapped      mappedPages                         // the file's pages listings read, dropped now and then
+	sinks       []string                            // the outbox's sinks (Options.Sinks)
+	tokens      readCache[[sha256.Size]byte, Token] // by the secret's hash
+	cards       readCache[guid.GUID, Smartcard]     // by uuid
+	serials     atomic.Pointer[serialList]          // the serial index, for searches (serials.go)
 }
 
 // How many records the read caches keep (cache.go): every token a site
@@ -157,7 +158,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		opt.ClockSynced = func() bool { return true }
 	}
 	s := &Store{db: database{DB: db}, commits: groupCommit{db: db}, now: func() time.Time { return opt.Now().UTC() }, fault: opt.InjectFault, clockSynced: opt.ClockSynced, changed: opt.Changed,
-		sinks: slices.Clone(opt.Sinks), tokens: readCache[string, Token]{max: cachedTokens}, cards: readCache[guid.GUID, Smartcard]{max: cachedCards}}
+		sinks: slices.Clone(opt.Sinks), tokens: readCache[[sha256.Size]byte, Token]{max: cachedTokens}, cards: readCache[guid.GUID, Smartcard]{max: cachedCards}}
 	s.commits.onBroken = s.RefuseChanges
 	s.signins = auth.NewLimiter(auth.MaxSignInFailures, s.now)
 	s.passwords = auth.NewHasher(auth.MaxPasswordWork, auth.PasswordWait)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -85,10 +86,9 @@ func (s *Store) Authenticate(secret string) (Token, error) {
 	if !auth.IsTokenSecret(secret) {
 		return Token{}, domain.Refuse(domain.ErrNotFound, "unknown token")
 	}
-	hash := auth.Hash(secret)
-	return cachedView(s, &s.tokens, string(hash), func(tx *bolt.Tx) (Token, error) {
+	return cachedView(s, &s.tokens, auth.Digest(secret), func(tx *bolt.Tx, hash [sha256.Size]byte) (Token, error) {
 		var t Token
-		name := tx.Bucket(bucketTokensByHash).Get(hash)
+		name := tx.Bucket(bucketTokensByHash).Get(hash[:])
 		if name == nil {
 			return t, domain.Refuse(domain.ErrNotFound, "unknown token")
 		}

@@ -39,7 +39,11 @@ const tokenFailureStep = 100 * time.Millisecond
 // get 429 at once, with Retry-After, until the window ends. A request
 // without a bearer credential guesses nothing and is not counted.
 func (s *Server) authenticate(r *http.Request) (storage.Token, error) {
-	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	var value string
+	if v := r.Header["Authorization"]; len(v) > 0 { // the key is in its canonical form: Get's work is not needed
+		value = v[0]
+	}
+	scheme, secret, ok := strings.Cut(value, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return storage.Token{}, &httpError{code: http.StatusUnauthorized,
 			msg:    "authentication required: send Authorization: Bearer <token>",

@@ -30,9 +30,9 @@ type apiStore interface {
 
 // pathGUID reads a GUID from a path segment.
 func pathGUID(r *http.Request, name string) (guid.GUID, error) {
-	g, err := guid.Parse(r.PathValue(name))
+	g, err := guid.Parse(pathValue(r, name))
 	if err != nil {
-		return g, &httpError{code: http.StatusBadRequest, msg: "the " + name + " in the path must be a GUID, not " + clipQ(r.PathValue(name))}
+		return g, &httpError{code: http.StatusBadRequest, msg: "the " + name + " in the path must be a GUID, not " + clipQ(pathValue(r, name))}
 	}
 	return g, nil
 }

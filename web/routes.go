@@ -104,20 +104,22 @@ func (s *Server) routes() []route {
 	}
 }
 
-// register puts the route table into the mux.
+// register puts the route table into the mux, and what it can take into
+// the router.
 func (s *Server) register() {
 	for _, rt := range s.routes() {
 		if rt.simulated && s.opt.PressButton == nil {
 			continue
 		}
+		h := rt.plain
 		switch {
 		case rt.api != nil:
-			s.mux.Handle(rt.pattern, s.apiHandler(rt.least, rt.station, rt.api))
+			h = s.apiHandler(rt.least, rt.station, rt.api)
 		case rt.page != nil:
-			s.mux.Handle(rt.pattern, s.pageHandler(rt.least, rt.page, rt.live))
-		default:
-			s.mux.Handle(rt.pattern, rt.plain)
+			h = s.pageHandler(rt.least, rt.page, rt.live)
 		}
+		s.mux.Handle(rt.pattern, h)
+		s.router.add(rt.pattern, h)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ type Server struct {
 	opt     Options
 	log     *slog.Logger
 	mux     *http.ServeMux
+	router  router        // the mux's routes of whole segments, found faster
 	limiter *auth.Limiter // failed API tokens, by address (sign-ins are the store's)
 	changes *changeLimiter
 	metrics *metrics
@@ -174,9 +176,42 @@ func setActor(w http.ResponseWriter, actor string) {
 
 type ctxKey struct{}
 
+// exchange is what ServeHTTP keeps of one request, in one allocation: the
+// writer that notes the answer for the log line, the correlation id, the
+// routed copy of the URL, and the values of the route's wildcards when the
+// router found it.
+type exchange struct {
+	statusWriter
+	corr       guid.GUID
+	corrHeader [1]string
+	url        url.URL
+	route      *segmentRoute
+	values     [maxSegments]string
+}
+
+func exchangeOf(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(ctxKey{}).(*exchange)
+	return ex
+}
+
 func correlationID(ctx context.Context) guid.GUID {
-	id, _ := ctx.Value(ctxKey{}).(guid.GUID)
-	return id
+	if ex := exchangeOf(ctx); ex != nil {
+		return ex.corr
+	}
+	return guid.GUID{}
+}
+
+// pathValue is the value of the wildcard name of r's route, lowercased, as
+// the router or the mux found it.
+func pathValue(r *http.Request, name string) string {
+	if ex := exchangeOf(r.Context()); ex != nil && ex.route != nil {
+		for i, s := range ex.route.segs {
+			if s[0] == '{' && s[1:len(s)-1] == name {
+				return strings.ToLower(ex.values[i]) // no copy when it is lowercase
+			}
+		}
+	}
+	return r.PathValue(name)
 }
 
 // quiet puts the request's log line at DEBUG: for a route every open
@@ -216,50 +251,62 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // ServeHTTP gives every request a correlation id and the API's headers,
 // routes it in any case, and turns the router's own 404 and 405 into JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	corr := guid.New()
+	ex := &exchange{statusWriter: statusWriter{ResponseWriter: w}, corr: guid.New()}
+	sw := &ex.statusWriter
+	ex.corrHeader[0] = ex.corr.String()
 	h := w.Header()
 	h["X-Content-Type-Options"] = nosniff
-	h["X-Correlation-Id"] = []string{corr.String()}
-	sw := &statusWriter{ResponseWriter: w}
+	h["X-Correlation-Id"] = ex.corrHeader[:]
 	start := time.Now()
 	var route string
 	// The request the handlers get: one shallow copy (a deep Clone copies
-	// every header) with the correlation id and the path lowercased. r
-	// keeps the path as it came, for the log and the messages.
-	routed, u := r.WithContext(context.WithValue(r.Context(), ctxKey{}, corr)), *r.URL
-	u.Path, u.RawPath = strings.ToLower(r.URL.Path), ""
-	routed.URL = &u
+	// every header) with the exchange. r keeps the path as it came, for
+	// the log and the messages.
+	routed := r.WithContext(context.WithValue(r.Context(), ctxKey{}, ex))
+	ex.url = *r.URL
+	ex.url.RawPath = ""
+	routed.URL = &ex.url
 	defer func() {
 		s.logStatus(routed, r.URL.Path, sw.code, sw.actor, sw.quiet)
 		s.metrics.observe(route, sw.code, time.Since(start))
 	}()
 
-	api := isAPI(routed.URL.Path)
+	p := r.URL.Path
+	api := isAPI(p)
 	if api {
 		h["Content-Type"], h["Cache-Control"] = jsonType, noStore
 		// ASP.NET Web API, which MIM CM runs on, routes /smartcards/ as
 		// /smartcards: so do we, for every API path.
-		routed.URL.Path = strings.TrimSuffix(routed.URL.Path, "/")
-		// A path with . or .. or // in it is sent to its clean form, as the
-		// mux would, but said in JSON with the correlation id.
-		if p := strings.TrimSuffix(r.URL.Path, "/"); path.Clean(p) != p {
-			loc := path.Clean(p)
-			if r.URL.RawQuery != "" {
-				loc += "?" + r.URL.RawQuery
-			}
-			h.Set("Location", loc)
-			writeJSON(sw, http.StatusTemporaryRedirect, wire.Error{Message: "the path is not in its clean form; use " + loc, CorrelationId: corr})
-			return
-		}
+		p = strings.TrimSuffix(p, "/")
 	} else {
 		pageHeaders(h)
 	}
+	// Paths match in any case, since MIM CM's IIS matches paths so and its
+	// own documentation writes both: the router ignores case, and the mux
+	// gets the path lowercased.
+	if rt := s.router.match(r.Method, p, &ex.values); rt != nil {
+		ex.url.Path, ex.route = p, rt
+		route, routed.Pattern = rt.pattern, rt.pattern // the route table's pattern: the metrics' label
+		rt.handler.ServeHTTP(sw, routed)
+		return
+	}
+	// A path with . or .. or // in it is sent to its clean form, as the mux
+	// would, but said in JSON with the correlation id. (What the router
+	// found was clean.)
+	if api && !isClean(p) {
+		loc := path.Clean(p)
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		h.Set("Location", loc)
+		writeJSON(sw, http.StatusTemporaryRedirect, wire.Error{Message: "the path is not in its clean form; use " + loc, CorrelationId: ex.corr})
+		return
+	}
+	ex.url.Path = strings.ToLower(p)
 	handler, pattern := s.mux.Handler(routed)
 	if pattern != "" {
-		route = pattern // the route table's pattern: the metrics' label
-		routed.Pattern = pattern
-		setPathValues(routed, pattern)
-		handler.ServeHTTP(sw, routed)
+		route = pattern
+		s.mux.ServeHTTP(sw, routed) // finds it again, and sets its path values
 		return
 	}
 	// No route: let the mux decide between 404 and 405 (with Allow), and
@@ -287,21 +334,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// setPathValues sets the wildcards of pattern ("GET /cards/{id}") from r's
-// path, as the mux does when it serves r: the route was found once, with
-// Handler, and is not looked up again. The route table's wildcards are
-// whole segments.
-func setPathValues(r *http.Request, pattern string) {
-	_, pat, _ := strings.Cut(pattern, " ")
-	if !strings.Contains(pat, "{") {
-		return
+// isClean tells whether p is in the form path.Clean gives it, without
+// making that form when it is.
+func isClean(p string) bool {
+	if strings.HasPrefix(p, "/") && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return true
 	}
-	segs := strings.Split(r.URL.Path, "/")
-	for i, w := range strings.Split(pat, "/") {
-		if i < len(segs) && len(w) > 2 && w[0] == '{' && w[len(w)-1] == '}' && w != "{$}" {
-			r.SetPathValue(w[1:len(w)-1], segs[i])
-		}
-	}
+	return path.Clean(p) == p
 }
 
 // The values of the headers every answer carries, shared: set whole, never
@@ -312,10 +351,14 @@ var (
 	noStore  = []string{"no-store"}
 )
 
-// isAPI tells the JSON API's paths (lowercased) from the pages'.
+// isAPI tells the JSON API's paths, in any case, from the pages'.
 func isAPI(path string) bool {
-	return strings.HasPrefix(path, "/certificatemanagement/") || strings.HasPrefix(path, "/api/") ||
-		path == "/healthz" || path == "/readyz" || path == "/metrics"
+	return hasPrefixFold(path, "/certificatemanagement/") || hasPrefixFold(path, "/api/") ||
+		strings.EqualFold(path, "/healthz") || strings.EqualFold(path, "/readyz") || strings.EqualFold(path, "/metrics")
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // headerProbe captures what the mux's fallback handler would answer.
@@ -334,6 +377,11 @@ var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); retu
 // encoding/json would write, without reflection.
 type jsonAppender interface{ AppendJSON(b []byte) []byte }
 
+// netHTTPBuffer is the size of net/http's buffer of an answer: an answer
+// that fits is given its Content-Length by net/http, without an
+// allocation; a longer one would be chunked without ours.
+const netHTTPBuffer = 2048
+
 // writeJSON answers with v encoded as JSON.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	var data []byte
@@ -344,7 +392,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	} else {
 		data = encodeJSON(v, &code)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	if len(data) > netHTTPBuffer {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	}
 	w.WriteHeader(code)
 	_, _ = w.Write(data)
 }

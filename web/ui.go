@@ -128,7 +128,7 @@ func failure(r *http.Request, err error) (code int, title, msg string) {
 	}
 	// On a card's routes the card is missing when its id is no GUID or the
 	// store has no such record; an unknown action is another "not found".
-	id := r.PathValue("id")
+	id := pathValue(r, "id")
 	if strings.HasPrefix(r.Pattern, "GET /cards/{id}") || strings.HasPrefix(r.Pattern, "POST /cards/{id}") {
 		if _, perr := guid.Parse(id); perr != nil || errors.Is(err, domain.ErrNotFound) {
 			return code, "Card not found", "There is no card with the id " + clipQ(id) + ". Search for it on the cards page."

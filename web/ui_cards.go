@@ -46,9 +46,9 @@ func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request, u *page.Sessi
 }
 
 func (s *Server) loadCard(r *http.Request) (storage.Smartcard, error) {
-	id, err := guid.Parse(r.PathValue("id"))
+	id, err := guid.Parse(pathValue(r, "id"))
 	if err != nil {
-		return storage.Smartcard{}, &httpError{code: http.StatusNotFound, msg: "There is no card with the id " + clipQ(r.PathValue("id")) + "."}
+		return storage.Smartcard{}, &httpError{code: http.StatusNotFound, msg: "There is no card with the id " + clipQ(pathValue(r, "id")) + "."}
 	}
 	return s.pages.Card(id)
 }
@@ -103,7 +103,7 @@ func allowed(a domain.Action, status domain.CardStatus, role domain.Role) bool {
 
 // actionTarget reads the action and the card a page path names.
 func (s *Server) actionTarget(r *http.Request) (domain.Action, storage.Smartcard, error) {
-	a, err := findAction(r.PathValue("action"))
+	a, err := findAction(pathValue(r, "action"))
 	if err != nil {
 		return a, storage.Smartcard{}, err
 	}
