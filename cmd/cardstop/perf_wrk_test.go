@@ -86,7 +86,7 @@ end
 
 // runWrk runs wrk with 2 threads and 32 connections for one phase against
 // url, with script (wrkDone when empty) given args.
-func runWrk(t *testing.T, url, token, script string, args ...string) wrkResult {
+func runWrk(t *testing.T, d time.Duration, url, token, script string, args ...string) wrkResult {
 	t.Helper()
 	if script == "" {
 		script = wrkDone
@@ -95,7 +95,7 @@ func runWrk(t *testing.T, url, token, script string, args ...string) wrkResult {
 	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmdArgs := []string{"-t2", "-c32", "-d" + strconv.Itoa(int(perfPhase.Seconds())) + "s", "-s", file}
+	cmdArgs := []string{"-t2", "-c32", "-d" + strconv.Itoa(int(d.Seconds())) + "s", "-s", file}
 	if token != "" && len(args) == 0 {
 		cmdArgs = append(cmdArgs, "-H", "Authorization: Bearer "+token)
 	}
@@ -368,7 +368,7 @@ func wrkPuts(t *testing.T, s *server, token string, pool *cardPool, n int, befor
 	if before != nil {
 		before()
 	}
-	r := runWrk(t, s.base+"/", token, wrkPut, base, token)
+	r := runWrk(t, perfPhase, s.base+"/", token, wrkPut, base, token)
 	_, pages1 := writeStats(t, s)
 	if len(r.sent) != 2 {
 		t.Fatalf("wrk did not say what its threads sent: %v", r.sent)
@@ -480,7 +480,7 @@ func getPhase(t *testing.T, dir, token, cardURL string, add func(name, value, ta
 	if err := os.WriteFile(paths, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rnd := runWrk(t, srv.base+"/", token, wrkRandom, paths, token)
+	rnd := runWrk(t, wrkGetTime, srv.base+"/", token, wrkRandom, paths, token)
 	add("GET /smartcards/{id} (wrk, cards at random of 100k)", fmt.Sprintf("%.0f /s, p50 %s, p99 %s", rnd.rate, ms(rnd.p50), ms(rnd.p99)),
 		fmt.Sprintf("%.2f× bare", rnd.rate/b.rate))
 	var anon uint64
