@@ -633,7 +633,7 @@ the bare server's; 8.6 pages written a change.
   against encoding/json); the route is looked up once; request lines are written by hand in slog's
   JSON shape and batched (device/logbuf: at most 100 ms, a warning or an error at once).
 - **GET, the tail.** With the rate at 0.7× the p99 was still 1.4–2.3× bare's. The tail follows the
-  server's CPU a request more than its rate: a bare server made to spin 10 µs a request kept 0.9×
+  server's CPU a request more than its rate: a bare server made to spin 10 µs a request (one run each) kept 0.9×
   the rate and reached 1.46× the p99; 20 µs, 2×. With wrk on the same two cores, a server that
   needs more CPU a request is switched out more often (0.72 context switches a request against the
   bare server's 0.51), and the connections it holds wait a time slice. Measured with
