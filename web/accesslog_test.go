@@ -20,7 +20,7 @@ func TestAccessLineIsSlogs(t *testing.T) {
 	for _, path := range []string{"/CertificateManagement/api/v1.0/smartcards/x", `/a"b\c`, "/tab\there", "/\xff\xfe", "/é/\u2028", "/<&>"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.URL.Path = path
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, guid.New()))
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &exchange{corr: guid.New()}))
 		var viaSlog bytes.Buffer
 		s := &Server{log: slog.New(slog.NewJSONHandler(&viaSlog, nil))}
 		s.logStatus(r, path, 404, "token:ops", false)
